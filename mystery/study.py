@@ -1,0 +1,562 @@
+"""The study file: one wave of measurement, as a versioned TOML file (plus an optional brands CSV).
+
+Why pydantic with ``extra="forbid"``: a typo such as ``cuttoff`` must be an error naming the key,
+never a silent default that changes what a study measures. Every problem is collected and
+reported at once as ``file: key.path: message (fix)`` lines by :func:`load_study`, which raises
+:class:`~mystery.errors.StudyError` (the CLI prints it and exits 1).
+
+The shape, with the keys a researcher writes::
+
+    name, series, year, title, timezone, cutoff, synthetic, brands_csv
+    [channels.<x|mastodon|bluesky|email|phone|...>]  account, endpoint, mode, poll_every
+    [[questions]]                                      id, text   ("{brand}" is replaced)
+    [schedule]                                         start, end, probes_per_brand, min_gap, seed
+    [[schedule.windows]]                               days, start, end
+    [[brands]]                                         name, sector, country, handles, aliases,
+                                                       profile, hours
+    [sandbox]                                          seed, [sandbox.profiles.<name>] ...
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import tomllib
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mystery.durations import parse_duration
+from mystery.errors import Problem, StudyError
+
+AUTOMATED_CHANNELS = ("x", "mastodon", "bluesky", "email")
+HAND_LOGGED_CHANNELS = ("phone", "chat", "facebook", "instagram", "linkedin", "whatsapp", "web")
+CHANNELS = AUTOMATED_CHANNELS + HAND_LOGGED_CHANNELS
+Channel = Literal[
+    "x", "mastodon", "bluesky", "email",
+    "phone", "chat", "facebook", "instagram", "linkedin", "whatsapp", "web",
+]  # fmt: skip
+
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"write durations with a unit, e.g. '{value}m' or '{value}h'")
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '7d' or '30m'")
+    return parse_duration(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def parse_days(spec: str) -> frozenset[int]:
+    """``"mon-fri"``, ``"sat,sun"``, ``"daily"`` → weekday numbers (Monday = 0)."""
+    spec = spec.strip().lower()
+    if spec in ("daily", "all", "every day"):
+        return frozenset(range(7))
+    days: set[int] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        ends = [p.strip()[:3] for p in part.split("-")]
+        if len(ends) > 2 or any(e not in _DAY_NAMES for e in ends):
+            raise ValueError(
+                f"cannot read days {spec!r}; write e.g. 'mon-fri', 'sat,sun' or 'daily'"
+            )
+        first = _DAY_NAMES.index(ends[0])
+        last = _DAY_NAMES.index(ends[-1])
+        day = first
+        while True:
+            days.add(day)
+            if day == last:
+                break
+            day = (day + 1) % 7
+    return frozenset(days)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(_Model):
+    """A recurring local-time interval, e.g. weekdays 09:00–17:00 in the study timezone."""
+
+    days: str = "mon-fri"
+    start: time
+    end: time
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        parse_days(value)
+        return value
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> Any:
+        if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+            hours, minutes = value.strip().split(":")
+            if int(hours) == 24 and int(minutes) == 0:
+                return time(23, 59, 59)
+            return time(int(hours), int(minutes))
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError(
+                f"window ends ({self.end:%H:%M}) before it starts ({self.start:%H:%M}); "
+                "windows cannot cross midnight, split it into two"
+            )
+        return self
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return parse_days(self.days)
+
+
+class ChannelConfig(_Model):
+    """How one channel is reached: the researcher's account, the endpoint, the sending mode."""
+
+    account: str = Field(min_length=1)
+    endpoint: str = "sandbox"
+    mode: Literal["auto", "confirm", "manual"] | None = None
+    poll_every: Duration = timedelta(minutes=5)
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return value.strip().lstrip("@")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if value != "sandbox" and not re.match(r"^https?://", value):
+            raise ValueError(
+                f"endpoint {value!r} is neither 'sandbox' nor an http(s):// URL; "
+                "write endpoint = \"sandbox\" for the built-in emulator"
+            )
+        return value.rstrip("/")
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.endpoint == "sandbox"
+
+    @property
+    def send_mode(self) -> str:
+        """The sandbox has no posting policy, so it defaults to ``auto``; real X to ``manual``."""
+        if self.mode is not None:
+            return self.mode
+        return "auto" if self.is_sandbox else "manual"
+
+
+class Question(_Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    text: str = Field(min_length=1)
+
+    @field_validator("text")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            value.format(brand="Brand")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"text uses an unknown placeholder {exc}; the only placeholder is {{brand}}"
+            ) from None
+        return value
+
+    def render(self, brand: str) -> str:
+        return self.text.format(brand=brand)
+
+
+class Brand(_Model):
+    name: str = Field(min_length=1)
+    sector: str = ""
+    country: str = ""
+    handles: dict[Channel, str] = Field(default_factory=dict)
+    aliases: dict[Channel, list[str]] = Field(default_factory=dict)
+    profile: str | None = None
+
+    @field_validator("name", "sector", "country")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("handles")
+    @classmethod
+    def _handles(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k: v.strip().lstrip("@") for k, v in value.items() if v.strip()}
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {k: [a.strip().lstrip("@") for a in v if a.strip()] for k, v in value.items()}
+
+
+class Schedule(_Model):
+    start: date
+    end: date
+    probes_per_brand: int = Field(default=3, ge=1, le=1000)
+    min_gap: Duration = timedelta(days=1)
+    seed: int = 0
+    windows: list[Window] = Field(
+        default_factory=lambda: [Window(days="mon-fri", start=time(9), end=time(17))],
+        min_length=1,
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Schedule:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}; swap them")
+        return self
+
+
+class Profile(_Model):
+    """How a simulated brand in the sandbox answers. Latencies are log-normal around a median."""
+
+    answer_rate: float = Field(default=1.0, ge=0, le=1)
+    ack_median: Duration = timedelta(hours=1)
+    ack_spread: float = Field(default=0.6, ge=0, le=3)
+    resolve_after: Duration = timedelta(0)
+    holding_share: float = Field(default=0.0, ge=0, le=1)
+    alias_share: float = Field(default=0.0, ge=0, le=1)
+    hours: list[Window] = Field(default_factory=list)
+
+
+class SandboxConfig(_Model):
+    seed: int = 0
+    profiles: dict[str, Profile] = Field(default_factory=dict)
+
+
+class Study(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    series: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]*)?$")
+    year: int = Field(ge=2000, le=2100)
+    title: str = ""
+    timezone: str = "UTC"
+    cutoff: Duration = timedelta(days=7)
+    synthetic: bool = False
+    brands_csv: str | None = None
+    channels: dict[Channel, ChannelConfig] = Field(min_length=1)
+    questions: list[Question] = Field(min_length=1)
+    schedule: Schedule
+    brands: list[Brand] = Field(default_factory=list)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/London'"
+            ) from None
+        return value
+
+    @field_validator("cutoff")
+    @classmethod
+    def _cutoff(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("cutoff must be at least 1 minute, e.g. '7d'")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Study:
+        if not self.series:
+            object.__setattr__(self, "series", self.name)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def question(self, question_id: str) -> Question:
+        return next(q for q in self.questions if q.id == question_id)
+
+    def brand(self, name: str) -> Brand:
+        return next(b for b in self.brands if b.name == name)
+
+
+class LoadedStudy(BaseModel):
+    """A validated study with where it came from; the hash pins the store to this file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    study: Study
+    path: Path
+    sha256: str
+
+    @property
+    def default_db(self) -> Path:
+        return self.path.with_suffix(".db")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: turn every problem into a Problem with file, key path and a fix hint.
+
+
+def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+    """``('brands', 3, 'handles', 'x')`` → ``brands[3].handles.x`` (0-based like TOML arrays)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _hint(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key; check its spelling against the study file reference in README.md"
+    if kind == "missing":
+        return "required key is missing; add it"
+    if kind == "literal_error" and error["loc"] and error["loc"][-1] == "mode":
+        return "mode must be one of auto, confirm, manual"
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
+    """Brands CSV: name, sector, country, one column per channel handle, ``<channel>_aliases``
+    (separated by ``;``), profile. BOM and CRLF are accepted; rows are numbered as a spreadsheet
+    shows them (header = row 1)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        problems.append(Problem(str(path), "", "brands CSV not found; check brands_csv"))
+        return []
+    except UnicodeDecodeError:
+        problems.append(Problem(str(path), "", "not UTF-8; save the CSV as UTF-8"))
+        return []
+    reader = csv.DictReader(text.splitlines())
+    known = {"name", "sector", "country", "profile"}
+    known |= set(CHANNELS) | {f"{c}_aliases" for c in CHANNELS}
+    fields = reader.fieldnames or []
+    if "name" not in fields:
+        problems.append(Problem(str(path), "row 1", "header has no 'name' column; add one"))
+        return []
+    unknown = [f for f in fields if f not in known]
+    if unknown:
+        problems.append(
+            Problem(
+                str(path), "row 1", f"unknown column(s) {', '.join(unknown)}; known: "
+                "name, sector, country, profile, a channel name, <channel>_aliases",
+            )
+        )
+        return []
+    rows: list[dict[str, Any]] = []
+    for number, row in enumerate(reader, start=2):
+        if None in row:
+            problems.append(Problem(str(path), f"row {number}", "more cells than header columns"))
+            continue
+        brand: dict[str, Any] = {"name": row["name"] or ""}
+        for key in ("sector", "country"):
+            if row.get(key):
+                brand[key] = row[key]
+        if row.get("profile"):
+            brand["profile"] = row["profile"].strip()
+        brand["handles"] = {c: row[c] for c in CHANNELS if row.get(c)}
+        brand["aliases"] = {
+            c: row[f"{c}_aliases"].split(";") for c in CHANNELS if row.get(f"{c}_aliases")
+        }
+        brand["_row"] = number
+        rows.append(brand)
+    return rows
+
+
+def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem]:
+    """Checks that span sections, which a single field validator cannot see."""
+    problems: list[Problem] = []
+    if not study.brands:
+        problems.append(Problem(file, "brands", "no brands; add [[brands]] or brands_csv"))
+    seen: dict[str, int] = {}
+    for i, brand in enumerate(study.brands):
+        where = rows.get(i, f"brands[{i}]")
+        key = brand.name.casefold()
+        if key in seen:
+            problems.append(
+                Problem(file, where, f"duplicate brand {brand.name!r}; give each brand once")
+            )
+        seen[key] = i
+        for channel in study.channels:
+            if channel not in brand.handles and channel in AUTOMATED_CHANNELS:
+                problems.append(
+                    Problem(
+                        file, f"{where}.handles.{channel}",
+                        f"brand {brand.name!r} has no {channel} handle but the study uses "
+                        f"channel {channel!r}; add one",
+                    )
+                )
+        for channel in brand.handles:
+            if channel not in study.channels:
+                problems.append(
+                    Problem(
+                        file, f"{where}.handles.{channel}",
+                        f"channel {channel!r} is not configured; add [channels.{channel}] "
+                        "or remove the handle",
+                    )
+                )
+        if brand.profile is not None and brand.profile not in study.sandbox.profiles:
+            known = ", ".join(sorted(study.sandbox.profiles)) or "none defined"
+            problems.append(
+                Problem(
+                    file, f"{where}.profile",
+                    f"unknown profile {brand.profile!r}; define [sandbox.profiles."
+                    f"{brand.profile}] (known: {known})",
+                )
+            )
+    uses_sandbox = any(c.is_sandbox for c in study.channels.values())
+    if uses_sandbox:
+        for i, brand in enumerate(study.brands):
+            if brand.profile is None:
+                problems.append(
+                    Problem(
+                        file, f"{rows.get(i, f'brands[{i}]')}.profile",
+                        f"brand {brand.name!r} has no profile but the study runs in the "
+                        "sandbox, which needs one to simulate its answers",
+                    )
+                )
+                break
+    ids = [q.id for q in study.questions]
+    for i, qid in enumerate(ids):
+        if ids.index(qid) != i:
+            problems.append(
+                Problem(file, f"questions[{i}].id", f"duplicate question id {qid!r}")
+            )
+    if "x" in study.channels:
+        for i, q in enumerate(study.questions):
+            if re.search(r"https?://|www\.", q.text, re.IGNORECASE):
+                problems.append(
+                    Problem(
+                        file, f"questions[{i}].text",
+                        "contains a URL: on X a post with a URL costs 13x more and reads "
+                        "as spam; remove it",
+                    )
+                )
+    schedule = study.schedule
+    if schedule.start.year != study.year and schedule.end.year != study.year:
+        problems.append(
+            Problem(
+                file, "year",
+                f"year {study.year} disagrees with the schedule ({schedule.start} to "
+                f"{schedule.end}); correct one of them",
+            )
+        )
+    days = {(schedule.start + timedelta(d)).weekday()
+            for d in range(min(7, (schedule.end - schedule.start).days + 1))}
+    if not any(days & w.weekdays for w in schedule.windows):
+        problems.append(
+            Problem(
+                file, "schedule.windows",
+                f"no send window falls on any day from {schedule.start} to {schedule.end}; "
+                "widen the dates or the windows' days",
+            )
+        )
+    span = timedelta(days=(schedule.end - schedule.start).days + 1)
+    needed = schedule.min_gap * (schedule.probes_per_brand - 1)
+    if needed >= span:
+        problems.append(
+            Problem(
+                file, "schedule.min_gap",
+                f"{schedule.probes_per_brand} probes per brand {schedule.min_gap} apart need "
+                f"more than the {span.days} day(s) from start to end; lengthen the schedule, "
+                "shorten min_gap or lower probes_per_brand",
+            )
+        )
+    for name, channel in study.channels.items():
+        if name in AUTOMATED_CHANNELS and channel.poll_every >= study.cutoff:
+            problems.append(
+                Problem(
+                    file, f"channels.{name}.poll_every",
+                    f"polls every {channel.poll_every} but the cutoff is {study.cutoff}; "
+                    "poll more often than the cutoff",
+                )
+            )
+    return problems
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> str:
+    """Best-effort line number for a top-level or table key, so an editor can jump there."""
+    for part in reversed(loc):
+        if isinstance(part, str):
+            for number, line in enumerate(text.splitlines(), start=1):
+                if re.match(rf"\s*{re.escape(part)}\s*=", line) or re.match(
+                    rf"\s*\[+[\w.]*\b{re.escape(part)}\]+", line
+                ):
+                    return f"line {number}: "
+            return ""
+    return ""
+
+
+def load_study(path: str | Path) -> LoadedStudy:
+    """Read and validate a study file; raise StudyError listing every problem found."""
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise StudyError([Problem(file, "", "no such file; check the path")]) from None
+    except IsADirectoryError:
+        raise StudyError([Problem(file, "", "is a folder; name the .toml study file")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise StudyError([Problem(file, "", "not UTF-8 text; save it as UTF-8")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError([Problem(file, "", f"not valid TOML: {exc}")]) from None
+    if not data:
+        raise StudyError(
+            [Problem(file, "", "the file is empty; start from studies/demo.toml")]
+        )
+
+    problems: list[Problem] = []
+    csv_rows: dict[int, str] = {}
+    brands_csv = data.get("brands_csv")
+    if isinstance(brands_csv, str):
+        csv_path = path.parent / brands_csv
+        rows = _read_brands_csv(csv_path, problems)
+        offset = len(data.get("brands", []))
+        for i, row in enumerate(rows):
+            csv_rows[offset + i] = f"{csv_path.name} row {row.pop('_row')}"
+        data = {**data, "brands": list(data.get("brands", [])) + rows}
+
+    try:
+        study = Study.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            where = _key_path(loc, data)
+            if loc and loc[0] == "brands" and len(loc) > 1 and isinstance(loc[1], int):
+                row = csv_rows.get(loc[1])
+                if row:
+                    where = row + (("." + _key_path(loc[2:], data)) if loc[2:] else "")
+            value = error.get("input")
+            shown = "" if error["type"] == "missing" or isinstance(value, dict | list) else (
+                f" (got {value!r})"
+            )
+            problems.append(Problem(file, _line_of(text, loc) + where, _hint(error) + shown))
+        raise StudyError(problems) from None
+    problems.extend(_cross_checks(study, file, csv_rows))
+    if problems:
+        raise StudyError(problems)
+    return LoadedStudy(study=study, path=path, sha256=hashlib.sha256(raw).hexdigest())
