@@ -37,17 +37,26 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
-from mystery.durations import parse_duration
+from mystery.durations import format_duration, parse_duration
 from mystery.errors import Problem, StudyError
 
 AUTOMATED_CHANNELS = ("x", "mastodon", "bluesky", "email")
 HAND_LOGGED_CHANNELS = ("phone", "chat", "facebook", "instagram", "linkedin", "whatsapp", "web")
 CHANNELS = AUTOMATED_CHANNELS + HAND_LOGGED_CHANNELS
-Channel = Literal[
-    "x", "mastodon", "bluesky", "email",
-    "phone", "chat", "facebook", "instagram", "linkedin", "whatsapp", "web",
-]  # fmt: skip
+
+
+def _channel_name(value: str) -> str:
+    name = value.strip().lower()
+    if name == "twitter":
+        return "x"
+    if name not in CHANNELS:
+        raise ValueError(f"unknown channel {value!r}; known channels: {', '.join(CHANNELS)}")
+    return name
+
+
+Channel = Annotated[str, BeforeValidator(_channel_name)]
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -315,6 +324,8 @@ def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
     """``('brands', 3, 'handles', 'x')`` → ``brands[3].handles.x`` (0-based like TOML arrays)."""
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for an invalid dict key: the key is named already
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -322,12 +333,14 @@ def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
     return out
 
 
-def _hint(error: dict[str, Any]) -> str:
+def _hint(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key; check its spelling against the study file reference in README.md"
     if kind == "missing":
         return "required key is missing; add it"
+    if kind == "string_too_short":
+        return "is empty; give it a value"
     if kind == "literal_error" and error["loc"] and error["loc"][-1] == "mode":
         return "mode must be one of auto, confirm, manual"
     msg = str(error["msg"])
@@ -476,34 +489,69 @@ def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem
         problems.append(
             Problem(
                 file, "schedule.min_gap",
-                f"{schedule.probes_per_brand} probes per brand {schedule.min_gap} apart need "
+                f"{schedule.probes_per_brand} probes per brand "
+                f"{format_duration(schedule.min_gap.total_seconds())} apart need "
                 f"more than the {span.days} day(s) from start to end; lengthen the schedule, "
                 "shorten min_gap or lower probes_per_brand",
             )
         )
-    for name, channel in study.channels.items():
-        if name in AUTOMATED_CHANNELS and channel.poll_every >= study.cutoff:
+    for name, config in study.channels.items():
+        if name in AUTOMATED_CHANNELS and config.poll_every >= study.cutoff:
             problems.append(
                 Problem(
                     file, f"channels.{name}.poll_every",
-                    f"polls every {channel.poll_every} but the cutoff is {study.cutoff}; "
+                    f"polls every {format_duration(config.poll_every.total_seconds())} but the "
+                    f"cutoff is {format_duration(study.cutoff.total_seconds())}; "
                     "poll more often than the cutoff",
                 )
             )
+    if not problems:
+        # Last, on an otherwise sound study: can the schedule hold every brand's probes? (The
+        # span check above catches the obvious cases; this one knows the windows and DST.)
+        from mystery.plan import schedule_problems  # plan imports this module
+
+        problems.extend(schedule_problems(study, file))
     return problems
 
 
+_TABLE = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?")
+_KEY = re.compile(r"^([A-Za-z0-9_.\"' -]+?)\s*=")
+
+
+def _toml_path(dotted: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip("\"'") for part in dotted.split("."))
+
+
 def _line_of(text: str, loc: tuple[int | str, ...]) -> str:
-    """Best-effort line number for a top-level or table key, so an editor can jump there."""
-    for part in reversed(loc):
-        if isinstance(part, str):
-            for number, line in enumerate(text.splitlines(), start=1):
-                if re.match(rf"\s*{re.escape(part)}\s*=", line) or re.match(
-                    rf"\s*\[+[\w.]*\b{re.escape(part)}\]+", line
-                ):
-                    return f"line {number}: "
-            return ""
-    return ""
+    """The line that sets the deepest part of ``loc`` (``line 12: ``), so an editor can jump
+    there; empty when the key is absent from the file (missing, or from the brands CSV).
+
+    Follows ``[table]`` and ``[[array]]`` headers, counting array entries, so
+    ``brands[1].name`` points at the second brand's ``name``, not at the study's."""
+    target = tuple(part for part in loc if part != "[key]")
+    table: tuple[int | str, ...] = ()
+    entries: dict[tuple[str, ...], int] = {}
+    best, best_depth = "", 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if header := _TABLE.match(stripped):
+            names = _toml_path(header.group(1))
+            if stripped.startswith("[["):
+                entries[names] = entries.get(names, -1) + 1
+                table = (*names, entries[names])
+            else:
+                table = names
+            path = table
+        elif key := _KEY.match(stripped):
+            path = (*table, *_toml_path(key.group(1)))
+        else:
+            continue
+        if len(path) > best_depth and target[: len(path)] == path:
+            best, best_depth = f"line {number}: ", len(path)
+        elif len(target) > best_depth and path[:-1] == target and isinstance(path[-1], int):
+            # The target is an array of tables: its first entry stands for the whole array.
+            best, best_depth = f"line {number}: ", len(target)
+    return best
 
 
 def load_study(path: str | Path) -> LoadedStudy:
@@ -547,16 +595,26 @@ def load_study(path: str | Path) -> LoadedStudy:
             loc = tuple(error["loc"])
             where = _key_path(loc, data)
             if loc and loc[0] == "brands" and len(loc) > 1 and isinstance(loc[1], int):
-                row = csv_rows.get(loc[1])
-                if row:
-                    where = row + (("." + _key_path(loc[2:], data)) if loc[2:] else "")
+                csv_row = csv_rows.get(loc[1])
+                if csv_row:
+                    where = csv_row + (("." + _key_path(loc[2:], data)) if loc[2:] else "")
             value = error.get("input")
-            shown = "" if error["type"] == "missing" or isinstance(value, dict | list) else (
-                f" (got {value!r})"
-            )
-            problems.append(Problem(file, _line_of(text, loc) + where, _hint(error) + shown))
+            hint = _hint(error)
+            quiet = error["type"] == "missing" or isinstance(value, dict | list)
+            shown = "" if quiet or repr(value) in hint else f" (got {value!r})"
+            problems.append(Problem(file, _line_of(text, loc) + where, hint + shown))
         raise StudyError(problems) from None
-    problems.extend(_cross_checks(study, file, csv_rows))
+    csv_failed = bool(problems)  # the brands CSV could not be read: "no brands" says nothing new
+    for problem in _cross_checks(study, file, csv_rows):
+        if csv_failed and problem.where == "brands":
+            continue
+        if problem.file == file and re.fullmatch(r"[\w.\[\]-]+", problem.where):  # a key path
+            loc = tuple(
+                int(part[1:-1]) if part.startswith("[") else part
+                for part in re.findall(r"\[\d+\]|[^.\[\]]+", problem.where)
+            )
+            problem = Problem(file, _line_of(text, loc) + problem.where, problem.message)
+        problems.append(problem)
     if problems:
         raise StudyError(problems)
     return LoadedStudy(study=study, path=path, sha256=hashlib.sha256(raw).hexdigest())
