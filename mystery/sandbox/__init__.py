@@ -1,0 +1,34 @@
+"""The sandbox: a loopback emulator of the platforms' APIs with simulated brands, on a virtual
+clock, for the demo, the tests and dry runs (DESIGN.md, "The sandbox").
+
+::
+
+    server.py      SandboxServer: stdlib HTTP on 127.0.0.1, a daemon thread
+    app.py         routing, auth, rate-limit headers, injected faults, request counts
+    x_api.py       X API v2: users, POST /2/tweets, mentions and user timelines, lookups
+    search.py      X API v2: GET /2/tweets/search/recent (conversation_id:, from:, to:, is:reply)
+    params.py      X query parameters, checked as X checks them, turned into id ranges
+    control.py     /_sandbox/: world, clock, ground truth, stats, rate limits, faults
+    routing.py     route templates ("GET /2/users/:id/mentions"), handler context, stats
+    client.py      SandboxControl: the control plane from Python over HTTP (httpx)
+    world.py       accounts, posts, id-sorted indexes, the virtual clock
+    brands.py      each post's fate: whether, when and how a brand replies
+    spec.py        WorldSpec: the body of PUT /_sandbox/world, built from a study
+    timeline.py    newest-first pages over id ranges, pagination tokens
+    inspection.py  ground truth (GET /_sandbox/posts)
+    limits.py      rate-limit windows on the virtual clock, fault queue
+    web.py         request/response values and X's error bodies
+
+In-process::
+
+    with SandboxServer() as sandbox:
+        sandbox.world.configure(WorldSpec.from_study(study, start))
+        clock = sandbox.world.clock          # share it with the runner
+"""
+
+from mystery.sandbox.client import SandboxControl
+from mystery.sandbox.server import SandboxServer
+from mystery.sandbox.spec import BrandSpec, WorldSpec
+from mystery.sandbox.world import World, WorldConflict
+
+__all__ = ["BrandSpec", "SandboxControl", "SandboxServer", "World", "WorldConflict", "WorldSpec"]

@@ -1,0 +1,153 @@
+"""Contract: the sandbox's X responses validate against X's official OpenAPI schema (v2.166).
+
+The spec lives in the ``shared/`` folder next to the repository (``../shared/research/x-openapi``);
+CI always has it. Each response is checked against the schema the spec gives for its operation,
+status and content type, with ``$ref``s resolved inside the spec.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from mystery.sandbox import SandboxServer
+
+SPEC = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "research"
+    / "x-openapi"
+    / "openapi-v2.166.json"
+)
+SPEC_URI = "urn:x-openapi-v2.166"
+AUTH = {"Authorization": "Bearer token"}
+
+
+@cache
+def _spec() -> dict[str, Any]:
+    if not SPEC.is_file():
+        pytest.fail(
+            f"X OpenAPI spec not found at {SPEC.resolve()}: the contract tests need the shared/ "
+            "folder beside the repository (../shared/research/x-openapi/openapi-v2.166.json)"
+        )
+    spec: dict[str, Any] = json.loads(SPEC.read_text(encoding="utf-8"))
+    return spec
+
+
+@cache
+def _registry() -> Registry:
+    resource = Resource.from_contents(_spec(), default_specification=DRAFT202012)
+    registry: Registry = Registry().with_resource(SPEC_URI, resource)
+    return registry
+
+
+def check(response: requests.Response, path: str, method: str = "get") -> dict[str, Any]:
+    """Validate ``response`` against the spec's schema for ``method path`` and its status."""
+    operation = _spec()["paths"][path][method]
+    declared = (
+        operation["responses"].get(str(response.status_code)) or operation["responses"]["default"]
+    )
+    content_type = response.headers["content-type"].split(";")[0].strip()
+    schema = declared["content"][content_type]["schema"]
+    body: dict[str, Any] = response.json()
+    validator = Draft202012Validator({"$ref": SPEC_URI + schema["$ref"]}, registry=_registry())
+    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+    assert not errors, f"{method.upper()} {path} {response.status_code}: " + "; ".join(
+        f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]
+    )
+    for post in body.get("data", []) if isinstance(body.get("data"), list) else []:
+        if "created_at" in post:  # format is not checked by the validator: check it here
+            assert post["created_at"].endswith(".000Z") and len(post["created_at"]) == 24
+    return body
+
+
+@pytest.fixture
+def http(world: SandboxServer) -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.headers.update(AUTH)
+        yield session
+
+
+FIELDS = {
+    "tweet.fields": "created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets",
+    "expansions": "author_id,referenced_tweets.id",
+}
+
+
+def test_user_lookups_match_the_contract(world: SandboxServer, http: requests.Session) -> None:
+    me = check(http.get(f"{world.url}/2/users/me"), "/2/users/me")["data"]
+    check(http.get(f"{world.url}/2/users/by/username/Acme"), "/2/users/by/username/{username}")
+    check(http.get(f"{world.url}/2/users/by/username/Nobody"), "/2/users/by/username/{username}")
+    check(http.get(f"{world.url}/2/users/by", params={"usernames": "Acme,Nobody"}), "/2/users/by")
+    check(http.get(f"{world.url}/2/users/{me['id']}"), "/2/users/{id}")
+
+
+def test_posting_matches_the_contract(world: SandboxServer, http: requests.Session) -> None:
+    url = f"{world.url}/2/tweets"
+    created = http.post(url, json={"text": "@Acme contract?"})
+    assert created.status_code == 201
+    check(created, "/2/tweets", "post")
+    duplicate = http.post(url, json={"text": "@Acme contract?"})
+    assert duplicate.status_code == 403
+    check(duplicate, "/2/tweets", "post")
+    invalid = http.post(url, json={"text": "x", "reply": {}})
+    assert invalid.status_code == 400
+    check(invalid, "/2/tweets", "post")
+    unauthorised = requests.post(url, json={"text": "no auth"}, timeout=5)
+    assert unauthorised.status_code == 401
+    check(unauthorised, "/2/tweets", "post")
+
+
+def test_timelines_and_search_match_the_contract(
+    world: SandboxServer, http: requests.Session
+) -> None:
+    me = http.get(f"{world.url}/2/users/me").json()["data"]["id"]
+    mentions = f"{world.url}/2/users/{me}/mentions"
+    empty = check(http.get(mentions), "/2/users/{id}/mentions")
+    assert empty == {"meta": {"result_count": 0}}
+    probes = [
+        http.post(f"{world.url}/2/tweets", json={"text": f"@{h} q{i}"}).json()["data"]["id"]
+        for i in range(4)
+        for h in ("Acme", "Globex")
+    ]
+    world.world.advance_by(timedelta(days=5))
+    page = check(
+        http.get(mentions, params={**FIELDS, "max_results": "5"}), "/2/users/{id}/mentions"
+    )
+    assert page["meta"]["next_token"] and page["includes"]["users"] and page["includes"]["tweets"]
+    check(http.get(mentions, params={"max_results": "500"}), "/2/users/{id}/mentions")  # 400
+    check(http.get(f"{world.url}/2/users/{me}/tweets", params=FIELDS), "/2/users/{id}/tweets")
+    check(http.get(f"{world.url}/2/users/999/mentions"), "/2/users/{id}/mentions")  # unknown user
+    search = f"{world.url}/2/tweets/search/recent"
+    found = check(
+        http.get(search, params={"query": f"conversation_id:{probes[0]}", **FIELDS}),
+        "/2/tweets/search/recent",
+    )
+    assert found["meta"]["result_count"] >= 1
+    check(http.get(search, params={"query": "x" * 600}), "/2/tweets/search/recent")  # 400
+    check(http.get(f"{world.url}/2/tweets/{probes[0]}", params=FIELDS), "/2/tweets/{id}")
+    check(http.get(f"{world.url}/2/tweets", params={"ids": f"{probes[1]},1"}), "/2/tweets")
+
+
+def test_errors_and_429_match_the_contract(world: SandboxServer, http: requests.Session) -> None:
+    me = http.get(f"{world.url}/2/users/me").json()["data"]["id"]
+    http.put(
+        f"{world.url}/_sandbox/faults", json={}
+    )  # wrong method on a control route: ignored here
+    for status in (429, 503):
+        fault = {"route": "GET /2/users/:id/mentions", "status": status}
+        assert http.post(f"{world.url}/_sandbox/faults", json=fault).status_code == 201
+        refused = http.get(f"{world.url}/2/users/{me}/mentions")
+        assert refused.status_code == status
+        check(refused, "/2/users/{id}/mentions")
