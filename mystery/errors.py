@@ -9,7 +9,10 @@
     │   └── StoreLockedError      another runner holds this study
     ├── ChannelError              a channel cannot go on
     │   ├── AuthError             401/402/403: a credential or the account needs fixing
-    │   └── RateLimited           429: wait until ``reset_at`` (raised to the runner, which waits)
+    │   ├── RateLimited           429: wait until ``reset_at`` (raised to the runner, which waits)
+    │   ├── TransientError        5xx, timeout, dropped connection: retry reads with backoff;
+    │   │                         a post that failed so is *uncertain* and gets reconciled
+    │   └── Rejected              the platform refused this one post (400, duplicate): not sent
     └── SandboxError              the sandbox could not start or answered nonsense
 
 The library raises; only ``mystery.cli`` turns these into one line on stderr and an exit code.
@@ -74,6 +77,14 @@ class RateLimited(ChannelError):
     def __init__(self, message: str, reset_at: datetime | None) -> None:
         super().__init__(message)
         self.reset_at = reset_at
+
+
+class TransientError(ChannelError):
+    """A passing fault; for a post, we do not know whether it went out."""
+
+
+class Rejected(ChannelError):
+    """The platform certainly did not post this probe (e.g. 400, duplicate content)."""
 
 
 class SandboxError(MysteryError):

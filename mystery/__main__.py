@@ -1,0 +1,3 @@
+from mystery.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""The channel contract: what the runner may ask of any platform.
+
+A channel knows one platform's wire format and nothing about studies, stores or time-keeping:
+
+- ``send(outgoing)`` posts a probe and returns the platform's id and *the platform's* time;
+- ``find_sent(outgoing, since)`` looks for a probe among the researcher's own posts. It serves
+  two cases with one mechanism: reconciling a send that crashed half-way (rule 3), and a
+  ``manual`` probe that the researcher posted by hand from their own app;
+- ``poll(cursor)`` returns the replies addressed to the researcher since ``cursor`` and the new
+  cursor; the runner commits both together (rule 4).
+
+Channels never sleep and never retry a post: the runner owns time and pacing. A platform's
+"wait" (HTTP 429) is raised as :class:`mystery.errors.RateLimited` for the runner to honour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A probe as the channel must post it."""
+
+    probe_id: str
+    handle: str  # the brand's handle on this channel, without '@'
+    text: str  # the question text, rendered for the brand
+
+    def compose(self) -> str:
+        """The exact text posted: one mention of the brand, then the question.
+
+        Also the detail by which a post is recognised on our own timeline (reconciliation and
+        manual posting), so it must be unique per probe; the plan guarantees distinct texts per
+        brand.
+        """
+        return f"@{self.handle} {self.text}"
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str
+    sent_at: datetime  # the platform's own timestamp, UTC
+    text: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message addressed to the researcher, as the platform reported it."""
+
+    message_id: str
+    author: str  # handle, without '@'
+    text: str
+    created_at: datetime  # the platform's own timestamp, UTC
+    in_reply_to: str | None
+    conversation_id: str | None
+
+
+@dataclass(frozen=True)
+class Poll:
+    messages: list[Message]
+    cursor: str | None
+    # Every message created up to this instant has been returned: probes whose cutoff lies
+    # before it can be settled. Never later than the moment the poll began.
+    complete_through: datetime
+    requests: int = 1
+    warnings: list[str] = field(default_factory=list)
+
+
+class Channel(Protocol):
+    name: str
+    # How long after creation a message may take to show up in ``poll`` on this platform.
+    visibility_lag: timedelta
+
+    def open(self) -> None:
+        """Authenticate and look up accounts; raises AuthError with the credential to fix."""
+
+    def brand_authors(self, handles: list[str]) -> None:
+        """Tell the channel which handles are brand accounts (for platforms that match by id)."""
+
+    def send(self, outgoing: Outgoing) -> Sent: ...
+
+    def find_sent(self, outgoing: Outgoing, since: datetime) -> Sent | None: ...
+
+    def poll(self, cursor: str | None, now: datetime) -> Poll: ...
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,9 @@
+"""Analysis commands; filled in by their own change."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this group's commands to the app."""

@@ -1,0 +1,159 @@
+"""Commands that design and collect a study: validate, plan, run."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from mystery.console import err_console, friendly_errors, out_console
+
+StudyPath = Annotated[
+    Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="The store to use; by default a .db file beside the study file."),
+]
+
+
+@friendly_errors
+def validate(study: StudyPath) -> None:
+    """Check a study file and its brands CSV; report every problem at once."""
+    from mystery.durations import format_duration
+    from mystery.study import load_study
+
+    loaded = load_study(study)
+    s = loaded.study
+    err_console.print(
+        f"{study}: OK: {len(s.brands)} brands, {len(s.questions)} questions, "
+        f"channels {', '.join(s.channels)}, cutoff {format_duration(s.cutoff.total_seconds())}"
+    )
+
+
+@friendly_errors
+def plan(
+    study: StudyPath,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Write the plan as CSV to stdout instead of a table.")
+    ] = False,
+) -> None:
+    """Show the deterministic probe plan: who is asked what, when (same seed, same plan)."""
+    from mystery.plan import make_plan
+    from mystery.study import load_study
+
+    s = load_study(study).study
+    probes = make_plan(s)
+    zone = s.zone
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["probe", "planned_at_utc", "planned_at_local", "brand", "channel",
+                         "question", "text"])
+        for p in probes:
+            writer.writerow([
+                p.id, p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                p.brand, p.channel, p.question, p.text,
+            ])
+        return
+    table = Table(title=f"{s.name}: {len(probes)} probes ({s.timezone})", title_justify="left")
+    for column in ("probe", f"planned ({s.timezone})", "brand", "channel", "question"):
+        table.add_column(column)
+    for p in probes:
+        table.add_row(p.id, p.planned_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
+                      p.brand, p.channel, p.question)
+    out_console.print(table)
+
+
+def _progress_table(progress: object, title: str) -> Table:
+    from mystery.runner import Progress
+
+    assert isinstance(progress, Progress)
+    c = progress.counts()
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for column in ("now (UTC)", "planned", "sent", "acknowledged", "resolved", "unanswered",
+                   "settled"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        progress.now.strftime("%a %Y-%m-%d %H:%M"), str(c.planned), str(c.sent),
+        str(c.acknowledged), str(c.resolved), str(c.unanswered), f"{c.settled}/{c.planned}",
+    )
+    return table
+
+
+@friendly_errors
+def run(
+    study: StudyPath,
+    db: DbOption = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Do one pass (send what is due, poll once) and exit: "
+                           "for cron jobs and CI.")
+    ] = False,
+    sandbox_url: Annotated[
+        str | None,
+        typer.Option("--sandbox-url", help="Use a standalone sandbox started with 'mystery "
+                     "sandbox' (e.g. http://127.0.0.1:8765) instead of an in-process one."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No live progress; only notices and the end.")
+    ] = False,
+    report: Annotated[
+        bool, typer.Option(help="Write the report under results/<study>/ when the study is done.")
+    ] = True,
+) -> None:
+    """Run a study: send due probes, collect replies, settle probes, until all are settled.
+
+    Safe to stop at any moment and run again: it resumes where it stopped.
+    """
+    from mystery.collect import run_study
+
+    live_progress = not quiet and err_console.is_terminal
+    title = f"mystery run {study}"
+    live = Live(console=err_console, auto_refresh=False, transient=False) if live_progress \
+        else None
+    last = 0.0
+
+    def on_progress(progress: object) -> None:
+        nonlocal last
+        if live is not None and time.monotonic() - last > 0.1:
+            live.update(_progress_table(progress, title), refresh=True)
+            last = time.monotonic()
+
+    def on_notice(message: str) -> None:
+        err_console.print(message, markup=False)
+
+    if live is not None:
+        live.start()
+    try:
+        loaded, result = run_study(study, db=db, once=once, sandbox_url=sandbox_url,
+                                   on_progress=on_progress, on_notice=on_notice)
+    finally:
+        if live is not None:
+            live.stop()
+    c = result.counts
+    state = "finished" if result.finished else "paused (run again to resume)"
+    err_console.print(
+        f"{loaded.study.name}: {state}: {c.sent}/{c.planned} probes sent, {c.acknowledged} "
+        f"acknowledged, {c.resolved} resolved, {c.unanswered} unanswered, "
+        f"{c.settled} settled; {result.passes} passes."
+    )
+    for name, why in result.stopped.items():
+        err_console.print(f"channel {name} stopped: {why}", markup=False)
+    if result.finished and report:
+        from mystery.commands.analysis import show_report
+
+        show_report(loaded, db)
+    if result.stopped:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(plan)
+    app.command()(run)

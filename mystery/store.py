@@ -1,0 +1,559 @@
+"""The SQLite store of one study: what was planned, sent and answered, safely on disk.
+
+Why SQLite with WAL and short explicit transactions: a study runs for weeks on a laptop and can
+be killed at any instruction. Every state change the runner makes is one transaction, so after a
+crash the store says exactly what happened up to the last commit (DESIGN.md rules 3 and 4):
+
+- a probe moves ``planned → sending → sent → settled``; ``sending`` is written *before* the
+  platform is asked to post, so a crash leaves a visible "uncertain" probe to reconcile rather
+  than a silent double post;
+- replies and the polling cursor that covers them are committed together;
+- replies are keyed on the platform's message id, so recording them twice changes nothing.
+
+Times are stored as UTC ISO 8601 text with milliseconds (``mystery.clock.iso``): sortable,
+readable in any SQLite browser, and exact. The schema is versioned by named migrations applied
+in order on open (the simonw/llm pattern), so a store survives upgrades of mystery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mystery.clock import iso, parse_iso
+from mystery.coding import probe_times
+from mystery.errors import StoreError
+from mystery.plan import PlannedProbe
+from mystery.study import Study
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run DDL statements one by one: ``executescript`` would COMMIT our open transaction,
+    and a migration must apply wholly or not at all."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE probes (
+            id TEXT PRIMARY KEY,
+            brand TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            question TEXT NOT NULL,
+            text TEXT NOT NULL,
+            planned_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'planned'
+                CHECK (state IN ('planned', 'sending', 'sent', 'settled')),
+            message_id TEXT,
+            sent_at TEXT,
+            posted_text TEXT,
+            settled_at TEXT,
+            outcome TEXT CHECK (outcome IN ('answered', 'unanswered', 'excluded'))
+        );
+        CREATE INDEX probes_state ON probes (state, planned_at);
+        CREATE INDEX probes_state_channel ON probes (state, channel, sent_at);
+        CREATE UNIQUE INDEX probes_message ON probes (channel, message_id);
+        CREATE TABLE send_attempts (
+            id INTEGER PRIMARY KEY,
+            probe_id TEXT NOT NULL REFERENCES probes (id),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,
+            detail TEXT
+        );
+        CREATE TABLE replies (
+            channel TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            probe_id TEXT NOT NULL REFERENCES probes (id),
+            author TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            in_reply_to TEXT,
+            conversation_id TEXT,
+            auto_code TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (channel, message_id)
+        );
+        CREATE INDEX replies_probe ON replies (probe_id, created_at);
+        CREATE TABLE codes (
+            channel TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            code TEXT NOT NULL CHECK (code IN ('acknowledgement', 'resolution', 'not_brand')),
+            coder TEXT NOT NULL,
+            coded_at TEXT NOT NULL,
+            PRIMARY KEY (channel, message_id, coder)
+        );
+        CREATE TABLE cursors (
+            channel TEXT PRIMARY KEY,
+            value TEXT,
+            polled_through TEXT,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+    ("m001_initial", _m001_initial),
+]
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    id: str
+    brand: str
+    channel: str
+    question: str
+    text: str
+    planned_at: datetime
+    state: str
+    message_id: str | None
+    sent_at: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    """A brand's reply as recorded, attributed to one probe."""
+
+    channel: str
+    message_id: str
+    probe_id: str
+    author: str
+    text: str
+    created_at: datetime
+    in_reply_to: str | None
+    conversation_id: str | None
+    auto_code: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    planned: int
+    sent: int
+    acknowledged: int
+    resolved: int
+    unanswered: int
+    settled: int
+
+
+def _opt_time(value: str | None) -> datetime | None:
+    return parse_iso(value) if value else None
+
+
+class Store:
+    """One study's store. Use :meth:`open`; every mutating method commits before returning."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+        path = Path(path)
+        if not create and not path.exists():
+            raise StoreError(
+                f"no store at {path}; run 'mystery run' on the study first, or pass --db"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Owner-only from the first byte: the store holds reply texts and account details.
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a mystery store ({exc}); pass another --db") from None
+        store = cls(db, path)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: all or nothing, and no other writer in between."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, migration in MIGRATIONS:
+                if name not in done:
+                    migration(db)
+                    db.execute(
+                        "INSERT INTO migrations VALUES (?, datetime('now'))", (name,)
+                    )
+
+    # -- study and plan --------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, items: dict[str, str]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", items.items())
+
+    def initialise(self, study: Study, plan: Iterable[PlannedProbe]) -> bool:
+        """Pin the store to a study and insert its plan; a no-op when already done.
+
+        Returns True when the store was new. Refuses a store made for another study, or for a
+        different version of this one: mixing plans would corrupt both. The digest is of the
+        validated model, so editing comments or reordering keys in the file is harmless.
+        """
+        digest = hashlib.sha256(study.model_dump_json().encode()).hexdigest()
+        existing = self.meta("study")
+        if existing is not None:
+            if existing != study.name:
+                raise StoreError(
+                    f"{self.path} belongs to study {existing!r}, not {study.name!r}; "
+                    "pass a different --db"
+                )
+            if self.meta("study_digest") != digest:
+                raise StoreError(
+                    f"{self.path} was started from a different version of study "
+                    f"{study.name!r}: the study file changed after the run began. Restore the "
+                    "file (it is versioned), or start a new wave with another --db"
+                )
+            return False
+        brands = {b.name: {"sector": b.sector, "country": b.country} for b in study.brands}
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("study", study.name),
+                    ("series", study.series),
+                    ("year", str(study.year)),
+                    ("cutoff_seconds", str(study.cutoff.total_seconds())),
+                    ("study_digest", digest),
+                    ("brands", json.dumps(brands, sort_keys=True)),
+                ],
+            )
+            db.executemany(
+                "INSERT INTO probes (id, brand, channel, question, text, planned_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (p.id, p.brand, p.channel, p.question, p.text, iso(p.planned_at))
+                    for p in plan
+                ),
+            )
+        return True
+
+    # -- probes ----------------------------------------------------------------------------
+
+    _PROBE_COLS = (
+        "id, brand, channel, question, text, planned_at, state, message_id, sent_at, outcome"
+    )
+
+    @staticmethod
+    def _probe(row: tuple[Any, ...]) -> ProbeRow:
+        return ProbeRow(
+            id=row[0], brand=row[1], channel=row[2], question=row[3], text=row[4],
+            planned_at=parse_iso(row[5]), state=row[6], message_id=row[7],
+            sent_at=_opt_time(row[8]), outcome=row[9],
+        )
+
+    def probes(self, state: str | None = None, channel: str | None = None) -> list[ProbeRow]:
+        sql = f"SELECT {self._PROBE_COLS} FROM probes WHERE 1=1"
+        args: list[str] = []
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        if channel is not None:
+            sql += " AND channel = ?"
+            args.append(channel)
+        return [self._probe(r) for r in self.db.execute(sql + " ORDER BY planned_at, id", args)]
+
+    def probes_by_id(self, ids: Iterable[str]) -> list[ProbeRow]:
+        ids = list(ids)
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT {self._PROBE_COLS} FROM probes WHERE id IN ({marks})", ids)
+        return [self._probe(r) for r in rows]
+
+    def count(self, states: Iterable[str], channels: Iterable[str] | None = None) -> int:
+        """How many probes are in any of ``states`` (on ``channels``)."""
+        return int(self.db.execute(*self._state_query("count(*)", states, channels))
+                   .fetchone()[0])
+
+    def any_in(self, states: Iterable[str], channels: Iterable[str] | None = None) -> bool:
+        """Whether any probe is in ``states``: stops at the first, so it is cheap every pass."""
+        sql, args = self._state_query("1", states, channels)
+        return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
+
+    @staticmethod
+    def _state_query(what: str, states: Iterable[str],
+                     channels: Iterable[str] | None) -> tuple[str, list[str]]:
+        states = list(states)
+        sql = f"SELECT {what} FROM probes WHERE state IN ({','.join('?' * len(states))})"
+        args = list(states)
+        if channels is not None:
+            channels = list(channels)
+            sql += f" AND channel IN ({','.join('?' * len(channels))})"
+            args += channels
+        return sql, args
+
+    def expired(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
+        """Sent, unsettled probes on ``channel`` sent at or before ``sent_before``."""
+        rows = self.db.execute(
+            f"SELECT {self._PROBE_COLS} FROM probes WHERE state = 'sent' AND channel = ? "
+            "AND sent_at <= ? ORDER BY sent_at, id",
+            (channel, iso(sent_before)),
+        )
+        return [self._probe(r) for r in rows]
+
+    def due_probes(self, now: datetime) -> list[ProbeRow]:
+        rows = self.db.execute(
+            f"SELECT {self._PROBE_COLS} FROM probes WHERE state = 'planned' AND planned_at <= ? "
+            "ORDER BY planned_at, id",
+            (iso(now),),
+        )
+        return [self._probe(r) for r in rows]
+
+    def next_planned_at(self) -> datetime | None:
+        row = self.db.execute(
+            "SELECT min(planned_at) FROM probes WHERE state = 'planned'"
+        ).fetchone()
+        return _opt_time(row[0])
+
+    def begin_send(self, probe_id: str, now: datetime) -> None:
+        """Record the intent to send *before* sending (rule 3: never send twice)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE probes SET state = 'sending' WHERE id = ? AND state = 'planned'",
+                (probe_id,),
+            )
+            db.execute(
+                "INSERT INTO send_attempts (probe_id, started_at) VALUES (?, ?)",
+                (probe_id, iso(now)),
+            )
+
+    def _finish_attempt(self, db: sqlite3.Connection, probe_id: str, outcome: str,
+                        detail: str, now: datetime) -> None:
+        db.execute(
+            "UPDATE send_attempts SET finished_at = ?, outcome = ?, detail = ? "
+            "WHERE id = (SELECT max(id) FROM send_attempts WHERE probe_id = ?)",
+            (iso(now), outcome, detail, probe_id),
+        )
+
+    def mark_sent(self, probe_id: str, message_id: str, sent_at: datetime, posted_text: str,
+                  now: datetime, how: str = "sent") -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE probes SET state = 'sent', message_id = ?, sent_at = ?, posted_text = ? "
+                "WHERE id = ?",
+                (message_id, iso(sent_at), posted_text, probe_id),
+            )
+            self._finish_attempt(db, probe_id, how, message_id, now)
+
+    def abort_send(self, probe_id: str, detail: str, now: datetime) -> None:
+        """The platform certainly did not post it: back to planned, to be tried again."""
+        with self.transaction() as db:
+            db.execute("UPDATE probes SET state = 'planned' WHERE id = ?", (probe_id,))
+            self._finish_attempt(db, probe_id, "not sent", detail, now)
+
+    def settle(self, probe_id: str, outcome: str, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE probes SET state = 'settled', outcome = ?, settled_at = ? WHERE id = ?",
+                (outcome, iso(now), probe_id),
+            )
+
+    def attempts(self, probe_id: str) -> list[tuple[str, str | None, str | None]]:
+        return list(
+            self.db.execute(
+                "SELECT started_at, outcome, detail FROM send_attempts WHERE probe_id = ? "
+                "ORDER BY id",
+                (probe_id,),
+            )
+        )
+
+    # -- replies and cursors ---------------------------------------------------------------
+
+    def probe_for_thread(self, channel: str, message_ids: Iterable[str | None]) -> str | None:
+        """The probe a thread belongs to: a probe's own message id, or a reply already
+        recorded in its thread (a brand answering its own holding message)."""
+        for mid in message_ids:
+            if not mid:
+                continue
+            row = self.db.execute(
+                "SELECT id FROM probes WHERE channel = ? AND message_id = ?", (channel, mid)
+            ).fetchone() or self.db.execute(
+                "SELECT probe_id FROM replies WHERE channel = ? AND message_id = ?",
+                (channel, mid),
+            ).fetchone()
+            if row:
+                return str(row[0])
+        return None
+
+    def cursor(self, channel: str) -> tuple[str | None, datetime | None]:
+        row = self.db.execute(
+            "SELECT value, polled_through FROM cursors WHERE channel = ?", (channel,)
+        ).fetchone()
+        if row is None:
+            return None, None
+        return row[0], _opt_time(row[1])
+
+    def record_poll(self, channel: str, replies: Iterable[ReplyRow], cursor: str | None,
+                    polled_through: datetime, now: datetime) -> int:
+        """Commit replies and the cursor that covers them together (rule 4). Idempotent on the
+        platform's message id. Returns how many replies were new."""
+        new = 0
+        with self.transaction() as db:
+            for r in replies:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.channel, r.message_id, r.probe_id, r.author, r.text, iso(r.created_at),
+                     r.in_reply_to, r.conversation_id, r.auto_code, iso(now)),
+                )
+                new += cur.rowcount
+            db.execute(
+                "INSERT INTO cursors VALUES (?, ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET "
+                "value = excluded.value, polled_through = excluded.polled_through, "
+                "updated_at = excluded.updated_at",
+                (channel, cursor, iso(polled_through), iso(now)),
+            )
+        return new
+
+    def replies(self, probe_id: str | None = None) -> list[ReplyRow]:
+        sql = (
+            "SELECT channel, message_id, probe_id, author, text, created_at, in_reply_to, "
+            "conversation_id, auto_code FROM replies"
+        )
+        rows = (
+            self.db.execute(sql + " WHERE probe_id = ? ORDER BY created_at, message_id",
+                            (probe_id,))
+            if probe_id is not None
+            else self.db.execute(sql + " ORDER BY probe_id, created_at, message_id")
+        )
+        return [
+            ReplyRow(r[0], r[1], r[2], r[3], r[4], parse_iso(r[5]), r[6], r[7], r[8])
+            for r in rows
+        ]
+
+    def replies_for(self, probe_ids: Iterable[str]) -> dict[str, list[ReplyRow]]:
+        """Replies of many probes in one query, grouped by probe."""
+        out: dict[str, list[ReplyRow]] = {}
+        ids = list(probe_ids)
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            rows = self.db.execute(
+                "SELECT channel, message_id, probe_id, author, text, created_at, in_reply_to, "
+                f"conversation_id, auto_code FROM replies WHERE probe_id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY created_at, message_id",
+                chunk,
+            )
+            for r in rows:
+                out.setdefault(r[2], []).append(
+                    ReplyRow(r[0], r[1], r[2], r[3], r[4], parse_iso(r[5]), r[6], r[7], r[8])
+                )
+        return out
+
+    def codes(self) -> dict[tuple[str, str], str]:
+        """Manual codes, one per reply (the latest coder's), overriding the automatic code."""
+        rows = self.db.execute(
+            "SELECT channel, message_id, code FROM codes ORDER BY coded_at, coder"
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def set_code(self, channel: str, message_id: str, code: str, coder: str,
+                 now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?, ?)",
+                (channel, message_id, code, coder, iso(now)),
+            )
+
+    # -- summaries -------------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        planned, sent, settled, unanswered = self.db.execute(
+            "SELECT count(*), count(message_id), sum(state = 'settled'), "
+            "sum(outcome = 'unanswered') FROM probes"
+        ).fetchone()
+        acknowledged, resolved = self.db.execute(
+            "SELECT count(DISTINCT probe_id), count(DISTINCT CASE WHEN auto_code = 'resolution' "
+            "THEN probe_id END) FROM replies"
+        ).fetchone()
+        return Counts(planned, sent, acknowledged, resolved, unanswered or 0, settled or 0)
+
+    def cutoff(self) -> timedelta:
+        return timedelta(seconds=float(self._required_meta("cutoff_seconds")))
+
+    def _required_meta(self, key: str) -> str:
+        value = self.meta(key)
+        if value is None:
+            raise StoreError(f"{self.path} holds no study yet; run 'mystery run' first")
+        return value
+
+    def timing_rows(self) -> list[dict[str, Any]]:
+        """One row per probe in the timings schema (``mystery.analysis.timings``): the seam
+        between collecting and analysing. Probes not yet settled are left out: their outcome
+        is not known yet."""
+        brands: dict[str, dict[str, str]] = json.loads(self._required_meta("brands"))
+        cutoff = self.cutoff()
+        codes = self.codes()
+        replies: dict[str, list[ReplyRow]] = {}
+        for reply in self.replies():
+            replies.setdefault(reply.probe_id, []).append(reply)
+        common = {
+            "study": self._required_meta("study"),
+            "series": self._required_meta("series"),
+            "year": int(self._required_meta("year")),
+        }
+        rows = []
+        for probe in self.probes(state="settled"):
+            assert probe.sent_at is not None
+            times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, cutoff)
+            status = "excluded" if probe.outcome == "excluded" else (
+                "answered" if times.ack is not None else "unanswered"
+            )
+            rows.append({
+                **common,
+                "brand": probe.brand,
+                "sector": brands.get(probe.brand, {}).get("sector", ""),
+                "country": brands.get(probe.brand, {}).get("country", ""),
+                "channel": probe.channel,
+                "question": probe.question,
+                "sent_at": probe.sent_at,
+                "ack_seconds": times.ack,
+                "resolution_seconds": times.resolution,
+                "status": status,
+                "cutoff_seconds": cutoff.total_seconds(),
+            })
+        return rows
