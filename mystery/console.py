@@ -8,15 +8,36 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
 from mystery.errors import MysteryError
 
-out_console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich.console costs ~45 ms, which
+    ``mystery --help`` must not pay (issue: help no slower than 1.5 × importing typer)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out_console: Console = _LazyConsole(highlight=False, soft_wrap=True)  # type: ignore[assignment]
+err_console: Console = _LazyConsole(  # type: ignore[assignment]
+    stderr=True, highlight=False, soft_wrap=True
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -6,13 +6,14 @@ import csv
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
 from mystery.console import err_console, friendly_errors, out_console
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 StudyPath = Annotated[
     Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
@@ -62,6 +63,8 @@ def plan(
                 p.brand, p.channel, p.question, p.text,
             ])
         return
+    from rich.table import Table
+
     table = Table(title=f"{s.name}: {len(probes)} probes ({s.timezone})", title_justify="left")
     for column in ("probe", f"planned ({s.timezone})", "brand", "channel", "question"):
         table.add_column(column)
@@ -72,6 +75,8 @@ def plan(
 
 
 def _progress_table(progress: object, title: str) -> Table:
+    from rich.table import Table
+
     from mystery.runner import Progress
 
     assert isinstance(progress, Progress)
@@ -111,6 +116,8 @@ def run(
 
     Safe to stop at any moment and run again: it resumes where it stopped.
     """
+    from rich.live import Live
+
     from mystery.collect import run_study
 
     live_progress = not quiet and err_console.is_terminal
