@@ -46,6 +46,8 @@ def format_duration(seconds: float | None) -> str:
     """
     if seconds is None:
         return "—"
+    if seconds < 0:  # a change between years can be negative: faster
+        return "-" + format_duration(-seconds)
     if seconds < 60:
         return f"{round(seconds)} s"
     minutes = round(seconds / 60)

@@ -36,6 +36,7 @@ def test_parse_refuses_with_the_accepted_forms(text: str) -> None:
         (9 * 3600 + 3 * 60, "9 h 03 min"),
         (2 * 86400 + 4 * 3600, "2 d 4 h"),
         (59 * 60 + 40, "1 h 00 min"),
+        (-52272, "-14 h 31 min"),
     ],
 )
 def test_format_like_published_surveys(seconds: float | None, text: str) -> None:

@@ -1,0 +1,389 @@
+"""Charts for people who present them: one house style, PNG (2×) and SVG, byte-stable.
+
+Conventions (STYLE.md, research/ecosystem.md §2): time axes on a log scale labelled in human
+units (1 min, 1 h, 1 day); the client brand in colour and its peers grey when ``highlight`` is
+given; unanswered probes drawn distinctly (hatched, out to the cutoff), never as a short bar;
+every chart carries its method note (n, dates, channels, cutoff) and a synthetic year says so.
+
+Byte-stable because CI commits these files: the style fixes ``svg.hashsalt`` and the font
+(DejaVu Sans ships with matplotlib), SVGs are saved without a date and PNGs without a software
+tag, and figures are built with ``matplotlib.figure.Figure`` (no pyplot state, Agg for PNG).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mystery.analysis.tables import short_duration
+from mystery.durations import format_duration
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+STYLE = "mystery.analysis.house"
+HIGHLIGHT, PEER, BASE, CENSORED = "#d1495b", "#a9a9a9", "#44617b", "#e8e8e8"
+_TICKS = (
+    (1.0, "1 s"), (10.0, "10 s"), (60.0, "1 min"), (600.0, "10 min"), (3600.0, "1 h"),
+    (21600.0, "6 h"), (86400.0, "1 day"), (604800.0, "1 week"), (2592000.0, "30 days"),
+)  # fmt: skip
+WIDTH = 8.0  # inches; PNG at 200 dpi is 1600 px wide, good for a slide
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One brand in a ranking. ``seconds`` None: no time; drawn to ``censored_at`` (hatched)
+    when the brand's time lies beyond the cutoff, or as a note when it is simply unknown."""
+
+    brand: str
+    seconds: float | None
+    answered: int | None = None
+    probes: int | None = None
+    censored_at: float | None = None
+
+
+@dataclass(frozen=True)
+class YearRange:
+    """One year of a channel in the year-on-year chart."""
+
+    year: int
+    synthetic: bool
+    fastest: tuple[str, float] | None
+    slowest: tuple[str, float] | None
+    median: float | None = None
+    client: tuple[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One Kaplan–Meier curve: share of probes still unanswered at each grid time."""
+
+    label: str
+    synthetic: bool
+    grid: Sequence[float]
+    waiting: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One brand's time inside a group (a sector) of the distribution chart."""
+
+    group: str
+    brand: str
+    seconds: float
+
+
+def _figure(height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(WIDTH, height), layout="constrained")
+
+
+def _finish(fig: Figure, title: str, note: str) -> None:
+    """Title top left, method note bottom left, space reserved for both."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    lines = textwrap.wrap(note, width=int(WIDTH * 17))
+    height = fig.get_figheight()
+    bottom = 0.08  # inches, below the note
+    reserve = (bottom + len(lines) * 0.135 + 0.15) / height  # 7 pt × 1.35 line spacing
+    fig.text(0.01, bottom / height, "\n".join(lines), fontsize=7, color="#555555",
+             va="bottom", ha="left", linespacing=1.35)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11, fontweight="bold")
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):
+        engine.set(rect=(0.0, reserve, 1.0, 1.0 - reserve))
+
+
+def _save(fig: Figure, stem: Path) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    # zlib level 3: 5 % larger than the default 6, at half the encoding time.
+    fig.savefig(png, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 3})
+    fig.set_layout_engine("none")  # keep the layout just computed: the SVG needs no second pass
+    fig.savefig(svg, format="svg", metadata={"Date": None})
+    return [png, svg]
+
+
+def render(draw: Any, stem: Path) -> list[Path]:
+    """Run ``draw() -> Figure`` inside the house style (from matplotlib's defaults, so a
+    user's matplotlibrc cannot change committed bytes) and save PNG and SVG."""
+    import matplotlib.style
+
+    with matplotlib.style.context(["default", STYLE]):
+        fig = draw()
+        return _save(fig, stem)
+
+
+def _time_axis(ax: Axes, low: float, high: float, axis: str = "x") -> None:
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    low, high = max(low, 1.0), max(high, low * 10)
+    ticks = [(v, label) for v, label in _TICKS if low <= v <= high]
+    if len(ticks) > 6:  # keep the round units readers anchor on
+        ticks = [(v, label) for v, label in ticks if label not in ("10 s", "10 min", "6 h")]
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if axis == "x":
+        ax.set_xscale("log")
+        ax.set_xlim(low, high)
+    else:
+        ax.set_yscale("log")
+        ax.set_ylim(low, high)
+    target.set_major_locator(FixedLocator([v for v, _ in ticks]))
+    target.set_ticklabels([label for _, label in ticks])
+    target.set_minor_locator(NullLocator())
+
+
+def _colour(brand: str, highlight: Sequence[str]) -> str:
+    if not highlight:
+        return BASE
+    return HIGHLIGHT if brand in highlight else PEER
+
+
+def _share(bar: Bar) -> str:
+    if bar.answered is None or bar.probes is None or bar.answered == bar.probes:
+        return ""
+    return f"{bar.answered}/{bar.probes} answered"
+
+
+def _shown(order: list[Bar], highlight: Sequence[str], limit: int) -> list[Bar | None]:
+    """At most ``limit`` bars: the fastest and the slowest halves, highlighted brands always;
+    None marks the gap. A ranking of 200 brands is unreadable; the tables list them all."""
+    if len(order) <= limit:
+        return list(order)
+    keep = set(range(limit // 2)) | set(range(len(order) - limit // 2, len(order)))
+    keep |= {i for i, b in enumerate(order) if b.brand in highlight}
+    shown: list[Bar | None] = []
+    for i, bar in enumerate(order):
+        if i in keep:
+            shown.append(bar)
+        elif shown and shown[-1] is not None:
+            shown.append(None)
+    return shown
+
+
+def ranking(
+    bars: Sequence[Bar], stem: Path, *, title: str, xlabel: str, note: str,
+    highlight: Sequence[str] = (), limit: int = 30,
+) -> list[Path]:
+    """Horizontal bars, fastest at the top; brands without a time below, drawn distinctly."""
+    timed = sorted((b for b in bars if b.seconds is not None), key=lambda b: (b.seconds, b.brand))
+    censored = sorted((b for b in bars if b.seconds is None and b.censored_at),
+                      key=lambda b: b.brand)
+    unknown = sorted((b for b in bars if b.seconds is None and not b.censored_at),
+                     key=lambda b: b.brand)
+    order: list[Bar | None] = [*_shown([*timed, *censored, *unknown], highlight, limit)]
+    hidden = len(bars) - sum(b is not None for b in order)
+    ends = [b.seconds or b.censored_at or 0.0 for b in order if b] or [3600.0]
+    low = min([e for e in ends if e > 0] or [60.0]) / 3
+    cutoff = max((b.censored_at or 0.0 for b in order if b), default=0.0)
+    high = max([(b.seconds or 0.0) * 14 for b in timed] + [cutoff * 1.6, low * 100])
+
+    def draw() -> Figure:
+        fig = _figure(1.7 + 0.34 * max(len(order), 1))
+        ax = fig.add_subplot()
+        for y, bar in enumerate(order):
+            if bar is None:
+                ax.text(low * 1.3, y, f"… {hidden} brands in between (all in the tables)",
+                        va="center", fontsize=8, color="#666666", fontstyle="italic")
+                continue
+            colour = _colour(bar.brand, highlight)
+            weight = "bold" if bar.brand in highlight else "normal"
+            if bar.seconds is not None:
+                partial = bool(_share(bar))  # a time over answered probes only: lighter
+                ax.barh(y, bar.seconds - low, left=low, color=colour, height=0.62,
+                        alpha=0.5 if partial else 1.0, hatch="...." if partial else None,
+                        edgecolor=colour, linewidth=0)
+                text = " · ".join(t for t in (format_duration(bar.seconds), _share(bar)) if t)
+                ax.text(bar.seconds * 1.12, y, text, va="center", fontsize=8, color="#333333",
+                        fontweight=weight)
+            elif bar.censored_at:
+                ax.barh(y, bar.censored_at - low, left=low, color=CENSORED, height=0.62,
+                        hatch="////", edgecolor=colour, linewidth=0.6)
+                share = _share(bar) or "none answered"
+                ax.text(low * 1.3, y, f"under half answered by the cutoff ({share})",
+                        va="center", fontsize=8, color="#333333", fontstyle="italic",
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
+            else:
+                ax.text(low * 1.3, y, f"time not published ({_share(bar) or 'all answered'})",
+                        va="center", fontsize=8, color="#666666", fontstyle="italic")
+        ax.set_yticks(range(len(order)), [b.brand if b else "" for b in order])
+        for label, bar in zip(ax.get_yticklabels(), order, strict=True):
+            if bar and bar.brand in highlight:
+                label.set_color(HIGHLIGHT)
+                label.set_fontweight("bold")
+        ax.set_ylim(len(order) - 0.5, -0.5)
+        if cutoff:
+            ax.axvline(cutoff, color="#777777", lw=0.8, ls=":")
+            ax.text(cutoff, 1.0, f"cutoff {short_duration(cutoff)}", fontsize=7,
+                    color="#555555", va="bottom", ha="center", transform=ax.get_xaxis_transform())
+        _time_axis(ax, low, high)
+        ax.set_xlabel(xlabel)
+        _finish(fig, title, note)
+        return fig
+
+    return render(draw, stem)
+
+
+def _line_collection() -> Any:
+    from matplotlib.collections import LineCollection
+
+    return LineCollection
+
+
+def yoy(
+    panels: Mapping[str, Sequence[YearRange]], stem: Path, *, title: str, note: str,
+    client: str = "",
+) -> list[Path]:
+    """Dumbbells per channel: fastest to slowest brand each year, median as a diamond."""
+    values = [v for rows in panels.values() for r in rows
+              for v in (r.fastest and r.fastest[1], r.slowest and r.slowest[1], r.median,
+                        r.client and r.client[1]) if v]
+    low, high = (min(values) / 4, max(values) * 4) if values else (60.0, 86400.0)
+    rows_total = sum(len(rows) for rows in panels.values())
+
+    def draw() -> Figure:
+        LineCollection = _line_collection()
+        fig = _figure(2.1 + 0.62 * rows_total + 0.5 * len(panels))
+        axes = fig.subplots(len(panels) or 1, 1, squeeze=False,
+                            height_ratios=[max(len(r), 1) + 0.6 for r in panels.values()] or None)
+        for ax, (channel, rows) in zip(axes[:, 0], panels.items(), strict=False):
+            # One artist per kind of mark (not one per year): far faster to draw and save.
+            bars: list[list[tuple[float, float]]] = []
+            marks: dict[str, list[tuple[float, int, str]]] = {"fast": [], "slow": [], "mid": []}
+            for y, r in enumerate(rows):
+                if r.fastest and r.slowest:
+                    bars.append([(r.fastest[1], y), (r.slowest[1], y)])
+                for point, kind, colour in ((r.fastest, "fast", "#00798c"),
+                                            (r.slowest, "slow", "#2e4057")):
+                    if point is None:
+                        continue
+                    marks[kind].append((point[1], y, "white" if r.synthetic else colour))
+                    # Fastest above its dot reading right, slowest below reading left: the
+                    # two never collide, and neither runs into the year labels.
+                    above = kind == "fast"
+                    ax.text(point[1], y - 0.2 if above else y + 0.2,
+                            f"{point[0]} {format_duration(point[1])}", fontsize=7.5,
+                            ha="left" if above else "right", va="bottom" if above else "top")
+                if r.median:
+                    marks["mid"].append((r.median, y, "white" if r.synthetic else "#edae49"))
+            ax.add_collection(LineCollection(bars, colors="#c9c9c9", linewidths=3,
+                                             capstyle="round", zorder=1))
+            for kind, edge, marker, size in (("fast", "#00798c", "o", 42),
+                                             ("slow", "#2e4057", "o", 42),
+                                             ("mid", "#b07d10", "D", 30)):
+                if marks[kind]:
+                    xs, ys, faces = zip(*marks[kind], strict=True)
+                    ax.scatter(xs, ys, s=size, marker=marker, c=list(faces), edgecolors=edge,
+                               linewidths=1.4, zorder=3)
+            clients = [(r.client[1], y) for y, r in enumerate(rows) if r.client]
+            if clients:
+                ax.scatter(*zip(*clients, strict=True), marker="*", s=110, color=HIGHLIGHT,
+                           zorder=5)
+            labels = [f"{r.year} (synthetic)" if r.synthetic else str(r.year) for r in rows]
+            ax.set_yticks(range(len(rows)), labels)
+            ax.set_ylim(len(rows) - 0.45, -0.6)
+            ax.set_title(f"channel: {channel}", fontsize=9, loc="left")
+            _time_axis(ax, low, high)
+        last = axes[-1, 0]
+        last.set_xlabel("brand time to acknowledgement (log scale)")
+        every = [r for rows in panels.values() for r in rows]
+        handles = [
+            last.scatter([], [], s=42, color="#00798c", label="fastest brand"),
+            last.scatter([], [], s=42, color="#2e4057", label="slowest brand"),
+        ]
+        if any(r.median for r in every):
+            handles.append(last.scatter([], [], marker="D", s=30, color="#edae49",
+                                        label="median, all probes"))
+        if any(r.synthetic for r in every):
+            handles.append(last.scatter([], [], s=42, color="white", edgecolors="#555555",
+                                        label="hollow: synthetic year"))
+        if client:
+            handles.append(last.scatter([], [], marker="*", s=110, color=HIGHLIGHT, label=client))
+        axes[0, 0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                          ncols=min(len(handles), 3), fontsize=7.5, borderaxespad=0.2)
+        _finish(fig, title, note)
+        return fig
+
+    return render(draw, stem)
+
+
+def survival(
+    panels: Mapping[str, Sequence[Curve]], stem: Path, *, title: str, note: str
+) -> list[Path]:
+    """Kaplan–Meier step curves per channel: share of probes still waiting, one per year."""
+    grids = [g for curves in panels.values() for c in curves
+             for g, w in zip(c.grid, c.waiting, strict=True) if not math.isnan(w)]
+    low, high = (min(grids), max(grids)) if grids else (60.0, 604800.0)
+
+    def draw() -> Figure:
+        fig = _figure(1.6 + 2.6 * max(len(panels), 1))
+        axes = fig.subplots(len(panels) or 1, 1, squeeze=False)
+        for ax, (channel, curves) in zip(axes[:, 0], panels.items(), strict=False):
+            for curve in curves:
+                points = [(g, w) for g, w in zip(curve.grid, curve.waiting, strict=True)
+                          if not math.isnan(w)]
+                ax.step([g for g, _ in points], [w * 100 for _, w in points], where="post",
+                        linestyle="--" if curve.synthetic else "-", label=curve.label)
+            ax.axhline(50, color="#999999", lw=0.7, ls=":")
+            ax.set_ylim(0, 102)
+            ax.set_ylabel("% of probes still unanswered")
+            ax.set_title(f"channel: {channel}", fontsize=9, loc="left")
+            ax.grid(True, axis="both")
+            _time_axis(ax, low, high)
+            ax.legend(loc="upper right")
+        axes[-1, 0].set_xlabel("time since the probe was sent (log scale); dashed: synthetic")
+        _finish(fig, title, note)
+        return fig
+
+    return render(draw, stem)
+
+
+def distribution(
+    panels: Mapping[str, Sequence[Point]], stem: Path, *, title: str, xlabel: str, note: str,
+    highlight: Sequence[str] = (),
+) -> list[Path]:
+    """Brand times by group (sector) per channel: one dot per brand, the group median a bar."""
+    values = [p.seconds for points in panels.values() for p in points]
+    low, high = (min(values) / 3, max(values) * 4) if values else (60.0, 86400.0)
+    groups_total = sum(len({p.group for p in points}) for points in panels.values())
+
+    def draw() -> Figure:
+        fig = _figure(1.8 + 0.45 * groups_total + 0.4 * len(panels))
+        axes = fig.subplots(len(panels) or 1, 1, squeeze=False, height_ratios=[
+            len({p.group for p in points}) + 0.8 for points in panels.values()] or None)
+        for ax, (channel, points) in zip(axes[:, 0], panels.items(), strict=False):
+            groups = sorted({p.group for p in points})
+            dots: list[tuple[float, float, str]] = []
+            medians: list[list[tuple[float, float]]] = []
+            for y, group in enumerate(groups):
+                members = sorted((p for p in points if p.group == group),
+                                 key=lambda p: (p.seconds, p.brand))
+                for i, p in enumerate(members):
+                    jitter = ((i % 5) - 2) * 0.07  # fixed offsets: no randomness in output
+                    dots.append((p.seconds, y + jitter, _colour(p.brand, highlight)))
+                    if p.brand in highlight:
+                        ax.text(p.seconds * 1.15, y + jitter, p.brand, fontsize=7.5,
+                                color=HIGHLIGHT, va="center", fontweight="bold")
+                middle = statistics.median(p.seconds for p in members)
+                medians.append([(middle, y - 0.3), (middle, y + 0.3)])
+            xs, ys, colours = zip(*dots, strict=True)
+            ax.scatter(xs, ys, s=30, zorder=3, c=list(colours), edgecolors="white")
+            ax.add_collection(_line_collection()(medians, colors="#333333", linewidths=1.2))
+            ax.set_yticks(range(len(groups)), [
+                f"{g} ({sum(p.group == g for p in points)})" for g in groups])
+            ax.set_ylim(len(groups) - 0.5, -0.5)
+            ax.set_title(f"channel: {channel}", fontsize=9, loc="left")
+            _time_axis(ax, low, high)
+        axes[-1, 0].set_xlabel(xlabel)
+        _finish(fig, title, note)
+        return fig
+
+    return render(draw, stem)
+

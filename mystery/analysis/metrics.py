@@ -1,0 +1,251 @@
+"""Figures from timings (and brand rows): counts, rates, means, Kaplan–Meier medians.
+
+One engine, :func:`summarise`, groups by any columns (brand × channel × year, year × channel,
+sector, send window…), so every table computes the same quantity the same way.
+
+What each figure means, and when it is left empty rather than guessed:
+
+* ``probes``, ``answered``, ``response_rate``: excluded probes are left out everywhere.
+  Brand rows add their published counts; a count that is not published leaves the total empty.
+* ``mean_ack_seconds``: the mean over **answered probes only** (say so wherever it is shown).
+  Brand rows pool exactly as a weighted mean (their mean × their answered count).
+* ``median_ack_seconds``, ``median_resolution_seconds``: Kaplan–Meier, unanswered (unresolved)
+  probes censored at their cutoff; empty when fewer than half were answered (resolved), and
+  whenever a brand row is in the group (a median needs every probe's time).
+* ``within_1h``, ``within_24h``: share of probes acknowledged within that time; empty when some
+  probe waited less than that (a cutoff below it, or unknown) or a brand row is in the group.
+* ``resolved_rate``: share of probes resolved before the cutoff (the share *acknowledged*
+  before the cutoff is ``response_rate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+from mystery.analysis import km
+
+if TYPE_CHECKING:
+    import polars as pl
+
+BrandStat = Literal["mean", "median"]
+HOUR, DAY = 3600.0, 86400.0
+FIGURES = (
+    "brands", "probes", "answered", "response_rate", "mean_ack_seconds", "median_ack_seconds",
+    "resolved_rate", "median_resolution_seconds", "within_1h", "within_24h", "probe_level",
+    "first_sent", "last_sent", "cutoff_min_seconds", "cutoff_max_seconds",
+)  # fmt: skip
+
+
+def counted(timings: pl.DataFrame) -> pl.DataFrame:
+    """The probes that count: everything but ``excluded``."""
+    import polars as pl
+
+    return timings.filter(pl.col("status") != "excluded")
+
+
+def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Per-group figures of probe rows in one aggregation pass, KM medians included."""
+    import polars as pl
+
+    t = t.with_columns(
+        answered=pl.col("status") == "answered",
+        resolved=pl.col("resolution_seconds").is_not_null(),
+        # An unstated cutoff (imported figures) censors after every observed time.
+        horizon=pl.col("cutoff_seconds").fill_null(float("inf")),
+    )
+    answered, resolved = pl.col("answered"), pl.col("resolved")
+    ack, cutoff = pl.col("ack_seconds"), pl.col("cutoff_seconds")
+    ack_median, ack_exact = km.median_expr(ack, answered, pl.col("horizon"))
+    res_median, res_exact = km.median_expr(pl.col("resolution_seconds"), resolved,
+                                           pl.col("horizon"))
+
+    def within(limit: float) -> pl.Expr:
+        observed = cutoff.is_not_null().all() & (cutoff.min() >= limit)
+        share = (answered & (ack <= limit)).sum() / pl.len()
+        return pl.when(observed).then(share).otherwise(None)
+
+    out = t.group_by(by).agg(
+        p_brands=pl.col("brand").n_unique().cast(pl.Int64),
+        p_probes=pl.len().cast(pl.Int64),
+        p_answered=answered.sum().cast(pl.Int64),
+        p_ack_total=ack.filter(answered).sum(),
+        p_resolved=resolved.sum().cast(pl.Int64),
+        within_1h=within(HOUR),
+        within_24h=within(DAY),
+        first_sent=pl.col("sent_at").min(),
+        last_sent=pl.col("sent_at").max(),
+        cutoff_min_seconds=cutoff.min(),
+        cutoff_max_seconds=cutoff.max(),
+        median_ack_seconds=ack_median,
+        median_resolution_seconds=res_median,
+        ack_exact=ack_exact,
+        res_exact=res_exact,
+    )
+    slow = out.filter(~pl.col("ack_exact") | ~pl.col("res_exact")).select(by)
+    if not slow.is_empty():
+        general = _scipy_medians(t.join(slow, on=by, how="semi", nulls_equal=True), by)
+        out = out.join(general, on=by, how="left", nulls_equal=True, suffix="_scipy")
+        out = out.with_columns(
+            median_ack_seconds=pl.when("ack_exact").then("median_ack_seconds")
+            .otherwise("median_ack_seconds_scipy"),
+            median_resolution_seconds=pl.when("res_exact").then("median_resolution_seconds")
+            .otherwise("median_resolution_seconds_scipy"),
+        )
+    return out.drop("ack_exact", "res_exact", "median_ack_seconds_scipy",
+                    "median_resolution_seconds_scipy", strict=False)
+
+
+def _brand_part(b: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    import polars as pl
+
+    def exact_sum(column: str) -> pl.Expr:
+        return pl.when(pl.col(column).is_null().any()).then(None).otherwise(pl.col(column).sum())
+
+    weighted = (
+        pl.when(pl.col("answered") == 0)
+        .then(0.0)
+        .otherwise(pl.col("mean_ack_seconds") * pl.col("answered"))
+    )
+    return b.group_by(by).agg(
+        b_rows=pl.len().cast(pl.Int64),
+        b_probes=exact_sum("probes"),
+        b_answered=exact_sum("answered"),
+        b_ack_total=pl.when(weighted.is_null().any()).then(None).otherwise(weighted.sum()),
+        b_only_rate=pl.col("response_rate").first(),
+        b_only_mean=pl.col("mean_ack_seconds").first(),
+        b_cutoff_min=pl.col("cutoff_seconds").min(),
+        b_cutoff_max=pl.col("cutoff_seconds").max(),
+    )
+
+
+def summarise(
+    timings: pl.DataFrame, brand_rows: pl.DataFrame, by: Sequence[str]
+) -> pl.DataFrame:
+    """Figures (``FIGURES``, see the module docstring) per group of ``by`` columns, sorted."""
+    import polars as pl
+
+    keys = list(by)
+    t = counted(timings)
+    b = brand_rows
+    missing = [k for k in keys if k not in b.columns]
+    if missing:  # e.g. the send window: brand rows have no probes to place in one
+        if not b.is_empty():
+            raise ValueError(f"brand rows cannot be grouped by {missing}")
+        b = b.with_columns(pl.lit(None, dtype=t.schema[k]).alias(k) for k in missing)
+    probe_part = _probe_part(t, keys)
+    if b.is_empty():
+        out = probe_part.rename({"p_brands": "brands"})
+    else:
+        with_brand = list(dict.fromkeys([*keys, "brand"]))
+        brands = (
+            pl.concat([t.select(with_brand), b.select(with_brand)])
+            .unique()
+            .group_by(keys)
+            .agg(brands=pl.len().cast(pl.Int64))
+        )
+        out = brands.join(probe_part.drop("p_brands"), on=keys, how="left", nulls_equal=True)
+    out = out.join(_brand_part(b, keys), on=keys, how="left", nulls_equal=True)
+    zero = pl.lit(0, dtype=pl.Int64)
+    p_probes = pl.col("p_probes").fill_null(zero)
+    p_answered = pl.col("p_answered").fill_null(zero)
+    b_rows = pl.col("b_rows").fill_null(zero)
+    no_brand_rows = b_rows == 0
+    single_row = (b_rows == 1) & (p_probes == 0)
+    probes = pl.when(no_brand_rows).then(p_probes).otherwise(p_probes + pl.col("b_probes"))
+    answered = pl.when(no_brand_rows).then(p_answered).otherwise(p_answered + pl.col("b_answered"))
+    ack_total = pl.col("p_ack_total").fill_null(0.0) + pl.when(no_brand_rows).then(0.0).otherwise(
+        pl.col("b_ack_total")
+    )
+    out = out.with_columns(
+        probes=probes,
+        answered=answered,
+        response_rate=pl.when(single_row & pl.col("b_probes").is_null())
+        .then(pl.col("b_only_rate"))
+        .otherwise(answered / probes),
+        mean_ack_seconds=pl.when(single_row)
+        .then(pl.col("b_only_mean"))
+        .when(answered > 0)
+        .then(ack_total / answered),
+        resolved_rate=pl.when(no_brand_rows).then(pl.col("p_resolved") / p_probes),
+        within_1h=pl.when(no_brand_rows).then(pl.col("within_1h")),
+        within_24h=pl.when(no_brand_rows).then(pl.col("within_24h")),
+        probe_level=no_brand_rows,
+        cutoff_min_seconds=pl.min_horizontal("cutoff_min_seconds", "b_cutoff_min"),
+        cutoff_max_seconds=pl.max_horizontal("cutoff_max_seconds", "b_cutoff_max"),
+        median_ack_seconds=pl.when(no_brand_rows).then("median_ack_seconds"),
+        median_resolution_seconds=pl.when(no_brand_rows).then("median_resolution_seconds"),
+    )
+    return out.select([*keys, *FIGURES]).sort(keys, nulls_last=True)
+
+
+def _scipy_medians(wanted: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """KM medians by ``scipy.stats.ecdf``, one call per group (the general case)."""
+    import numpy as np
+    import polars as pl
+
+    rows: list[dict[str, object]] = []
+    for key, part in wanted.partition_by(keys, as_dict=True, maintain_order=True).items():
+        ack = part["ack_seconds"].to_numpy()
+        res = part["resolution_seconds"].to_numpy()
+        horizon = part["horizon"].to_numpy().astype(float)
+        known = np.concatenate([ack[~np.isnan(ack)], res[~np.isnan(res)], [0.0]])
+        horizon = np.where(np.isinf(horizon), known.max() + 1.0, horizon)
+        answered = part["answered"].to_numpy()
+        resolved = part["resolved"].to_numpy()
+        rows.append({
+            **dict(zip(keys, key, strict=True)),
+            "median_ack_seconds": km.median(np.where(answered, ack, horizon), answered),
+            "median_resolution_seconds": km.median(np.where(resolved, res, horizon), resolved),
+        })
+    schema = pl.Schema({**wanted.select(keys).schema, "median_ack_seconds": pl.Float64(),
+                        "median_resolution_seconds": pl.Float64()})
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def brand_metrics(timings: pl.DataFrame, brand_rows: pl.DataFrame) -> pl.DataFrame:
+    """Figures per series × year × channel × brand, with the brand's sector and country."""
+    import polars as pl
+
+    keys = ["series", "year", "channel", "brand"]
+    out = summarise(timings, brand_rows, keys)
+    cols = ["series", "year", "brand", "sector", "country"]
+    labels = (
+        pl.concat([counted(timings).select(cols), brand_rows.select(cols)])
+        .group_by(["series", "year", "brand"])
+        .agg(pl.col("sector").drop_nulls().min(), pl.col("country").drop_nulls().min())
+    )
+    out = out.join(labels, on=["series", "year", "brand"], how="left", nulls_equal=True)
+    return out.select([*keys, "sector", "country", *FIGURES]).sort(keys)
+
+
+def brand_time(stat: BrandStat) -> pl.Expr:
+    """A brand's time for ranking: its mean over answered probes, or its KM median."""
+    import polars as pl
+
+    return pl.col("mean_ack_seconds" if stat == "mean" else "median_ack_seconds")
+
+
+def survival_curve(
+    timings: pl.DataFrame, grid: Sequence[float]
+) -> tuple[int, int, list[float]] | None:
+    """KM share of probes still unanswered at each grid time; (n, answered, shares) or None.
+
+    Charts draw the curve on a fixed grid so that its size does not grow with the probes."""
+    import numpy as np
+
+    t = counted(timings)
+    if t.is_empty():
+        return None
+    ack = t["ack_seconds"].to_numpy()
+    horizon = t["cutoff_seconds"].to_numpy()
+    known = np.concatenate([ack[~np.isnan(ack)], [0.0]])
+    horizon = np.where(np.isnan(horizon), known.max() + 1.0, horizon)
+    answered = (t["status"] == "answered").to_numpy()
+    curve = km.estimate_fast(np.where(answered, ack, horizon), answered)
+    if curve is None:
+        return None
+    shares = curve.at(np.asarray(grid, dtype=np.float64))
+    limit = float(np.nanmax(horizon))
+    values = [float(v) if g <= limit else float("nan") for g, v in zip(grid, shares, strict=True)]
+    return curve.n, curve.events, values

@@ -1,0 +1,229 @@
+"""The report of one study: ``results/<study>/summary.csv``, ``summary.md``, ``ack_by_brand``.
+
+Called by ``mystery report``, by ``mystery publish`` for every committed ``timings.csv``, and
+by the runner at the end of ``mystery run``; one function so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mystery.analysis import brandrows, business, charts, metrics
+from mystery.analysis.batch import Batch, draw
+from mystery.analysis.studyinfo import StudyInfo
+from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from mystery.study import LoadedStudy
+
+SUMMARY_COLS = (
+    Col("study", "study"),
+    Col("channel", "channel", header="Channel"),
+    Col("brand", "brand", header="Brand"),
+    Col("sector", "sector"),
+    Col("probes", "probes", "int", "Probes"),
+    Col("answered", "acknowledged", "int", "Acknowledged"),
+    Col("unanswered", "unanswered", "int", "Unanswered"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
+    Col("mean_ack_seconds", "mean_ack_minutes_answered_only", "minutes",
+        "Mean acknowledgement (answered only)"),
+    Col("within_1h", "within_1h", "rate", "Within 1 h"),
+    Col("within_24h", "within_24h", "rate", "Within 24 h"),
+    Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
+        "Median acknowledgement (business hours)"),
+)
+#: The columns shown on the terminal and in summary.md (the CSV has them all).
+HUMAN = ("brand", "channel", "probes", "acknowledged", "median_ack_minutes",
+         "median_resolution_minutes", "unanswered", "mean_ack_minutes_answered_only")
+WINDOW_COLS = (
+    Col("channel", "channel", header="Channel"),
+    Col("window", "window", header="Sent"),
+    Col("probes", "probes", "int", "Probes"),
+    Col("answered", "acknowledged", "int", "Acknowledged"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
+        "Median (business hours)"),
+)
+CHANNEL_COLS = (
+    Col("channel", "channel", header="Channel"),
+    Col("brands", "brands", "int", "Brands"),
+    Col("probes", "probes", "int", "Probes"),
+    Col("answered", "acknowledged", "int", "Acknowledged"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
+    Col("within_1h", "within_1h", "rate", "Within 1 h"),
+    Col("within_24h", "within_24h", "rate", "Within 24 h"),
+)
+
+
+def _with_business(
+    timings: pl.DataFrame, by: list[str], info: StudyInfo, extra: pl.Expr | None = None
+) -> pl.DataFrame:
+    """Figures per ``by`` with the KM median in business hours beside the clock median."""
+    import polars as pl
+
+    t = timings if extra is None else timings.with_columns(extra)
+    clock = metrics.summarise(t, brandrows.empty(), by)
+    biz = metrics.summarise(business.to_business(t, info.timezone), brandrows.empty(), by)
+    biz = biz.select([*by, pl.col("median_ack_seconds").alias("business_median_ack_seconds")])
+    return clock.join(biz, on=by, how="left", nulls_equal=True)
+
+
+def summary(timings: pl.DataFrame, info: StudyInfo) -> pl.DataFrame:
+    """Per brand × channel figures of one study (``SUMMARY_COLS`` sources)."""
+    import polars as pl
+
+    by = ["study", "channel", "brand"]
+    figures = _with_business(timings, by, info)
+    sectors = (
+        metrics.counted(timings).group_by("brand").agg(pl.col("sector").drop_nulls().min())
+    )
+    return (
+        figures.join(sectors, on="brand", how="left")
+        .with_columns(unanswered=pl.col("probes") - pl.col("answered"))
+        .sort(["channel", "brand"])
+    )
+
+
+def _info_for(timings: pl.DataFrame) -> StudyInfo:
+    """When no study.json is at hand: identity from the timings, UTC, not marked synthetic."""
+    first = timings.row(0, named=True) if timings.height else {}
+    return StudyInfo(name=str(first.get("study", "study")), series=str(first.get("series", "")),
+                     year=int(first.get("year") or 0))
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """What a report wrote, and its per-brand summary (for the terminal table)."""
+
+    paths: list[Path]
+    summary: pl.DataFrame
+
+
+def write_report(
+    timings: pl.DataFrame,
+    out_dir: str | Path,
+    info: StudyInfo | None = None,
+    *,
+    highlight: Sequence[str] = (),
+    batch: Batch | None = None,
+) -> list[Path]:
+    """Write one study's summary.csv, summary.md and ack_by_brand.png/.svg; return the paths.
+
+    ``info`` (time zone, title, synthetic flag) comes from the study file or its study.json;
+    without it times are read in UTC and the output is not marked synthetic. With ``batch``
+    the chart is only queued there (publish draws all charts at the end, in parallel).
+    """
+    return build_report(timings, out_dir, info, highlight=highlight, batch=batch).paths
+
+
+def build_report(
+    timings: pl.DataFrame,
+    out_dir: str | Path,
+    info: StudyInfo | None = None,
+    *,
+    highlight: Sequence[str] = (),
+    batch: Batch | None = None,
+) -> StudyReport:
+    """``write_report``, also returning the summary frame."""
+    import polars as pl
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info = info or _info_for(timings)
+    table = summary(timings, info)
+    t = metrics.counted(timings)
+    channels = sorted(t["channel"].unique().to_list())
+    note = method_note(
+        probes=t.height, brands=t["brand"].n_unique(), channels=channels,
+        first=t["sent_at"].min(), last=t["sent_at"].max(),
+        cutoff_low=t["cutoff_seconds"].min(), cutoff_high=t["cutoff_seconds"].max(),
+        timezone=info.timezone, synthetic=info.synthetic,
+    )
+    paths = [out / "summary.csv", out / "summary.md"]
+    paths[0].write_bytes(csv_bytes(table, SUMMARY_COLS))
+    windows = _with_business(t, ["channel", "window"], info,
+                             business.send_window(pl.col("sent_at"), info.timezone).alias("window"))
+    order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
+    windows = windows.sort(["channel", order])
+    per_channel = metrics.summarise(t, brandrows.empty(), ["channel"])
+    paths[1].write_text(_markdown(info, note, table, windows, per_channel), encoding="utf-8",
+                        newline="\n")
+    paths += draw(
+        batch, "ranking", _bars(table, len(channels) > 1), out / "ack_by_brand",
+        title=_headline(table) + (" (synthetic data)" if info.synthetic else ""),
+        xlabel="median time to acknowledgement (Kaplan–Meier, log scale)",
+        note=note, highlight=highlight,
+    )
+    return StudyReport(paths, table)
+
+
+def _bars(table: pl.DataFrame, label_channel: bool) -> list[charts.Bar]:
+    return [
+        charts.Bar(
+            brand=f"{r['brand']} ({r['channel']})" if label_channel else r["brand"],
+            seconds=r["median_ack_seconds"], answered=r["answered"], probes=r["probes"],
+            censored_at=r["cutoff_max_seconds"],
+        )
+        for r in table.iter_rows(named=True)
+    ]
+
+
+def _headline(table: pl.DataFrame) -> str:
+    import polars as pl
+
+    from mystery.durations import format_duration
+
+    timed = table.filter(pl.col("median_ack_seconds").is_not_null()).sort(
+        ["median_ack_seconds", "brand"])
+    if timed.is_empty():
+        return "No brand acknowledged half of its probes before the cutoff"
+    best = timed.row(0, named=True)
+    return (f"{best['brand']} acknowledged fastest: median "
+            f"{format_duration(best['median_ack_seconds'])}")
+
+
+def _markdown(info: StudyInfo, note: str, table: pl.DataFrame, windows: pl.DataFrame,
+              per_channel: pl.DataFrame) -> str:
+    human = [c for name in HUMAN for c in SUMMARY_COLS if c.name == name]
+    title = info.title or info.name
+    synthetic = "\n**Synthetic data**: simulated brands in the sandbox, not real ones.\n" \
+        if info.synthetic else ""
+    return "\n".join([
+        f"# {title}: summary", "", f"Study `{info.name}`, series `{info.series}`, {info.year}.",
+        synthetic, f"_{note}._", "", "## Per brand", "", markdown(table, human),
+        "Median: Kaplan–Meier, unanswered probes censored at the cutoff; — when fewer than half "
+        "were answered (or resolved) before it. Mean: over answered probes only. Resolution: "
+        "the first reply coded as answering the question. summary.csv has within 1 h / 24 h "
+        "and business-hours medians too.", "",
+        "## Per channel", "", markdown(per_channel, CHANNEL_COLS),
+        "## By send window", "", markdown(windows, WINDOW_COLS),
+        f"Send window by local time in {info.timezone}: weekday = Mon–Fri 09:00–17:00, evening = "
+        "other Mon–Fri times, weekend = Sat–Sun. Business hours: Mon–Fri 09:00–17:00 in the "
+        "same zone.", "",
+    ])
+
+
+def report_study(
+    loaded: LoadedStudy, db: str | Path | None = None, results: str | Path = "results",
+    *, highlight: Sequence[str] = (),
+) -> StudyReport:
+    """Export a study's timings from its store and write its report: the one call for
+    ``mystery report`` and for the runner at the end of ``mystery run``."""
+    from mystery.analysis import export
+
+    timings = export.load_timings(loaded, db)
+    info = StudyInfo.from_study(loaded)
+    folder = Path(results) / info.name
+    paths = export.write_export(timings, info, folder)
+    built = build_report(timings, folder, info, highlight=highlight)
+    return StudyReport(paths + built.paths, built.summary)

@@ -1,0 +1,219 @@
+"""Year-on-year tables of a series: what published surveys report, with the caveats kept.
+
+The headline table (``yoy.csv``) has one row per year × channel and exactly the columns of
+``YOY_COLUMNS``. Its rules, which are the point of the table:
+
+* a brand's time is its mean acknowledgement over answered probes (``brand_stat="mean"``, the
+  figure published surveys quote) or its Kaplan–Meier median (``"median"``);
+* fastest and slowest are chosen only among brands that answered **every** probe on that
+  channel that year: a brand that ignored a question must not win "fastest" on the ones it
+  answered. Partly-answering brands are listed beside the table with their response rate;
+* ``median_minutes`` is the KM median over all probes of that year and channel, empty when
+  fewer than half were answered or when any brand is known only from published brand rows;
+* a column the data cannot support is empty, never estimated.
+
+Beside it: a sector table, a channel comparison (only brands asked on two or more channels
+that year, so the channels are compared on the same brands), a brand panel (brands seen in two
+or more years, with their change) and the sources behind every year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mystery.analysis import metrics
+from mystery.analysis.metrics import BrandStat
+from mystery.analysis.tables import Col
+
+if TYPE_CHECKING:
+    import polars as pl
+
+YOY_COLUMNS = (
+    "series", "year", "channel", "brands", "probes", "answered", "response_rate",
+    "fastest_brand", "fastest_minutes", "slowest_brand", "slowest_minutes", "median_minutes",
+    "within_1h", "within_24h",
+)  # fmt: skip
+YOY_COLS = (
+    Col("series", "series"), Col("year", "year", "year", "Year"),
+    Col("channel", "channel", header="Channel"), Col("brands", "brands", "int", "Brands"),
+    Col("probes", "probes", "int", "Probes"), Col("answered", "answered", "int", "Answered"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("fastest_brand", "fastest_brand", header="Fastest"),
+    Col("fastest_seconds", "fastest_minutes", "minutes", "Fastest time"),
+    Col("slowest_brand", "slowest_brand", header="Slowest"),
+    Col("slowest_seconds", "slowest_minutes", "minutes", "Slowest time"),
+    Col("median_ack_seconds", "median_minutes", "minutes", "Median, all probes"),
+    Col("within_1h", "within_1h", "rate", "Within 1 h"),
+    Col("within_24h", "within_24h", "rate", "Within 24 h"),
+)
+_GROUP_FIGURES = (
+    Col("brands", "brands", "int", "Brands"), Col("probes", "probes", "int", "Probes"),
+    Col("answered", "answered", "int", "Answered"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("mean_ack_seconds", "mean_minutes_answered_only", "minutes", "Mean (answered only)"),
+    Col("median_ack_seconds", "median_minutes", "minutes", "Median, all probes"),
+    Col("within_1h", "within_1h", "rate", "Within 1 h"),
+    Col("within_24h", "within_24h", "rate", "Within 24 h"),
+)
+_KEYS = (Col("series", "series"), Col("year", "year", "year", "Year"),
+         Col("channel", "channel", header="Channel"))
+SECTOR_COLS = (*_KEYS, Col("sector", "sector", header="Sector"), *_GROUP_FIGURES)
+CHANNEL_COLS = (*_KEYS, *_GROUP_FIGURES)
+PANEL_COLS = (
+    Col("series", "series"), Col("brand", "brand", header="Brand"),
+    Col("channel", "channel", header="Channel"), Col("year", "year", "year", "Year"),
+    Col("probes", "probes", "int", "Probes"), Col("answered", "answered", "int", "Answered"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("time", "minutes", "minutes", "Time"),
+    Col("change", "change_minutes", "minutes", "Change since previous year"),
+)
+UNRANKED_COLS = (
+    Col("year", "year", "year", "Year"), Col("channel", "channel", header="Channel"),
+    Col("brand", "brand", header="Brand"), Col("answered", "answered", "int", "Answered"),
+    Col("probes", "probes", "int", "Probes"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("reason", "reason", header="Why not ranked"),
+)
+SOURCE_COLS = (
+    Col("study", "study", header="Study"), Col("year", "year", "year", "Year"),
+    Col("channels", "channels", header="Channels"), Col("kind", "kind", header="Figures"),
+    Col("synthetic", "synthetic", "bool", "Synthetic"), Col("brands", "brands", "int", "Brands"),
+    Col("probes", "probes", "int", "Probes"), Col("first_sent", "first_sent", "date", "From"),
+    Col("last_sent", "last_sent", "date", "To"),
+    Col("cutoff_max_seconds", "cutoff_minutes", "minutes", "Cutoff"),
+)
+
+
+@dataclass(frozen=True)
+class SeriesTables:
+    """Every table of one series, as frames (sources of the ``*_COLS`` specs)."""
+
+    yoy: pl.DataFrame
+    unranked: pl.DataFrame
+    sectors: pl.DataFrame
+    channels: pl.DataFrame
+    panel: pl.DataFrame
+    sources: pl.DataFrame
+    brands: pl.DataFrame
+
+
+def _full() -> pl.Expr:
+    """Answered every probe: by the counts, or by a published rate of 100 % without counts."""
+    import polars as pl
+
+    return pl.when(pl.col("probes").is_not_null()).then(
+        pl.col("answered") == pl.col("probes")).otherwise(pl.col("response_rate") >= 1.0)
+
+
+def _pick(ranked: pl.DataFrame, keys: list[str], best: bool, prefix: str) -> pl.DataFrame:
+    """The fastest (or slowest) brand per cell; brands tied on time are all named."""
+    import polars as pl
+
+    edge = pl.col("time").min() if best else pl.col("time").max()
+    return (
+        ranked.filter(pl.col("time") == edge.over(keys))
+        .group_by(keys)
+        .agg(pl.col("brand").sort().str.join("; ").alias(f"{prefix}_brand"),
+             pl.col("time").first().alias(f"{prefix}_seconds"))
+    )
+
+
+def tables(
+    timings: pl.DataFrame, brand_rows: pl.DataFrame, synthetic: Mapping[str, bool],
+    brand_stat: BrandStat = "mean",
+) -> SeriesTables:
+    """All tables of one series from its timings and brand rows (``synthetic``: by study)."""
+    import polars as pl
+
+    keys = ["series", "year", "channel"]
+    cells = metrics.summarise(timings, brand_rows, keys)
+    brands = metrics.brand_metrics(timings, brand_rows).with_columns(
+        time=metrics.brand_time(brand_stat))
+    brands = brands.with_columns(full=_full())
+    ranked = brands.filter(pl.col("full") & pl.col("time").is_not_null())
+    yoy = (
+        cells.join(_pick(ranked, keys, True, "fastest"), on=keys, how="left")
+        .join(_pick(ranked, keys, False, "slowest"), on=keys, how="left")
+        .sort(["year", "channel"])
+    )
+    reason = (
+        pl.when(~pl.col("full")).then(pl.lit("did not answer every probe"))
+        .otherwise(pl.lit(f"no {'median' if brand_stat == 'median' else 'mean'} time known"))
+    )
+    unranked = (
+        brands.filter(~pl.col("full") | pl.col("time").is_null())
+        .with_columns(reason=reason)
+        .sort(["year", "channel", "brand"])
+    )
+    sectors = metrics.summarise(timings, brand_rows, [*keys, "sector"]).sort(
+        ["year", "channel", "sector"], nulls_last=True)
+    return SeriesTables(
+        yoy=yoy, unranked=unranked, sectors=sectors,
+        channels=_channel_comparison(timings, brand_rows, keys), panel=_panel(brands),
+        sources=_sources(timings, brand_rows, synthetic), brands=brands,
+    )
+
+
+def _channel_comparison(
+    timings: pl.DataFrame, brand_rows: pl.DataFrame, keys: list[str]
+) -> pl.DataFrame:
+    """Per year × channel, only brands asked on two or more channels that year."""
+    import polars as pl
+
+    who = ["series", "year", "brand"]
+    asked = pl.concat([metrics.counted(timings).select([*who, "channel"]),
+                       brand_rows.select([*who, "channel"])]).unique()
+    multi = asked.group_by(who).agg(pl.col("channel").n_unique().alias("n")).filter(
+        pl.col("n") >= 2).select(who)
+    return metrics.summarise(
+        timings.join(multi, on=who, how="semi"), brand_rows.join(multi, on=who, how="semi"), keys
+    ).sort(["year", "channel"])
+
+
+def _panel(brands: pl.DataFrame) -> pl.DataFrame:
+    """Brands seen in two or more years on a channel; change only between fully-answered
+    years (a mean over the answered probes of a brand that skipped some is not comparable)."""
+    import polars as pl
+
+    who = ["series", "brand", "channel"]
+    panel = brands.filter(pl.col("year").n_unique().over(who) >= 2).sort([*who, "year"])
+    comparable = pl.col("full") & pl.col("full").shift(1).over(who)
+    change = pl.col("time") - pl.col("time").shift(1).over(who)
+    return panel.with_columns(change=pl.when(comparable).then(change))
+
+
+def _sources(
+    timings: pl.DataFrame, brand_rows: pl.DataFrame, synthetic: Mapping[str, bool]
+) -> pl.DataFrame:
+    """One row per study: what it contributes and how (probe times or published brand rows)."""
+    import polars as pl
+
+    t = metrics.counted(timings)
+    probe = t.group_by("study").agg(
+        year=pl.col("year").first(), channels=pl.col("channel").unique().sort().str.join(", "),
+        kind=pl.lit("probe times"), brands=pl.col("brand").n_unique().cast(pl.Int64),
+        probes=pl.len().cast(pl.Int64), first_sent=pl.col("sent_at").min(),
+        last_sent=pl.col("sent_at").max(), cutoff_max_seconds=pl.col("cutoff_seconds").max(),
+    )
+    published = brand_rows.group_by("study").agg(
+        year=pl.col("year").first(), channels=pl.col("channel").unique().sort().str.join(", "),
+        kind=pl.lit("published brand figures"), brands=pl.col("brand").n_unique().cast(pl.Int64),
+        probes=pl.when(pl.col("probes").is_null().any()).then(None)
+        .otherwise(pl.col("probes").sum()),
+        first_sent=pl.lit(None, dtype=pl.Datetime("ms", "UTC")),
+        last_sent=pl.lit(None, dtype=pl.Datetime("ms", "UTC")),
+        cutoff_max_seconds=pl.col("cutoff_seconds").max(),
+    )
+    both = pl.concat([probe, published], how="vertical_relaxed")
+    flags = pl.col("study").replace_strict(dict(synthetic), default=False, return_dtype=pl.Boolean)
+    return both.with_columns(synthetic=flags).sort(["year", "study", "kind"])
+
+
+def synthetic_years(sources: pl.DataFrame) -> dict[int, bool]:
+    """A year is synthetic when any study behind it is."""
+    flags: dict[int, bool] = {}
+    for year, flag in sources.select("year", "synthetic").iter_rows():
+        flags[year] = flags.get(year, False) or bool(flag)
+    return flags

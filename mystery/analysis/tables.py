@@ -1,0 +1,153 @@
+"""Tables as files: CSV for machines, Markdown for people, both byte-stable.
+
+Why hand-formatted cells: a float printed by a library may switch to exponent notation or
+change its digits between versions, and committed results must only change when the numbers
+do. Every CSV cell is formatted here with a fixed rule per kind (minutes with one decimal,
+rates with three), empty when unknown; Markdown shows the same values the way published
+surveys do (``9 h 03 min``, ``93.3 %``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Literal
+
+from mystery.durations import format_duration
+
+if TYPE_CHECKING:
+    import polars as pl
+
+Kind = Literal["text", "int", "minutes", "rate", "date", "bool", "year"]
+
+
+@dataclass(frozen=True)
+class Col:
+    """One output column: the frame column it reads, its CSV name, its header, its kind.
+
+    ``minutes`` columns read seconds and print minutes (CSV) or a human duration (Markdown)."""
+
+    source: str
+    name: str
+    kind: Kind = "text"
+    header: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.header or self.name.replace("_", " ")
+
+
+def csv_cell(value: object, kind: Kind) -> str:
+    """The CSV form of one value (empty when unknown)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if kind == "minutes":
+        return f"{float(value) / 60:.1f}"  # type: ignore[arg-type]
+    if kind == "rate":
+        return f"{float(value):.3f}"  # type: ignore[arg-type]
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "date" and isinstance(value, datetime | date):
+        return value.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def human_cell(value: object, kind: Kind) -> str:
+    """The Markdown (and terminal) form of one value; an em dash when unknown."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if kind == "minutes":
+        return format_duration(float(value))  # type: ignore[arg-type]
+    if kind == "rate":
+        return f"{float(value) * 100:.1f} %"  # type: ignore[arg-type]
+    if kind == "bool":
+        return "yes" if value else "no"
+    if kind == "date" and isinstance(value, datetime | date):
+        return value.strftime("%Y-%m-%d")
+    return str(value).replace("|", "\\|")
+
+
+def csv_bytes(df: pl.DataFrame, cols: Sequence[Col]) -> bytes:
+    """CSV with a header of ``cols`` names, ``\\n`` line ends, cells by ``csv_cell``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([c.name for c in cols])
+    for row in df.select([c.source for c in cols]).iter_rows():
+        writer.writerow([csv_cell(v, c.kind) for v, c in zip(row, cols, strict=True)])
+    return buffer.getvalue().encode("utf-8")
+
+
+def rows_for_humans(df: pl.DataFrame, cols: Sequence[Col]) -> list[list[str]]:
+    """Each row's cells as people read them (used for Markdown and the terminal table)."""
+    return [
+        [human_cell(v, c.kind) for v, c in zip(row, cols, strict=True)]
+        for row in df.select([c.source for c in cols]).iter_rows()
+    ]
+
+
+def markdown(df: pl.DataFrame, cols: Sequence[Col]) -> str:
+    """A GitHub-flavoured Markdown table; numbers right-aligned."""
+    if df.is_empty():
+        return "_No rows._\n"
+    lines = ["| " + " | ".join(c.title for c in cols) + " |"]
+    lines.append("| " + " | ".join(
+        "---" if c.kind in ("text", "date", "year", "bool") else "---:" for c in cols
+    ) + " |")
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows_for_humans(df, cols)]
+    return "\n".join(lines) + "\n"
+
+
+def short_duration(seconds: float) -> str:
+    """``format_duration`` without a trailing zero unit: a cutoff reads ``7 d``, not ``7 d 0 h``."""
+    return format_duration(seconds).removesuffix(" 0 h").removesuffix(" 00 min")
+
+
+def span(first: object, last: object) -> str:
+    """``2026-03-02 to 2026-03-08`` (or the one date, or ``dates not published``)."""
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        return "dates not published"
+    a, b = first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
+    return a if a == b else f"{a} to {b}"
+
+
+def cutoff_text(low: object, high: object) -> str:
+    """``cutoff 7 d 0 h``, a range when studies differ, or ``cutoff not stated``."""
+    if not isinstance(low, float) or not isinstance(high, float):
+        return "cutoff not stated"
+    if low == high:
+        return f"cutoff {short_duration(low)}"
+    return f"cutoff {short_duration(low)} to {short_duration(high)}"
+
+
+def method_note(
+    *,
+    probes: object,
+    brands: object,
+    channels: Sequence[str],
+    first: object,
+    last: object,
+    cutoff_low: object,
+    cutoff_high: object,
+    timezone: str = "UTC",
+    synthetic: bool = False,
+    published: bool = False,
+) -> str:
+    """The line that travels with every table and chart: n, dates, channels, cutoff, method."""
+    n = f"n = {probes} probes to {brands} brands" if probes is not None else (
+        f"n = {brands} brands (probe counts not all published)"
+    )
+    parts = [
+        n,
+        f"channels: {', '.join(channels)}",
+        f"sent {span(first, last)}" + (f" ({timezone})" if isinstance(first, datetime) else ""),
+        cutoff_text(cutoff_low, cutoff_high),
+        "medians: Kaplan–Meier, unanswered probes censored at the cutoff",
+    ]
+    if published:
+        parts.append("includes published brand figures (means over answered probes)")
+    if synthetic:
+        parts.append("SYNTHETIC data (sandbox), not real brands")
+    return " · ".join(parts)

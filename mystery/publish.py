@@ -1,0 +1,194 @@
+"""Regenerate ``results/`` from what is committed, byte for byte; or check that it is current.
+
+Inputs, and only these (so CI needs no store, no network, no study run):
+
+* ``studies/*.csv`` whose header has a ``study`` column: imported published figures
+  (:mod:`mystery.imports`); brands CSVs of study files have no such column and are skipped;
+* ``results/<study>/timings.csv`` with its ``results/<study>/study.json`` (written by
+  ``mystery export`` or ``mystery report``): a study's timings, and the facts timings do not
+  carry: time zone, title, and whether the study is **synthetic**. Series and year come from
+  the timings rows themselves and must agree with ``study.json``.
+
+Outputs: for each such study, its report in ``results/<study>/`` (:mod:`.analysis.report`);
+for each series, its year-on-year results in ``results/<series>/`` (:mod:`.analysis.seriesreport`).
+A study name used by two sources is refused: its probes would count twice.
+
+Why generate into a temporary folder first: ``check`` compares those bytes with the committed
+files without touching them, and ``publish`` copies only files whose bytes changed, so a
+regeneration that changes nothing leaves the working tree clean (the CI "commit if changed"
+idiom depends on it).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mystery.analysis.metrics import BrandStat
+from mystery.analysis.studyinfo import StudyInfo
+from mystery.errors import ImportFileError, Problem
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass
+class Sources:
+    """Everything publish reads, gathered and validated."""
+
+    timings: list[pl.DataFrame] = field(default_factory=list)
+    brand_rows: list[pl.DataFrame] = field(default_factory=list)
+    infos: dict[str, StudyInfo] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One output file and what publish (or check) found: written, unchanged, stale, missing."""
+
+    path: Path
+    state: str
+
+
+def _claim(sources: Sources, name: str, owner: str, problems: list[Problem]) -> None:
+    if name in sources.owners:
+        problems.append(Problem(owner, "", f"study {name!r} is also in {sources.owners[name]}; "
+                                "a study may come from one source only, rename one"))
+    sources.owners.setdefault(name, owner)
+
+
+def _check_study_timings(folder: Path, df: pl.DataFrame, info: StudyInfo) -> list[Problem]:
+    problems = []
+    file = str(folder / "timings.csv")
+    if info.name != folder.name:
+        problems.append(Problem(str(folder / "study.json"), "", f"names study {info.name!r} but "
+                                f"sits in results/{folder.name}/; move it or rename the study"))
+    for column, expected in (("study", info.name), ("series", info.series), ("year", info.year)):
+        found = sorted(set(df[column].to_list()) - {expected})
+        if found:
+            problems.append(Problem(file, f"column {column}", f"has {found}, but study.json "
+                                    f"says {expected!r}; export the study again"))
+    return problems
+
+
+def gather(root: str | Path = ".") -> Sources:
+    """Read every source under ``root`` (``studies/`` and ``results/``); raise on any problem."""
+    from mystery.analysis import timings
+    from mystery.imports import is_published_csv, read_published
+
+    base = Path(root)
+    sources = Sources()
+    problems: list[Problem] = []
+    for csv_path in sorted((base / "studies").glob("*.csv")):
+        if not is_published_csv(csv_path):
+            continue
+        try:
+            published = read_published(csv_path)
+        except ImportFileError as exc:
+            problems.extend(exc.problems)
+            continue
+        for name in published.studies:
+            _claim(sources, name, str(csv_path.relative_to(base)), problems)
+        sources.timings.append(published.timings)
+        sources.brand_rows.append(published.brand_rows)
+    for csv_path in sorted((base / "results").glob("*/timings.csv")):
+        folder = csv_path.parent
+        try:
+            df = timings.read_csv(csv_path)
+            info = StudyInfo.read(folder)
+        except ImportFileError as exc:
+            problems.extend(exc.problems)
+            continue
+        problems.extend(_check_study_timings(folder, df, info))
+        _claim(sources, info.name, str(csv_path.relative_to(base)), problems)
+        sources.timings.append(df)
+        sources.infos[info.name] = info
+    if problems:
+        raise ImportFileError(problems)
+    return sources
+
+
+def generate(
+    root: str | Path, out: str | Path, *, brand_stat: BrandStat = "mean",
+    highlight: Sequence[str] = (), workers: int | None = 1,
+) -> list[Path]:
+    """Write every study report and series result of ``root`` under ``out/results``; return
+    the paths relative to ``out``. Charts are drawn last, in ``workers`` processes (None: one
+    per CPU). The default, 1, draws them in this process: a pool re-imports the caller's
+    main module, which a script needs to guard with ``if __name__ == "__main__":``; the
+    ``mystery`` command is guarded and uses one process per CPU."""
+    import polars as pl
+
+    from mystery.analysis import brandrows, timings
+    from mystery.analysis.batch import Batch
+    from mystery.analysis.report import write_report
+    from mystery.analysis.seriesreport import write_series
+
+    sources = gather(root)
+    batch = Batch()
+    results = Path(out) / "results"
+    written: list[Path] = []
+    all_timings = pl.concat([timings.empty(), *sources.timings])
+    all_brands = pl.concat([brandrows.empty(), *sources.brand_rows])
+    for name, info in sorted(sources.infos.items()):
+        study = all_timings.filter(pl.col("study") == name)
+        written += write_report(study, results / name, info, highlight=highlight, batch=batch)
+    synthetic = {name: info.synthetic for name, info in sources.infos.items()}
+    names = sorted(set(all_timings["series"].to_list()) | set(all_brands["series"].to_list()))
+    for name in names:
+        written += write_series(
+            name, all_timings.filter(pl.col("series") == name),
+            all_brands.filter(pl.col("series") == name), synthetic, results / name,
+            brand_stat=brand_stat, highlight=highlight, batch=batch,
+        )
+    batch.run(workers)
+    return sorted(p.relative_to(out) for p in written)
+
+
+def _compare(root: Path, fresh: Path, files: list[Path]) -> list[Outcome]:
+    outcomes = []
+    for rel in files:
+        target = root / rel
+        if not target.exists():
+            outcomes.append(Outcome(rel, "missing"))
+        elif target.read_bytes() != (fresh / rel).read_bytes():
+            outcomes.append(Outcome(rel, "stale"))
+        else:
+            outcomes.append(Outcome(rel, "unchanged"))
+    return outcomes
+
+
+def publish(
+    root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
+    workers: int | None = 1,
+) -> list[Outcome]:
+    """Regenerate ``results/``; write only files whose bytes changed (state ``written``)."""
+    base = Path(root)
+    with tempfile.TemporaryDirectory(prefix="mystery-publish-") as tmp:
+        fresh = Path(tmp)
+        files = generate(base, fresh, brand_stat=brand_stat, highlight=highlight,
+                         workers=workers)
+        outcomes = []
+        for outcome in _compare(base, fresh, files):
+            if outcome.state != "unchanged":
+                target = base / outcome.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes((fresh / outcome.path).read_bytes())
+                outcome = Outcome(outcome.path, "written")
+            outcomes.append(outcome)
+    return outcomes
+
+
+def check(
+    root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
+    workers: int | None = 1,
+) -> list[Outcome]:
+    """Every output with its state; ``stale`` or ``missing`` ones mean results/ is not current."""
+    base = Path(root)
+    with tempfile.TemporaryDirectory(prefix="mystery-check-") as tmp:
+        files = generate(base, tmp, brand_stat=brand_stat, highlight=highlight,
+                         workers=workers)
+        return _compare(base, Path(tmp), files)

@@ -1,0 +1,59 @@
+"""``mystery export`` and ``mystery report`` against a store filled by a sandbox run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mystery.analysis import timings
+from mystery.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    for name in ("demo.toml", "demo-brands.csv"):
+        shutil.copy(REPO / "studies" / name, folder / name)
+    result = CliRunner().invoke(app, ["run", str(folder / "demo.toml"), "--quiet", "--no-report"])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_export_writes_timings_and_study_json_only(ran: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["export", str(ran / "demo.toml"), "--results", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "demo").iterdir()) == ["study.json", "timings.csv"]
+    df = timings.read_csv(out / "demo" / "timings.csv")
+    assert df.height == 66 and set(df["status"].unique()) <= {"answered", "unanswered"}
+    info = json.loads((out / "demo" / "study.json").read_text())
+    assert (info["synthetic"], info["timezone"], info["series"]) == (True, "Europe/London", "demo")
+    text = (out / "demo" / "timings.csv").read_text()
+    assert "mystery_researcher" not in text  # no account names, no reply text
+
+
+def test_report_prints_the_table_and_writes_its_files(ran: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["report", str(ran / "demo.toml"), "--results", str(out),
+                                      "--highlight", "Fresh Lane"])
+    assert result.exit_code == 0, result.output
+    assert "Fresh Lane" in result.output and "demo: per brand" in result.output
+    for name in ("summary.csv", "summary.md", "ack_by_brand.png", "ack_by_brand.svg"):
+        assert (out / "demo" / name).exists()
+        assert f"wrote {out / 'demo' / name}" in result.output.replace("\n", "")
+    header = (out / "demo" / "summary.csv").read_text().splitlines()[0]
+    assert header.startswith("study,channel,brand,sector,probes,acknowledged,unanswered,")
+
+
+def test_export_without_a_store_says_how_to_fix_it(tmp_path: Path) -> None:
+    shutil.copy(REPO / "studies" / "demo.toml", tmp_path / "demo.toml")
+    shutil.copy(REPO / "studies" / "demo-brands.csv", tmp_path / "demo-brands.csv")
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "demo.toml")])
+    assert result.exit_code == 1
+    assert "no store at" in result.output and "Traceback" not in result.output

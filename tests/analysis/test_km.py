@@ -1,0 +1,54 @@
+"""Kaplan–Meier medians: the vectorised path equals SciPy's estimate wherever it is used."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mystery.analysis import km
+
+samples = st.lists(
+    st.tuples(st.integers(1, 50), st.booleans(), st.integers(1, 60)), min_size=1, max_size=25
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(samples)
+def test_vectorised_median_equals_scipy_when_it_claims_to_be_exact(
+    rows: list[tuple[int, bool, int]],
+) -> None:
+    # (answer time, answered, cutoff); an answer never comes after its own cutoff.
+    times = [float(min(t, c)) if a else float(c) for t, a, c in rows]
+    answered = [a for _, a, _ in rows]
+    df = pl.DataFrame({"time": times, "event": answered, "censor": [float(c) for *_, c in rows]})
+    median, exact = km.median_expr(pl.col("time"), pl.col("event"), pl.col("censor"))
+    got = df.select(median=median, exact=exact).row(0, named=True)
+    expected = km.median(np.array(times), np.array(answered))
+    if got["exact"]:
+        assert got["median"] == expected
+    else:
+        # Censoring before an answer: only SciPy is right, and it may differ.
+        assert any(not a and c < max(t for t, a2 in zip(times, answered, strict=True) if a2)
+                   for (_, a, c) in rows)
+
+
+def test_median_is_the_first_time_survival_reaches_one_half() -> None:
+    # Four probes, two answered (60 s, 120 s), two censored at 1 day: S(120) = 1/2 exactly.
+    assert km.median([60, 120, 86400, 86400], [True, True, False, False]) == 120
+    # Fewer than half answered: no median.
+    assert km.median([60, 86400, 86400], [True, False, False]) is None
+    assert km.median([], []) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(samples)
+def test_fast_curve_equals_scipy_curve(rows: list[tuple[int, bool, int]]) -> None:
+    times = np.array([float(min(t, c)) if a else float(c) for t, a, c in rows])
+    answered = np.array([a for _, a, _ in rows])
+    grid = np.arange(0.0, 62.0, 0.5)
+    fast, slow = km.estimate_fast(times, answered), km.estimate(times, answered)
+    assert fast is not None and slow is not None
+    np.testing.assert_allclose(fast.at(grid), slow.at(grid), rtol=0, atol=1e-12)
+    assert fast.median() == slow.median()

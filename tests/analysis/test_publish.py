@@ -1,0 +1,100 @@
+"""Publish regenerates results/ byte for byte, and --check names every stale or missing file."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from synthetic import make_study
+from typer.testing import CliRunner
+
+from mystery.cli import app
+from mystery.errors import ImportFileError
+from mystery.publish import check, publish
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "studies").mkdir()
+    shutil.copy(REPO / "studies" / "veeqo-uk-retail-2014.csv", tmp_path / "studies")
+    shutil.copy(REPO / "studies" / "demo-brands.csv", tmp_path / "studies")  # not an import
+    for year in (2025, 2026):
+        make_study(tmp_path, series="uk-retail", year=year, brands=6, probes_per_brand=3, seed=5)
+    return tmp_path
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "results").rglob("*")) if p.is_file()}
+
+
+def test_publish_twice_gives_identical_bytes(project: Path) -> None:
+    first = publish(project, workers=2)  # charts drawn in a pool of processes
+    assert {o.state for o in first} == {"written"}
+    before = _digests(project)
+    second = publish(project)
+    assert {o.state for o in second} == {"unchanged"}
+    assert _digests(project) == before
+    # Charts drawn one by one in this process are the same bytes as those drawn in a pool.
+    assert {o.state for o in check(project, workers=1)} == {"unchanged"}
+    names = set(before)
+    assert {"results/uk-retail/yoy.csv", "results/uk-retail/yoy.md", "results/uk-retail/yoy.png",
+            "results/uk-retail/yoy.svg", "results/uk-retail-2025/summary.md",
+            "results/uk-retail-2026/ack_by_brand.png"} <= names
+    svg = (project / "results/uk-retail/yoy.svg").read_text()
+    assert "<dc:date>" not in svg and str(project) not in svg
+
+
+def test_yoy_joins_published_2014_figures_with_later_studies(project: Path) -> None:
+    publish(project)
+    lines = (project / "results/uk-retail/yoy.csv").read_text().splitlines()
+    assert lines[0] == ("series,year,channel,brands,probes,answered,response_rate,fastest_brand,"
+                        "fastest_minutes,slowest_brand,slowest_minutes,median_minutes,within_1h,"
+                        "within_24h")
+    assert lines[1] == "uk-retail,2014,x,5,15,14,0.933,B&Q,9.0,The Co-operative,543.0,,,"
+    assert [line.split(",")[1] for line in lines[1:]] == ["2014", "2025", "2026"]
+    md = (project / "results/uk-retail/yoy.md").read_text()
+    assert "| 2025 (synthetic) |" in md and "John Lewis" in md
+
+
+def test_editing_one_timing_makes_check_name_the_stale_files(project: Path) -> None:
+    publish(project)
+    timings = project / "results/uk-retail-2025/timings.csv"
+    lines = timings.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[9] = "1.000" if cells[9] else cells[9]  # a faster acknowledgement
+    cells[11] = "answered"
+    cells[10] = ""
+    lines[1] = ",".join(cells)
+    timings.write_text("\n".join(lines) + "\n")
+    (project / "results/uk-retail/sectors.png").unlink()
+    stale = {str(o.path): o.state for o in check(project) if o.state != "unchanged"}
+    assert stale["results/uk-retail-2025/summary.csv"] == "stale"
+    assert stale["results/uk-retail/yoy.csv"] == "stale"
+    assert stale["results/uk-retail/sectors.png"] == "missing"
+    assert "results/uk-retail-2026/summary.csv" not in stale
+    result = CliRunner().invoke(app, ["publish", "--check", "--root", str(project)])
+    assert result.exit_code == 1
+    assert "results/uk-retail-2025/summary.csv: stale" in result.output
+    assert "results/uk-retail/sectors.png: missing" in result.output
+    fixed = CliRunner().invoke(app, ["publish", "--root", str(project)])
+    assert fixed.exit_code == 0, fixed.output
+    again = CliRunner().invoke(app, ["publish", "--check", "--root", str(project)])
+    assert again.exit_code == 0, again.output
+
+
+def test_timings_without_study_json_are_refused(project: Path) -> None:
+    (project / "results/uk-retail-2025/study.json").unlink()
+    with pytest.raises(ImportFileError, match=r"study\.json: missing; it says whether the "
+                       "study is synthetic"):
+        publish(project)
+
+
+def test_a_study_from_two_sources_is_refused(project: Path) -> None:
+    shutil.copytree(project / "results/uk-retail-2025", project / "results/copy")
+    with pytest.raises(ImportFileError, match="sits in results/copy/"):
+        check(project)

@@ -1,0 +1,76 @@
+"""Benchmark: ``publish`` on a synthetic series of 1,000,000 probes over 10 years.
+
+Run apart from the unit tests (pyproject's addopts ignore tests/perf):
+
+    .venv/bin/pytest tests/perf/test_publish_perf.py -o addopts="" -s
+
+The series is 10 synthetic studies (2017–2026) of 100 brands × 2 channels × 500 probes each.
+Publish regenerates each study's report and the series' tables and charts (15 charts, drawn
+in a pool of one process per CPU). The test measures wall time, CPU seconds and the peak
+resident memory of a fresh process (``resource.getrusage`` of the child, so earlier tests
+cannot inflate it), prints them with the machine's load, and holds them under 10 s and 2 GB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ANALYSIS_TESTS = Path(__file__).resolve().parents[1] / "analysis"
+YEARS = range(2017, 2027)
+BRANDS, CHANNELS, PROBES_PER_BRAND = 100, ("x", "email"), 500
+
+
+def _build(root: Path) -> int:
+    sys.path.insert(0, str(ANALYSIS_TESTS))
+    from synthetic import make_study
+
+    total = 0
+    for year in YEARS:
+        df = make_study(
+            root,
+            series="bench",
+            year=year,
+            brands=BRANDS,
+            channels=CHANNELS,
+            probes_per_brand=PROBES_PER_BRAND,
+            seed=11,
+        )
+        total += df.height
+    return total
+
+
+def test_publish_a_million_probes_in_under_ten_seconds(tmp_path: Path) -> None:
+    probes = _build(tmp_path)
+    assert probes == 1_000_000
+    script = textwrap.dedent(f"""
+        import json, resource, time
+        start = time.perf_counter()
+        from mystery.publish import publish
+        outcomes = publish({str(tmp_path)!r}, workers=None)
+        seconds = time.perf_counter() - start
+        print(json.dumps({{"seconds": seconds, "files": len(outcomes)}}))
+    """)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # ru_maxrss of children is the largest single process (the publishing one; chart workers
+    # are smaller), not a sum; the CPU seconds include the chart workers.
+    peak_mib = after.ru_maxrss / 1024
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        f"\npublish: {probes:,} probes, {len(YEARS)} years, {result['files']} files: "
+        f"{result['seconds']:.2f} s wall (imports included), {cpu:.1f} CPU-s, "
+        f"peak RSS {peak_mib:.0f} MiB; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    assert result["seconds"] < 10
+    assert peak_mib < 2048
