@@ -8,12 +8,15 @@ Usable from Python exactly as the CLI uses it::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from mystery.connect import connect
-from mystery.errors import StoreError
-from mystery.plan import make_plan
+from mystery.errors import SandboxError, StoreError
+from mystery.lock import StudyLock, lock_path
+from mystery.plan import PlannedProbe, make_plan
 from mystery.runner import Progress, Runner, RunResult
 from mystery.store import Store
 from mystery.study import LoadedStudy, load_study
@@ -35,17 +38,52 @@ def run_study(
     sandbox_url: str | None = None,
     on_progress: Callable[[Progress], None] = _noop,
     on_notice: Callable[[str], None] = _noop,
+    timeout: float = 30.0,
+    until: datetime | None = None,
 ) -> tuple[LoadedStudy, RunResult]:
-    """Run (or resume) a study until every probe is settled; ``once`` does a single pass."""
+    """Run (or resume) a study until every probe is settled; ``once`` does a single pass.
+
+    Holds the study's lock throughout (one runner per study; a lock left by a dead runner is
+    taken over, with a notice). ``timeout`` bounds each platform request, in seconds;
+    ``until`` pauses the run before its clock would pass that instant (a planned downtime).
+    """
     loaded = load_study(study_path)
     study = loaded.study
-    plan = make_plan(study)
-    with Store.open(store_path(loaded, db)) as store:
-        new = store.initialise(study, plan)
-        in_process_sandbox = sandbox_url is None and any(
-            c.is_sandbox for c in study.channels.values()
+    if sandbox_url is not None and not re.match(r"^https?://[^/\s]+", sandbox_url):
+        # Refuse before anything is written: a failed run must leave no store behind.
+        raise SandboxError(
+            f"cannot reach the sandbox at {sandbox_url!r}: not an http:// URL; give the URL "
+            "'mystery sandbox' prints, e.g. --sandbox-url http://127.0.0.1:8765"
         )
-        unfinished = store.count(("sending", "sent"))
+    plan = make_plan(study)
+    path = store_path(loaded, db)
+    with StudyLock(lock_path(path)) as lock:
+        if lock.taken_over is not None:
+            on_notice(f"took over the lock of a runner that is no longer running "
+                      f"({lock.taken_over.describe()})")
+        return _run_locked(loaded, plan, path, once=once, sandbox_url=sandbox_url,
+                           on_progress=on_progress, on_notice=on_notice, timeout=timeout,
+                           until=until)
+
+
+def _run_locked(
+    loaded: LoadedStudy,
+    plan: list[PlannedProbe],
+    path: Path,
+    *,
+    once: bool,
+    sandbox_url: str | None,
+    on_progress: Callable[[Progress], None],
+    on_notice: Callable[[str], None],
+    timeout: float,
+    until: datetime | None,
+) -> tuple[LoadedStudy, RunResult]:
+    study = loaded.study
+    with Store.open(path) as store:
+        store.durable_intent = not study.sandbox_channels
+        new = store.initialise(study, plan)
+        in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
+        unfinished = store.count(("sending", "sent"), study.sandbox_channels)
         if not new and in_process_sandbox and unfinished:
             raise StoreError(
                 f"{store.path} holds {unfinished} probe(s) sent to an in-process sandbox that "
@@ -55,9 +93,12 @@ def run_study(
             )
         if not store.count(("planned", "sending", "sent")):
             return loaded, RunResult(store.counts(), finished=True, passes=0)
-        with connect(study, sandbox_url=sandbox_url) as connection:
+        with connect(study, sandbox_url=sandbox_url, timeout=timeout) as connection:
+            for name, why in connection.stopped.items():
+                on_notice(f"{name}: stopped: {why}")
             runner = Runner(
                 study, store, connection.channels, connection.clock,
                 on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
+                stopped=connection.stopped,
             )
-            return loaded, runner.run(once=once)
+            return loaded, runner.run(once=once, until=until)

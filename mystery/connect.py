@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -19,8 +19,8 @@ import httpx
 
 from mystery.channels.base import Channel
 from mystery.clock import Clock, RealClock, iso, parse_iso
-from mystery.errors import MysteryError, SandboxError
-from mystery.study import Study
+from mystery.errors import AuthError, MysteryError, SandboxError
+from mystery.study import HAND_LOGGED_CHANNELS, Study
 
 
 @dataclass
@@ -28,6 +28,8 @@ class Connection:
     channels: dict[str, Channel]
     clock: Clock
     sandbox_url: str | None
+    # Channels that refused our credentials while others opened: the run goes on without them.
+    stopped: dict[str, str] = field(default_factory=dict)
 
 
 class RemoteSandboxClock:
@@ -57,6 +59,9 @@ class RemoteSandboxClock:
 
     def sleep_until(self, when: datetime) -> None:
         if when > self._now:
+            # The sandbox keeps milliseconds: round up, or a wake-up at .5 ms would land just
+            # before ``when`` and the runner would wait for it forever.
+            when += timedelta(microseconds=(-when.microsecond) % 1000)
             self._now = parse_iso(
                 self._json("POST", "/_sandbox/clock", {"advance_to": iso(when)})["now"]
             )
@@ -89,13 +94,38 @@ def _put_world(url: str, study: Study) -> None:
         raise SandboxError(f"the sandbox at {url} refused the study: {response.text[:300]}")
 
 
-def _make_channel(name: str, study: Study, base_url: str, sandbox: bool) -> Channel:
+def _make_channel(name: str, study: Study, base_url: str, sandbox: bool,
+                  timeout: float = 30.0) -> Channel:
     config = study.channels[name]
     if name == "x":
         from mystery.channels.x import XChannel
 
         lag = timedelta(0) if sandbox else timedelta(seconds=60)
-        return XChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox)
+        return XChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+                        timeout=timeout)
+    if name == "mastodon":
+        from mystery.channels.mastodon import MastodonChannel
+
+        lag = timedelta(0) if sandbox else timedelta(seconds=60)
+        return MastodonChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+                               timeout=timeout)
+    if name == "bluesky":
+        from mystery.channels.bluesky import BlueskyChannel
+
+        lag = timedelta(0) if sandbox else timedelta(seconds=60)
+        return BlueskyChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+                              timeout=timeout)
+    if name == "email":
+        if sandbox:
+            raise MysteryError(
+                "the sandbox does not emulate email; set channels.email.endpoint to the "
+                "researcher's mail server, e.g. \"imaps://imap.example.org/INBOX,Junk?smtp="
+                "smtps://smtp.example.org\" (see mystery/channels/mailserver.py)"
+            )
+        from mystery.channels.email import EmailChannel
+
+        # The token salt is the study's name: a new wave's probes never match an old one's.
+        return EmailChannel(config.account, base_url, token_salt=study.name, timeout=timeout)
     raise MysteryError(
         f"channel {name!r} cannot be collected automatically yet; remove [channels.{name}] "
         "or log it by hand"
@@ -103,10 +133,18 @@ def _make_channel(name: str, study: Study, base_url: str, sandbox: bool) -> Chan
 
 
 @contextmanager
-def connect(study: Study, *, sandbox_url: str | None = None) -> Iterator[Connection]:
-    """Yield open channels and the right clock; stop an in-process sandbox afterwards."""
-    uses_sandbox = [n for n, c in study.channels.items() if c.is_sandbox]
-    uses_real = [n for n, c in study.channels.items() if not c.is_sandbox]
+def connect(study: Study, *, sandbox_url: str | None = None,
+            timeout: float = 30.0) -> Iterator[Connection]:
+    """Yield open channels and the right clock; stop an in-process sandbox afterwards.
+
+    ``timeout`` bounds each HTTP request to a platform, in seconds. A channel whose credentials
+    are refused is left out (and named in ``stopped``) while the others run; if none opens,
+    the first refusal is raised.
+    """
+    # Hand-logged channels have no automatic channel: 'mystery log' records them.
+    automated = {n: c for n, c in study.channels.items() if n not in HAND_LOGGED_CHANNELS}
+    uses_sandbox = [n for n, c in automated.items() if c.is_sandbox]
+    uses_real = [n for n, c in automated.items() if not c.is_sandbox]
     if uses_sandbox and uses_real:
         raise MysteryError(
             f"channels {', '.join(uses_sandbox)} use the sandbox but {', '.join(uses_real)} a "
@@ -131,11 +169,18 @@ def connect(study: Study, *, sandbox_url: str | None = None) -> Iterator[Connect
                 clock = RemoteSandboxClock(url)
         else:
             clock = RealClock()
-        for name, config in study.channels.items():
+        refused: dict[str, AuthError] = {}
+        for name, config in automated.items():
             base = url if config.is_sandbox and url else config.endpoint
-            channels[name] = _make_channel(name, study, base, config.is_sandbox)
-            channels[name].open()
-        yield Connection(channels, clock, url)
+            channels[name] = _make_channel(name, study, base, config.is_sandbox, timeout)
+            try:
+                channels[name].open()
+            except AuthError as exc:
+                channels.pop(name).close()
+                refused[name] = exc
+        if refused and not channels:
+            raise next(iter(refused.values()))
+        yield Connection(channels, clock, url, {n: str(e) for n, e in refused.items()})
     finally:
         for channel in channels.values():
             channel.close()

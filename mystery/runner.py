@@ -1,14 +1,29 @@
 """The collection loop: send due probes, poll channels, record replies, settle probes.
 
 The runner owns time (DESIGN.md): it asks the clock to sleep until its next event — a planned
-send or a poll — and a virtual clock simply jumps there, so a seven-day sandbox study takes
-seconds and a real one sleeps. Each pass is safe to interrupt anywhere:
+send, a poll, a retry — and a virtual clock simply jumps there, so a seven-day sandbox study
+takes seconds and a real one sleeps. It never moves the clock past an event it has not done:
+every send due *now* is made before the clock moves, so a run killed and restarted sends each
+probe at the very instant an undisturbed run would.
 
-- **never send twice**: the intent is committed before the post; a probe left ``sending`` by a
-  crash or a dropped connection is looked for on our own timeline before it is sent again;
-- **never lose a reply**: a poll's replies and the cursor that covers them commit together;
+Each pass is safe to interrupt anywhere (SIGKILL included):
+
+- **never send twice**: the intent is committed (durably) before the post; a probe left
+  ``sending`` — by a crash, a timeout, a 5xx, a lost answer — is looked for on our own timeline
+  before anything else happens on its channel, and sent again only if it is not there;
+- **never lose a reply**: a poll's replies and the cursor that covers them commit together, and
+  no channel is polled while one of its sends is uncertain (a reply to a post we do not know
+  the id of could not be attributed, and the cursor would move past it);
+- **catch up**: after downtime the first poll pages back to the cursor; where the platform
+  cannot reach that far (X: 800 mentions) the open probes' threads are searched, and a probe
+  whose replies may lie beyond even that is *excluded with a flag*, never counted unanswered;
 - **unanswered is data**: a probe is settled as unanswered only once a poll has covered
   everything up to its cutoff.
+
+Platform trouble: a 429 waits until the reset the platform names (a notice, never a silent
+sleep, never hammering); 5xx, timeouts and dropped connections back off exponentially with
+jitter, capped; a malformed answer is a notice and a retry; 401/403 stops that channel with the
+credential to fix while the others go on.
 
 The library never prints: progress and notices go to the callbacks the caller passes.
 """
@@ -16,19 +31,28 @@ The library never prints: progress and notices go to the callbacks the caller pa
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mystery.channels.base import Channel, Message, Outgoing
-from mystery.clock import Clock
+from mystery.channels.catchup import Gap, GappedPoll, ThreadSearch
+from mystery.clock import Clock, parse_iso
 from mystery.coding import auto_code, probe_times
-from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
+from mystery.errors import AuthError, ChannelError, RateLimited, Rejected
 from mystery.store import Counts, ProbeRow, ReplyRow, Store
 from mystery.study import Study
 
-MAX_SEND_ATTEMPTS = 5
+MAX_SEND_FAILURES = 5
+"""Sends that reached the platform and failed; past this a probe is excluded, not sent late."""
+BACKOFF_BASE = timedelta(seconds=2)
 MAX_BACKOFF = timedelta(minutes=15)
+RATE_LIMIT_FALLBACK = timedelta(minutes=1)
+"""How long to wait after a 429 that names no reset (then backing off like any failure)."""
+RECONCILE_MARGIN = timedelta(hours=1)
+"""Our own timeline is searched from this long before the planned time: the platform's clock
+and ours may disagree, and a post never precedes its plan by more."""
+LATE_NOTICE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -46,10 +70,16 @@ class Progress:
 
 @dataclass
 class _ChannelState:
+    """A channel's pacing: when it may next poll, send, and check an uncertain send."""
+
     channel: Channel
     poll_every: timedelta
     next_poll: datetime | None = None
-    failures: int = 0
+    poll_failures: int = 0
+    send_after: datetime | None = None
+    send_failures: int = 0
+    check_after: datetime | None = None
+    check_failures: int = 0
     stopped: str | None = None  # why the channel was stopped, if it was
 
 
@@ -60,6 +90,9 @@ class RunResult:
     passes: int
     stopped: dict[str, str] = field(default_factory=dict)
     requests: int = 0
+    retries: int = 0  # failed requests retried later (5xx, timeouts, malformed answers, 429s)
+    skipped: int = 0  # items a platform sent that could not be used
+    flagged: int = 0  # probes excluded in this run because their replies could not be vouched for
 
 
 def _noop(_: object) -> None:
@@ -77,7 +110,10 @@ class Runner:
         on_progress: Callable[[Progress], None] = _noop,
         on_notice: Callable[[str], None] = _noop,
         seed: int = 0,
+        stopped: Mapping[str, str] | None = None,
     ) -> None:
+        """``stopped`` names channels of the study that could not even be opened (and why):
+        reported with the result, and a study with probes on them is not finished."""
         self.study = study
         self.store = store
         self.clock = clock
@@ -94,66 +130,97 @@ class Runner:
             for name in channels:
                 handles = [brand.handles.get(name, ""), *brand.aliases.get(name, [])]
                 self._authors[f"{name}:{brand.name}"] = {h.lower() for h in handles if h}
+        self._failed_to_open = dict(stopped or {})
+        self._retries = 0
+        self._flagged = 0
 
     # -- the loop --------------------------------------------------------------------------
 
-    def run(self, *, once: bool = False) -> RunResult:
-        """Run until every probe is settled (or one pass with ``once``)."""
+    def run(self, *, once: bool = False, until: datetime | None = None) -> RunResult:
+        """Run until every probe is settled (one pass with ``once``; with ``until``, stop
+        before the clock would pass that instant)."""
         passes = 0
-        self._reconcile_uncertain()
         while True:
             passes += 1
             self.step()
-            done = self._all_settled()
-            if done or once or not self._live_channels():
+            if self._all_settled() or once or not self._live_channels():
                 break
             wake = self._next_event()
-            if wake is None:
+            if wake is None or (until is not None and wake > until):
                 break
             self.clock.sleep_until(wake)
         return RunResult(
             counts=self.store.counts(),
-            finished=self._all_settled(),
+            finished=self._all_settled(everywhere=True),
             passes=passes,
-            stopped={n: s.stopped for n, s in self._channels.items() if s.stopped},
+            stopped={**self._failed_to_open,
+                     **{n: s.stopped for n, s in self._channels.items() if s.stopped}},
             requests=sum(getattr(s.channel, "requests", 0) for s in self._channels.values()),
+            retries=self._retries,
+            skipped=sum(getattr(s.channel, "skipped", 0) for s in self._channels.values()),
+            flagged=self._flagged,
         )
 
     def step(self) -> None:
+        """One pass at the present instant: check uncertain sends, send what is due, poll."""
         now = self.clock.now()
+        for name, state in self._live():
+            if self._uncertain(name) and (state.check_after is None or now >= state.check_after):
+                self._check_uncertain(name, state, now)
         for probe in self.store.due_probes(now):
-            self._send(probe)
-        for name, state in self._channels.items():
-            if state.stopped or (state.next_poll is not None and now < state.next_poll):
+            sender = self._channels.get(probe.channel)
+            if sender is None or sender.stopped or (sender.send_after and now < sender.send_after):
                 continue
-            if not self.store.any_in(("sent", "sending"), [name]):
+            self._send(probe, sender, now)
+        for name, state in self._live():
+            if state.next_poll is not None and now < state.next_poll:
+                continue
+            if self._uncertain(name):
+                continue  # rule 4: first learn the uncertain post's id (checked above)
+            if not self.store.any_in(("sent",), [name]):
                 state.next_poll = None  # nothing to wait for: poll again once a probe goes out
                 continue
-            self._poll(name, state)
+            self._poll(name, state, now)
         self.on_progress(
             Progress(self.clock.now(), self.store,
                      tuple(n for n, s in self._channels.items() if s.stopped))
         )
 
-    def _live_channels(self) -> list[str]:
-        return [n for n, s in self._channels.items() if not s.stopped]
+    def _live(self) -> list[tuple[str, _ChannelState]]:
+        return [(n, s) for n, s in self._channels.items() if not s.stopped]
 
-    def _all_settled(self) -> bool:
-        return not self.store.any_in(("planned", "sending", "sent"), self._live_channels())
+    def _live_channels(self) -> list[str]:
+        return [n for n, _ in self._live()]
+
+    def _uncertain(self, name: str) -> bool:
+        return self.store.any_in(("sending",), [name])
+
+    def _all_settled(self, everywhere: bool = False) -> bool:
+        channels = ([*self._channels, *self._failed_to_open] if everywhere
+                    else self._live_channels())
+        return not self.store.any_in(("planned", "sending", "sent"), channels)
 
     def _next_event(self) -> datetime | None:
+        """The earliest thing left to do: never later than an event not yet done."""
+        now = self.clock.now()
         events: list[datetime] = []
-        planned = self.store.next_planned_at()
-        if planned is not None:
-            events.append(planned)
-        for state in self._channels.values():
-            if state.stopped:
-                continue
-            if state.next_poll is not None:
+        for name, state in self._live():
+            planned = self.store.next_planned_at([name])
+            if planned is not None:
+                events.append(max(planned, state.send_after or planned))
+            if self._uncertain(name):
+                events.append(state.check_after or now)
+            elif state.next_poll is not None:
                 events.append(state.next_poll)
-        if not events:
-            return None
-        return max(min(events), self.clock.now())
+            elif self.store.any_in(("sent",), [name]):
+                events.append(now)
+        return max(min(events), now) if events else None
+
+    def _backoff(self, failures: int) -> timedelta:
+        """Exponential, with jitter (so restarted clients do not retry in step), capped."""
+        base: timedelta = min(MAX_BACKOFF, BACKOFF_BASE * 2 ** min(failures - 1, 20))
+        jittered = base * (0.5 + self._rng.random())
+        return min(MAX_BACKOFF, timedelta(milliseconds=round(jittered / timedelta(milliseconds=1))))
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -161,114 +228,188 @@ class Runner:
         handle = self.study.brand(probe.brand).handles.get(probe.channel, "")
         return Outgoing(probe.id, handle, probe.text)
 
-    def _send(self, probe: ProbeRow) -> None:
-        state = self._channels.get(probe.channel)
-        if state is None or state.stopped:
+    def _send(self, probe: ProbeRow, state: _ChannelState, now: datetime) -> None:
+        earlier = [a[1] for a in self.store.attempts(probe.id)]
+        failed = earlier.count("failed")
+        if failed >= MAX_SEND_FAILURES:
+            self._exclude(probe, "not_sent", f"not sent after {failed} failed attempts", now)
             return
-        attempts = len(self.store.attempts(probe.id))
-        if attempts >= MAX_SEND_ATTEMPTS:
-            self.store.begin_send(probe.id, self.clock.now())
-            self.store.abort_send(probe.id, "gave up", self.clock.now())
-            self.store.settle(probe.id, "excluded", self.clock.now())
-            self.on_notice(f"{probe.id}: not sent after {attempts} attempts; excluded")
-            return
-        outgoing = self._outgoing(probe)
-        self.store.begin_send(probe.id, self.clock.now())
+        if now - probe.planned_at > LATE_NOTICE:
+            self.on_notice(f"{probe.id}: due at {probe.planned_at:%Y-%m-%d %H:%M} UTC; "
+                           f"sending it {_span(now - probe.planned_at)} late")
+        self.store.begin_send(probe.id, now)
         try:
-            sent = state.channel.send(outgoing)
-        except TransientError as exc:
-            # We do not know whether it went out: leave it 'sending' and reconcile first.
-            self.on_notice(f"{probe.id}: {exc}; will check our timeline before any retry")
-            self._reconcile(probe)
-            return
+            sent = state.channel.send(self._outgoing(probe))
         except RateLimited as exc:
-            self.store.abort_send(probe.id, str(exc), self.clock.now())
-            self._wait(probe.channel, exc)
+            self.store.abort_send(probe.id, str(exc), now)
+            state.send_after = self._rate_limited(probe.channel, "posting", exc, now,
+                                                  state.send_failures + 1)
             return
         except Rejected as exc:
-            self.store.abort_send(probe.id, str(exc), self.clock.now())
-            self.store.settle(probe.id, "excluded", self.clock.now())
-            self.on_notice(f"{probe.id}: {exc}; excluded from the study")
+            if any(outcome in ("failed", "interrupted") for outcome in earlier):
+                # Perhaps a duplicate of our own earlier, uncertain post that is only now
+                # showing: look again (after the platform's lag) before deciding anything.
+                self.store.mark_uncertain(probe.id, str(exc), now)
+                state.check_after = now + state.channel.visibility_lag
+                return
+            self.store.abort_send(probe.id, str(exc), now)
+            self._exclude(probe, "rejected", str(exc), now)
             return
         except AuthError as exc:
-            self.store.abort_send(probe.id, str(exc), self.clock.now())
+            self.store.abort_send(probe.id, str(exc), now)
             self._stop(probe.channel, str(exc))
             return
-        self.store.mark_sent(probe.id, sent.message_id, sent.sent_at, sent.text,
-                             self.clock.now())
-        if state.next_poll is None:
-            state.next_poll = self.clock.now() + state.poll_every
-
-    def _reconcile_uncertain(self) -> None:
-        for probe in self.store.probes(state="sending"):
-            state = self._channels.get(probe.channel)
-            if state is not None and not state.stopped:
-                self._reconcile(probe)
-
-    def _reconcile(self, probe: ProbeRow) -> None:
-        """Rule 3: a send that may have happened is looked up before anything is re-sent."""
-        state = self._channels[probe.channel]
-        started = self.store.attempts(probe.id)[-1][0]
-        since = min(probe.planned_at, datetime.fromisoformat(started.replace("Z", "+00:00")))
-        try:
-            found = state.channel.find_sent(self._outgoing(probe), since - timedelta(minutes=1))
-        except ChannelError as exc:
-            self.on_notice(f"{probe.id}: cannot check our timeline yet ({exc}); will retry")
+        except ChannelError as exc:  # TransientError, or anything else a channel did not say
+            # We do not know whether it went out: it stays 'sending' until our timeline says.
+            self.store.mark_uncertain(probe.id, str(exc), now)
+            self._retries += 1
+            self._hold_sends(state, now)
+            state.check_after = now + state.channel.visibility_lag
+            self.on_notice(f"{probe.id}: {exc}; checking our timeline before any retry")
             return
-        if found is None:
-            self.store.abort_send(probe.id, "not on our timeline", self.clock.now())
-        else:
-            self.store.mark_sent(probe.id, found.message_id, found.sent_at, found.text,
-                                 self.clock.now(), how="reconciled")
+        self.store.mark_sent(probe.id, sent.message_id, sent.sent_at, sent.text, now)
+        state.send_failures, state.send_after = 0, None
+        if state.next_poll is None:
+            state.next_poll = now + state.poll_every
+
+    def _hold_sends(self, state: _ChannelState, now: datetime) -> None:
+        state.send_failures += 1
+        state.send_after = now + self._backoff(state.send_failures)
+
+    def _check_uncertain(self, name: str, state: _ChannelState, now: datetime) -> None:
+        for probe in self.store.probes(state="sending", channel=name):
+            if not self._reconcile(probe, state, now):
+                return
+
+    def _reconcile(self, probe: ProbeRow, state: _ChannelState, now: datetime) -> bool:
+        """Rule 3: a send that may have happened is looked up before anything is re-sent.
+        Returns False when the answer must wait (``check_after`` says until when)."""
+        attempts = self.store.attempts(probe.id)
+        started = parse_iso(attempts[-1][0]) if attempts else now
+        visible_from = started + state.channel.visibility_lag
+        if now < visible_from:
+            state.check_after = visible_from  # the platform may not show it yet
+            return False
+        first = parse_iso(attempts[0][0]) if attempts else now
+        since = min(probe.planned_at, first) - RECONCILE_MARGIN
+        try:
+            found = state.channel.find_sent(self._outgoing(probe), since)
+        except RateLimited as exc:
+            state.check_after = self._rate_limited(probe.channel, "checking our timeline", exc,
+                                                   now, state.check_failures + 1)
+            return False
+        except AuthError as exc:
+            self._stop(probe.channel, str(exc))
+            return False
+        except ChannelError as exc:
+            self._retries += 1
+            state.check_failures += 1
+            state.check_after = now + self._backoff(state.check_failures)
+            self.on_notice(f"{probe.id}: cannot check our timeline yet ({exc}); will retry")
+            return False
+        state.check_failures, state.check_after = 0, None
+        if found is not None:
+            self.store.mark_sent(probe.id, found.message_id, found.sent_at, found.text, now,
+                                 how="reconciled")
             self.on_notice(f"{probe.id}: found on our timeline after an interrupted send")
+            if state.next_poll is None:
+                state.next_poll = now + state.poll_every
+        else:
+            crashed = attempts[-1][1] is None if attempts else True
+            self.store.abort_send(probe.id, "not on our timeline", now,
+                                  outcome="interrupted" if crashed else "failed")
+        return True
 
     # -- polling ---------------------------------------------------------------------------
 
-    def _poll(self, name: str, state: _ChannelState) -> None:
-        now = self.clock.now()
+    def _poll(self, name: str, state: _ChannelState, now: datetime) -> None:
         cursor, _ = self.store.cursor(name)
         try:
             poll = state.channel.poll(cursor, now)
+            found: list[Message] = []
+            excluded: list[tuple[str, str]] = []
+            if isinstance(poll, GappedPoll) and poll.gap is not None:
+                found, excluded = self._catch_up(name, state.channel, poll.gap, now)
         except RateLimited as exc:
-            self._wait(name, exc)
-            return
-        except TransientError as exc:
-            state.failures += 1
-            delay = min(MAX_BACKOFF, timedelta(seconds=2 ** state.failures))
-            delay *= 0.5 + self._rng.random()
-            self.on_notice(f"{name}: {exc}; retrying in {delay.total_seconds():.0f} s")
-            state.next_poll = now + delay
+            state.next_poll = self._rate_limited(name, "polling", exc, now,
+                                                 state.poll_failures + 1)
             return
         except AuthError as exc:
             self._stop(name, str(exc))
             return
-        state.failures = 0
-        replies = [r for m in poll.messages if (r := self._attribute(name, m)) is not None]
-        self.store.record_poll(name, replies, poll.cursor, poll.complete_through, now)
+        except ChannelError as exc:
+            self._retries += 1
+            state.poll_failures += 1
+            delay = self._backoff(state.poll_failures)
+            self.on_notice(f"{name}: {exc}; polling again in {_span(delay)}")
+            state.next_poll = now + delay
+            return
+        state.poll_failures = 0
+        replies = self._attribute(name, [*poll.messages, *found])
+        self.store.record_poll(name, replies, poll.cursor, poll.complete_through, now,
+                               excluded)
         for warning in poll.warnings:
             self.on_notice(f"{name}: {warning}")
+        self._flagged += len(excluded)
         self._settle(name, poll.complete_through, {r.probe_id for r in replies})
         state.next_poll = now + state.poll_every
 
-    def _attribute(self, channel: str, message: Message) -> ReplyRow | None:
-        probe_id = self.store.probe_for_thread(
-            channel, [message.conversation_id, message.in_reply_to]
+    def _catch_up(self, name: str, channel: Channel, gap: Gap,
+                  now: datetime) -> tuple[list[Message], list[tuple[str, str]]]:
+        """Replies the poll could not reach, from each open probe's thread; and the probes
+        whose replies may lie beyond even that (to be excluded with their reason)."""
+        found: list[Message] = []
+        excluded: list[tuple[str, str]] = []
+        probes = [p for p in self.store.open_probes(name, gap.before)
+                  if p.sent_at is not None and p.sent_at + self.cutoff > gap.after]
+        for probe in probes:
+            reach = gap.before
+            if isinstance(channel, ThreadSearch) and probe.message_id:
+                thread = channel.thread(probe.message_id, now)
+                found += thread.messages
+                reach = thread.complete_after
+            if gap.after < reach and probe.sent_at is not None and probe.sent_at < reach:
+                excluded.append((probe.id, (
+                    f"replies posted between {gap.after:%Y-%m-%d %H:%M} and "
+                    f"{reach:%Y-%m-%d %H:%M} UTC lie beyond what {name} lets us look back "
+                    "over (the runner was down too long); excluded, not counted unanswered"
+                )))
+        self.on_notice(
+            f"{name}: the platform could not reach back to {gap.after:%Y-%m-%d %H:%M} UTC; "
+            f"searched {len(probes)} open probe thread(s), {len(excluded)} excluded"
         )
-        if probe_id is None:
-            return None  # a mention unrelated to any probe: not ours to keep
-        brand = next(p.brand for p in self.store.probes_by_id([probe_id]))
-        from_brand = message.author.lower() in self._authors.get(f"{channel}:{brand}", set())
-        return ReplyRow(
-            channel=channel,
-            message_id=message.message_id,
-            probe_id=probe_id,
-            author=message.author,
-            text=message.text,
-            created_at=message.created_at,
-            in_reply_to=message.in_reply_to,
-            conversation_id=message.conversation_id,
-            auto_code=auto_code(message.text) if from_brand else "not_brand",
-        )
+        return found, excluded
+
+    def _attribute(self, channel: str, messages: Iterable[Message]) -> list[ReplyRow]:
+        """Replies to our probes among ``messages``, each once, oldest first. A reply to a
+        reply in the same batch (a brand answering its own holding message) is found too."""
+        out: dict[str, ReplyRow] = {}
+        for message in sorted(messages, key=lambda m: (m.created_at, m.message_id)):
+            if message.message_id in out:
+                continue
+            thread = [message.conversation_id, message.in_reply_to]
+            probe_id = self.store.probe_for_thread(channel, thread) or next(
+                (out[i].probe_id for i in thread if i and i in out), None
+            )
+            if probe_id is None:
+                continue  # a mention unrelated to any probe: not ours to keep
+            brand = next(p.brand for p in self.store.probes_by_id([probe_id]))
+            from_brand = message.author.lower() in self._authors.get(f"{channel}:{brand}", set())
+            out[message.message_id] = ReplyRow(
+                channel=channel,
+                message_id=message.message_id,
+                probe_id=probe_id,
+                author=message.author,
+                text=message.text,
+                created_at=message.created_at,
+                in_reply_to=message.in_reply_to,
+                conversation_id=message.conversation_id,
+                auto_code=(
+                    ("automatic" if message.automatic else auto_code(message.text))
+                    if from_brand else "not_brand"
+                ),
+            )
+        return list(out.values())
 
     def _settle(self, channel: str, complete_through: datetime, touched: set[str]) -> None:
         """Settle the probes this poll can decide: those with new replies (perhaps now
@@ -279,10 +420,9 @@ class Runner:
         if not candidates:
             return
         codes = self.store.codes()
-        open_probes = list(candidates.values())
         replies = self.store.replies_for(candidates)
         now = self.clock.now()
-        for probe in open_probes:
+        for probe in candidates.values():
             assert probe.sent_at is not None
             times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, self.cutoff)
             if times.resolution is not None:
@@ -291,17 +431,33 @@ class Runner:
                 self.store.settle(probe.id, "answered" if times.ack is not None
                                   else "unanswered", now)
 
-    # -- waiting and stopping --------------------------------------------------------------
+    # -- waiting, excluding and stopping ---------------------------------------------------
 
-    def _wait(self, name: str, exc: RateLimited) -> None:
-        now = self.clock.now()
-        until = exc.reset_at if exc.reset_at and exc.reset_at > now else now + timedelta(
-            minutes=1
-        )
-        self.on_notice(f"{name}: rate limited; waiting until {until:%Y-%m-%d %H:%M:%S} UTC")
-        self._channels[name].next_poll = until
-        self.clock.sleep_until(until)
+    def _rate_limited(self, name: str, doing: str, exc: RateLimited, now: datetime,
+                      failures: int) -> datetime:
+        """When to try again after a 429: the reset the platform named, else a backoff."""
+        self._retries += 1
+        if exc.reset_at is not None and exc.reset_at > now:
+            until = exc.reset_at
+        else:
+            until = now + max(RATE_LIMIT_FALLBACK, self._backoff(failures))
+        self.on_notice(f"{name}: rate limited while {doing}; waiting until "
+                       f"{until:%Y-%m-%d %H:%M:%S} UTC ({_span(until - now)})")
+        return until
+
+    def _exclude(self, probe: ProbeRow, kind: str, reason: str, now: datetime) -> None:
+        self.store.exclude(probe.id, kind, reason, now)
+        self.on_notice(f"{probe.id}: excluded from the study: {reason}")
 
     def _stop(self, name: str, why: str) -> None:
         self._channels[name].stopped = why
         self.on_notice(f"{name}: stopped: {why}")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = max(0, round(delta.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"

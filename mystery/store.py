@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mystery.clock import iso, parse_iso
-from mystery.coding import probe_times
+from mystery.coding import ProbeTimes, probe_times
 from mystery.errors import StoreError
 from mystery.plan import PlannedProbe
 from mystery.study import Study
@@ -106,8 +106,59 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+def _m002_flags(db: sqlite3.Connection) -> None:
+    """Why a probe was excluded: a timing row only says ``excluded`` (its schema is fixed), so
+    the reason lives here, one row per probe and kind (e.g. ``reach``: replies may lie beyond
+    what the platform lets us look back over; ``not_sent``; ``rejected``).
+
+    And two indexes the crash-safe runner reads on every send and every pass: a probe's send
+    attempts, and the next planned probe of one channel."""
+    _run_script(
+        db,
+        """
+        CREATE INDEX send_attempts_probe ON send_attempts (probe_id, id);
+        CREATE INDEX probes_channel_planned ON probes (state, channel, planned_at);
+        CREATE TABLE flags (
+            probe_id TEXT NOT NULL REFERENCES probes (id),
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            flagged_at TEXT NOT NULL,
+            PRIMARY KEY (probe_id, kind)
+        );
+        """
+    )
+
+
+def _m003_handlog(db: sqlite3.Connection) -> None:
+    """Hand-logged channels (``mystery log``): whose clock timed a probe, and what the
+    researcher entered. ``timing_source`` is ``platform`` (the platform's own timestamps, to
+    the millisecond) or ``hand`` (typed or taken from the researcher's clock, to the minute),
+    so method notes can say which figures rest on hand timing. ``hand_log`` keeps every entry
+    with where it came from (a prompt, a CSV row) and when it was entered: the audit trail of
+    times that no platform vouches for."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE probes ADD COLUMN timing_source TEXT NOT NULL DEFAULT 'platform'
+            CHECK (timing_source IN ('platform', 'hand'));
+        CREATE TABLE hand_log (
+            id INTEGER PRIMARY KEY,
+            probe_id TEXT NOT NULL REFERENCES probes (id),
+            event TEXT NOT NULL CHECK (event IN ('sent', 'reply', 'gave_up')),
+            at TEXT NOT NULL,
+            code TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            logged_at TEXT NOT NULL,
+            UNIQUE (probe_id, event, at, code)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
+    ("m002_flags", _m002_flags),
+    ("m003_handlog", _m003_handlog),
 ]
 
 
@@ -141,6 +192,16 @@ class ReplyRow:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """Why a probe was excluded (see ``_m002_flags``)."""
+
+    probe_id: str
+    kind: str
+    reason: str
+    flagged_at: datetime
+
+
+@dataclass(frozen=True)
 class Counts:
     planned: int
     sent: int
@@ -160,6 +221,9 @@ class Store:
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        # Sync each intent to send to disk (see begin_send). Off for the sandbox, whose world
+        # a power cut ends too: there is no post on any platform to be sent twice.
+        self.durable_intent = True
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -177,6 +241,15 @@ class Store:
             os.close(fd)
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # Look before touching: switching to WAL rewrites the file header, which must not
+            # happen to another program's database.
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "migrations" not in tables:
+                db.close()
+                raise StoreError(
+                    f"{path} is not a mystery store (an SQLite database of another program); "
+                    "pass another --db"
+                )
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
@@ -345,23 +418,33 @@ class Store:
         )
         return [self._probe(r) for r in rows]
 
-    def next_planned_at(self) -> datetime | None:
-        row = self.db.execute(
-            "SELECT min(planned_at) FROM probes WHERE state = 'planned'"
-        ).fetchone()
-        return _opt_time(row[0])
+    def next_planned_at(self, channels: Iterable[str] | None = None) -> datetime | None:
+        """When the next planned probe (on ``channels``) is due."""
+        sql, args = self._state_query("min(planned_at)", ["planned"], channels)
+        return _opt_time(self.db.execute(sql, args).fetchone()[0])
 
     def begin_send(self, probe_id: str, now: datetime) -> None:
-        """Record the intent to send *before* sending (rule 3: never send twice)."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE probes SET state = 'sending' WHERE id = ? AND state = 'planned'",
-                (probe_id,),
-            )
-            db.execute(
-                "INSERT INTO send_attempts (probe_id, started_at) VALUES (?, ?)",
-                (probe_id, iso(now)),
-            )
+        """Record the intent to send *before* sending (rule 3: never send twice).
+
+        This one commit is made durable (``synchronous = FULL``: the WAL is synced), so even a
+        power cut right after the post leaves the probe ``sending``, to be reconciled, never
+        ``planned``, to be posted again. Other commits may be lost to a power cut harmlessly:
+        a lost ``sent`` is reconciled, a lost poll is read again.
+        """
+        if self.durable_intent:
+            self.db.execute("PRAGMA synchronous = FULL")
+        try:
+            with self.transaction() as db:
+                db.execute(
+                    "UPDATE probes SET state = 'sending' WHERE id = ? AND state = 'planned'",
+                    (probe_id,),
+                )
+                db.execute(
+                    "INSERT INTO send_attempts (probe_id, started_at) VALUES (?, ?)",
+                    (probe_id, iso(now)),
+                )
+        finally:
+            self.db.execute("PRAGMA synchronous = NORMAL")
 
     def _finish_attempt(self, db: sqlite3.Connection, probe_id: str, outcome: str,
                         detail: str, now: datetime) -> None:
@@ -381,11 +464,62 @@ class Store:
             )
             self._finish_attempt(db, probe_id, how, message_id, now)
 
-    def abort_send(self, probe_id: str, detail: str, now: datetime) -> None:
-        """The platform certainly did not post it: back to planned, to be tried again."""
+    def abort_send(self, probe_id: str, detail: str, now: datetime,
+                   outcome: str = "not sent") -> None:
+        """The platform certainly did not post it: back to planned, to be tried again.
+
+        ``outcome`` says why, for :meth:`failed_attempts`: ``not sent`` (the platform said no,
+        e.g. 429), ``failed`` (an uncertain send the platform turned out not to have),
+        ``interrupted`` (we crashed before it reached the platform)."""
         with self.transaction() as db:
             db.execute("UPDATE probes SET state = 'planned' WHERE id = ?", (probe_id,))
-            self._finish_attempt(db, probe_id, "not sent", detail, now)
+            self._finish_attempt(db, probe_id, outcome, detail, now)
+
+    def mark_uncertain(self, probe_id: str, detail: str, now: datetime) -> None:
+        """The platform failed in a way that leaves the post unknown (a timeout, a 5xx, a lost
+        answer): the probe stays ``sending``, to be reconciled, and the attempt says why."""
+        with self.transaction() as db:
+            self._finish_attempt(db, probe_id, "uncertain", detail, now)
+
+    def failed_attempts(self, probe_id: str) -> int:
+        """Attempts that reached the platform and failed there (not crashes, not waits)."""
+        return int(self.db.execute(
+            "SELECT count(*) FROM send_attempts WHERE probe_id = ? AND outcome = 'failed'",
+            (probe_id,),
+        ).fetchone()[0])
+
+    def exclude(self, probe_id: str, kind: str, reason: str, now: datetime) -> None:
+        """Settle a probe as ``excluded`` and record why, together."""
+        with self.transaction() as db:
+            self._exclude(db, probe_id, kind, reason, now)
+
+    @staticmethod
+    def _exclude(db: sqlite3.Connection, probe_id: str, kind: str, reason: str,
+                 now: datetime) -> None:
+        db.execute(
+            "UPDATE probes SET state = 'settled', outcome = 'excluded', settled_at = ? "
+            "WHERE id = ?",
+            (iso(now), probe_id),
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?)", (probe_id, kind, reason, iso(now))
+        )
+
+    def flags(self) -> list[Flag]:
+        """Every excluded probe's reason, in probe order."""
+        rows = self.db.execute(
+            "SELECT probe_id, kind, reason, flagged_at FROM flags ORDER BY probe_id, kind"
+        )
+        return [Flag(r[0], r[1], r[2], parse_iso(r[3])) for r in rows]
+
+    def open_probes(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
+        """Sent, unsettled probes on ``channel`` sent before ``sent_before``."""
+        rows = self.db.execute(
+            f"SELECT {self._PROBE_COLS} FROM probes WHERE state = 'sent' AND channel = ? "
+            "AND sent_at < ? ORDER BY sent_at, id",
+            (channel, iso(sent_before)),
+        )
+        return [self._probe(r) for r in rows]
 
     def settle(self, probe_id: str, outcome: str, now: datetime) -> None:
         with self.transaction() as db:
@@ -430,11 +564,19 @@ class Store:
         return row[0], _opt_time(row[1])
 
     def record_poll(self, channel: str, replies: Iterable[ReplyRow], cursor: str | None,
-                    polled_through: datetime, now: datetime) -> int:
+                    polled_through: datetime, now: datetime,
+                    excluded: Iterable[tuple[str, str]] = ()) -> int:
         """Commit replies and the cursor that covers them together (rule 4). Idempotent on the
-        platform's message id. Returns how many replies were new."""
+        platform's message id. Returns how many replies were new.
+
+        ``excluded`` (probe id, reason) are probes this poll found it cannot vouch for (their
+        replies may lie beyond the platform's reach): they are flagged in the same commit, as
+        the advanced cursor will never show the gap again. ``polled_through`` never goes back.
+        """
         new = 0
         with self.transaction() as db:
+            for probe_id, reason in excluded:
+                self._exclude(db, probe_id, "reach", reason, now)
             for r in replies:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -444,7 +586,8 @@ class Store:
                 new += cur.rowcount
             db.execute(
                 "INSERT INTO cursors VALUES (?, ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET "
-                "value = excluded.value, polled_through = excluded.polled_through, "
+                "value = excluded.value, "
+                "polled_through = max(coalesce(polled_through, ''), excluded.polled_through), "
                 "updated_at = excluded.updated_at",
                 (channel, cursor, iso(polled_through), iso(now)),
             )
@@ -538,11 +681,13 @@ class Store:
         }
         rows = []
         for probe in self.probes(state="settled"):
-            assert probe.sent_at is not None
-            times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, cutoff)
-            status = "excluded" if probe.outcome == "excluded" else (
-                "answered" if times.ack is not None else "unanswered"
-            )
+            if probe.outcome == "excluded" or probe.sent_at is None:
+                # Never sent, or sent but its replies cannot be vouched for (see ``flags``):
+                # no times, so no figure can pick up half-known ones.
+                times, status = ProbeTimes(None, None), "excluded"
+            else:
+                times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, cutoff)
+                status = "answered" if times.ack is not None else "unanswered"
             rows.append({
                 **common,
                 "brand": probe.brand,
@@ -557,3 +702,106 @@ class Store:
                 "cutoff_seconds": cutoff.total_seconds(),
             })
         return rows
+
+    # -- codes by coder (mystery code) -----------------------------------------------------
+
+    def code_rows(self) -> list[tuple[str, str, str, str, datetime]]:
+        """Every manual code of every coder as (channel, message_id, code, coder, coded_at),
+        oldest first: ``mystery code`` needs each coder's own codes (to resume, to export, to
+        compare coders), not only the one that wins in :meth:`codes`."""
+        rows = self.db.execute(
+            "SELECT channel, message_id, code, coder, coded_at FROM codes "
+            "ORDER BY coded_at, coder"
+        )
+        return [(r[0], r[1], r[2], r[3], parse_iso(r[4])) for r in rows]
+
+    def set_codes(self, codes: Iterable[tuple[str, str, str]], coder: str,
+                  now: datetime) -> int:
+        """Many (channel, message_id, code) by one coder in one transaction: an imported codes
+        file lands wholly or not at all. Returns how many were written."""
+        written = 0
+        with self.transaction() as db:
+            for channel, message_id, code in codes:
+                db.execute(
+                    "INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?, ?)",
+                    (channel, message_id, code, coder, iso(now)),
+                )
+                written += 1
+        return written
+
+    # -- hand-logged channels (mystery.handlog) --------------------------------------------
+
+    def record_hand_log(self, entries: Iterable[HandEntry], now: datetime) -> int:
+        """Apply what a researcher logged by hand, all in one transaction (a CSV import lands
+        wholly or not at all). Idempotent: the same entry twice changes nothing. Returns how
+        many entries were new. The caller (``mystery.handlog``) has validated them."""
+        new = 0
+        with self.transaction() as db:
+            for e in entries:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO hand_log (probe_id, event, at, code, source, "
+                    "logged_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (e.probe_id, e.event, iso(e.at), e.code, e.source, iso(now)),
+                )
+                new += cur.rowcount
+                if e.event == "sent":
+                    self._hand_sent(db, e, now)
+                elif e.event == "reply":
+                    db.execute(
+                        "INSERT OR IGNORE INTO replies (channel, message_id, probe_id, author, "
+                        "text, created_at, in_reply_to, conversation_id, auto_code, "
+                        "recorded_at) SELECT channel, ?, id, ?, ?, ?, message_id, NULL, ?, ? "
+                        "FROM probes WHERE id = ?",
+                        (e.message_id, e.author, e.text, iso(e.at), e.code, iso(now),
+                         e.probe_id),
+                    )
+                else:  # gave_up: settled now, at the time the researcher stopped waiting
+                    db.execute(
+                        "UPDATE probes SET state = 'settled', outcome = ?, settled_at = ? "
+                        "WHERE id = ? AND state = 'sent'",
+                        (e.outcome, iso(e.at), e.probe_id),
+                    )
+        return new
+
+    def _hand_sent(self, db: sqlite3.Connection, e: HandEntry, now: datetime) -> None:
+        row = db.execute("SELECT state FROM probes WHERE id = ?", (e.probe_id,)).fetchone()
+        if row is None or row[0] not in ("planned", "sending"):
+            return  # already sent (the same time: validated), nothing to change
+        db.execute(
+            "INSERT INTO send_attempts (probe_id, started_at, finished_at, outcome, detail) "
+            "VALUES (?, ?, ?, 'hand-logged', ?)",
+            (e.probe_id, iso(now), iso(now), e.source),
+        )
+        db.execute(
+            "UPDATE probes SET state = 'sent', message_id = ?, sent_at = ?, posted_text = text, "
+            "timing_source = 'hand' WHERE id = ?",
+            (e.message_id, iso(e.at), e.probe_id),
+        )
+
+    def timing_sources(self) -> dict[str, str]:
+        """Probe id → ``platform`` or ``hand``: which clock timed it (see ``_m003_handlog``)."""
+        return {str(r[0]): str(r[1])
+                for r in self.db.execute("SELECT id, timing_source FROM probes")}
+
+    def gave_up(self) -> dict[str, datetime]:
+        """Probe id → when the researcher stopped waiting for a reply (``mystery log``): such
+        a probe is censored there, not at the cutoff, when it has no reply by then."""
+        rows = self.db.execute(
+            "SELECT probe_id, min(at) FROM hand_log WHERE event = 'gave_up' GROUP BY probe_id"
+        )
+        return {str(r[0]): parse_iso(r[1]) for r in rows}
+
+
+@dataclass(frozen=True)
+class HandEntry:
+    """One thing a researcher logged by hand (``mystery.handlog`` builds these)."""
+
+    probe_id: str
+    event: str  # sent | reply | gave_up
+    at: datetime  # UTC, whole minutes
+    source: str  # "prompt" or "<file> row <n>"
+    message_id: str = ""  # sent: the probe's stand-in id; reply: the reply's
+    code: str = ""  # reply: acknowledgement | resolution
+    author: str = ""  # reply: the brand's contact point
+    text: str = ""  # reply: the researcher's note
+    outcome: str = ""  # gave_up: answered | unanswered

@@ -55,6 +55,10 @@ class Message:
     created_at: datetime  # the platform's own timestamp, UTC
     in_reply_to: str | None
     conversation_id: str | None
+    # Sent by a machine (email ``Auto-Submitted`` and kin): an acknowledgement, not a human one.
+    automatic: bool = False
+    # The sender's own claim of when it was sent (email ``Date``): kept, never used for timing.
+    claimed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

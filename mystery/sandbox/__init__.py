@@ -8,7 +8,13 @@ clock, for the demo, the tests and dry runs (DESIGN.md, "The sandbox").
     x_api.py       X API v2: users, POST /2/tweets, mentions and user timelines, lookups
     search.py      X API v2: GET /2/tweets/search/recent (conversation_id:, from:, to:, is:reply)
     params.py      X query parameters, checked as X checks them, turned into id ranges
-    control.py     /_sandbox/: world, clock, ground truth, stats, rate limits, faults
+    mastodon_api.py  Mastodon REST: statuses (Idempotency-Key), notifications (Link paging)
+    bluesky_api.py   Bluesky XRPC: sessions, resolveHandle, createRecord, listNotifications
+    bluesky_records.py  Bluesky record keys, URIs, post views, mention-facet checks
+    platform.py    the Mastodon/Bluesky request pipeline: their rate-limit headers and errors
+    network.py     Mastodon and Bluesky state: accounts, posts, notifications, brand threads
+    control.py     /_sandbox/: world, clock, ground truth, stats, rate limits, faults, crowd,
+                   quirks
     routing.py     route templates ("GET /2/users/:id/mentions"), handler context, stats
     client.py      SandboxControl: the control plane from Python over HTTP (httpx)
     world.py       accounts, posts, id-sorted indexes, the virtual clock
@@ -16,7 +22,10 @@ clock, for the demo, the tests and dry runs (DESIGN.md, "The sandbox").
     spec.py        WorldSpec: the body of PUT /_sandbox/world, built from a study
     timeline.py    newest-first pages over id ranges, pagination tokens
     inspection.py  ground truth (GET /_sandbox/posts)
-    limits.py      rate-limit windows on the virtual clock, fault queue
+    limits.py      rate-limit windows on the virtual clock (lowerable per route)
+    faults.py      injected faults per route: scripted or seeded-random, 5xx/429, slow, dropped,
+                   malformed, duplicate, out-of-order and unusable items, lost answers
+    verify.py      a store compared with ground truth, to the millisecond (tests, dry runs)
     web.py         request/response values and X's error bodies
 
 In-process::

@@ -7,11 +7,14 @@ the sandbox state, so it can be exercised without sockets, and the server stays 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Mapping
 
-from mystery.sandbox import control, search, x_api
-from mystery.sandbox.limits import TOO_MANY_REQUESTS, Fault
+from mystery.sandbox import bluesky_api, control, mastodon_api, search, x_api
+from mystery.sandbox.faults import Fault, transform
+from mystery.sandbox.limits import TOO_MANY_REQUESTS
+from mystery.sandbox.platform import Api, ApiRoute, serve
 from mystery.sandbox.routing import Context, Route
 from mystery.sandbox.web import (
     PROBLEM_JSON,
@@ -26,7 +29,15 @@ from mystery.sandbox.world import NoWorld, World
 
 log = logging.getLogger(__name__)
 
-ROUTES: list[Route] = [*x_api.ROUTES, *search.ROUTES, *control.ROUTES]
+ROUTES: list[Route] = [
+    *x_api.ROUTES,
+    *search.ROUTES,
+    *control.ROUTES,
+    *mastodon_api.ROUTES,
+    *bluesky_api.ROUTES,
+]
+APIS: dict[str, Api] = {"/api/": mastodon_api.API, "/xrpc/": bluesky_api.API}
+"""Path prefixes of the non-X platforms, for answering unknown paths in their words."""
 
 _STATUS_TITLES = {
     400: "Bad Request",
@@ -51,6 +62,8 @@ def _authorised(headers: Mapping[str, str]) -> bool:
 
 
 def _fault_response(fault: Fault, rate_headers: dict[str, str]) -> Response:
+    if fault.body == "drop":
+        return Response(0, b"", drop=True)
     if fault.body == "malformed":
         response = Response(fault.status, b'{"data": [{"id": "1", "text": ')
     elif fault.body == "empty":
@@ -60,7 +73,7 @@ def _fault_response(fault: Fault, rate_headers: dict[str, str]) -> Response:
     else:
         title = _STATUS_TITLES.get(fault.status, "Error")
         response = problem(fault.status, title, title)
-    if fault.status == 429:
+    if fault.status == 429 and fault.rate_headers:
         response.headers.update({**rate_headers, "x-rate-limit-remaining": "0"})
     return response
 
@@ -90,6 +103,7 @@ class App:
         query: Mapping[str, str],
         headers: Mapping[str, str],
         body: bytes = b"",
+        query_string: str = "",
     ) -> Response:
         route, params, other_method = self._match(method, path)
         control_plane = path.startswith("/_sandbox/")
@@ -98,6 +112,9 @@ class App:
                 return control_error(
                     405 if other_method else 404, f"no control route {method} {path}"
                 )
+            api = next((a for prefix, a in APIS.items() if path.startswith(prefix)), None)
+            if api is not None:
+                return api.not_found(method, path, other_method)
             return problem(
                 405 if other_method else 404,
                 "Method Not Allowed" if other_method else "Not Found",
@@ -105,24 +122,49 @@ class App:
             )
         ctx = self.context
         ctx.stats.count(route.name)
-        request = Request(method, path, query, headers, body, params)
+        request = Request(method, path, query, headers, body, params, query_string)
+        if isinstance(route, ApiRoute):
+            return serve(ctx, route, request)  # Mastodon, Bluesky: see platform.py
         if not route.x:
             return self._run(route, request)
         if not _authorised(headers):
             return problem(401, "Unauthorized", "Unauthorized")
         allowed, rate_headers = ctx.limits.hit(route.name, ctx.world.now())
+        taken = ctx.faults.take(route.name) if allowed else None
         if not allowed:
             response = Response(429, dumps(TOO_MANY_REQUESTS), PROBLEM_JSON)
+        elif taken is None:
+            response = self._run(route, request)
         else:
-            fault = ctx.faults.take(route.name)
-            if fault is None or fault.when == "after":
-                response = self._run(route, request)
-            if fault is not None:
-                time.sleep(fault.delay)  # "after": the work is done, the answer comes late
-                response = _fault_response(fault, rate_headers)
+            response = self._faulty(route, request, *taken, rate_headers)
+            if not taken[0].rate_headers:
+                return response  # a platform that forgets its rate-limit headers
         response.headers.update(
             {k: v for k, v in rate_headers.items() if k not in response.headers}
         )
+        return response
+
+    def _faulty(
+        self,
+        route: Route,
+        request: Request,
+        fault: Fault,
+        rng: random.Random,
+        rate_headers: dict[str, str],
+    ) -> Response:
+        """Answer as ``fault`` says: late, changed, replaced, or not at all."""
+        if fault.when == "before":
+            time.sleep(fault.delay)
+        if fault.passes_through:
+            response = self._run(route, request)
+            if 200 <= response.status < 300:
+                response.body = transform(response.body, fault, rng)
+        else:
+            if fault.when == "after":
+                self._run(route, request)  # the work is done; its answer is lost
+            response = _fault_response(fault, rate_headers)
+        if fault.when == "after":
+            time.sleep(fault.delay)
         return response
 
     def _run(self, route: Route, request: Request) -> Response:

@@ -95,8 +95,18 @@ def fate_seed(seed: int, brand: str, text: str) -> str:
     return f"mystery-sandbox\x1f{seed}\x1f{brand}\x1f{text}"
 
 
-def decide_fate(seed: int, brand: BrandSpec, text: str, posted_at: datetime, tz: ZoneInfo) -> Fate:
-    """Decide whether, when and how ``brand`` replies to a post made at ``posted_at``."""
+def decide_fate(
+    seed: int,
+    brand: BrandSpec,
+    text: str,
+    posted_at: datetime,
+    tz: ZoneInfo,
+    handles: list[str] | None = None,
+) -> Fate:
+    """Decide whether, when and how ``brand`` replies to a post made at ``posted_at``.
+
+    ``handles`` (main first, then aliases) are the accounts it may answer from: its X handles
+    unless another channel's are given, so every channel shares one fate machinery."""
     rng = random.Random(fate_seed(seed, brand.name, text))
     profile = brand.profile
     answers_u = rng.random()
@@ -105,7 +115,7 @@ def decide_fate(seed: int, brand: BrandSpec, text: str, posted_at: datetime, tz:
     resolve_z = rng.gauss(0.0, 1.0)
     picks = [(rng.random(), rng.random(), rng.random()) for _ in range(2)]
 
-    handles = brand.x_handles
+    handles = brand.x_handles if handles is None else handles
     if not handles or answers_u >= profile.answer_rate:
         return Fate(answers=False)
 

@@ -76,20 +76,37 @@ class SandboxControl:
     def reset_stats(self) -> None:
         self._call("POST", "stats/reset")
 
-    def enforce_rate_limits(self, enforce: bool = True) -> None:
-        self._call("PUT", "rate-limits", {"enforce": enforce})
+    def enforce_rate_limits(
+        self, enforce: bool = True, limits: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Answer 429 past each route's limit; ``limits`` lowers some (per 15 minutes)."""
+        body: dict[str, Any] = {"enforce": enforce}
+        if limits is not None:
+            body["limits"] = limits
+        result: dict[str, Any] = self._call("PUT", "rate-limits", body)
+        return result
+
+    def rate_limits(self) -> dict[str, Any]:
+        """``{"enforce", "limits", "refused": {route: 429s sent}}``."""
+        result: dict[str, Any] = self._call("GET", "rate-limits")
+        return result
 
     def add_fault(
         self,
         route: str,
         status: int = 503,
-        times: int = 1,
+        times: int | None = 1,
         *,
         body: str = "problem",
         when: str = "before",
         delay: float = 0.0,
+        probability: float = 1.0,
+        seed: int = 0,
+        skip: int = 0,
+        rate_headers: bool = True,
     ) -> None:
-        """Make the next ``times`` requests to ``route`` (e.g. ``"POST /2/tweets"``) fail."""
+        """Make requests to ``route`` (e.g. ``"POST /2/tweets"``) fail: see
+        :mod:`mystery.sandbox.faults` for the kinds. ``times=None`` never runs out."""
         self._call(
             "POST",
             "faults",
@@ -100,8 +117,25 @@ class SandboxControl:
                 "body": body,
                 "when": when,
                 "delay": delay,
+                "probability": probability,
+                "seed": seed,
+                "skip": skip,
+                "rate_headers": rate_headers,
             },
         )
+
+    def faults(self) -> dict[str, Any]:
+        """``{"faults": [pending...], "fired": {"<route> <body>": times fired}}``."""
+        result: dict[str, Any] = self._call("GET", "faults")
+        return result
+
+    def add_crowd(self, count: int, start: datetime, end: datetime) -> None:
+        """``count`` unrelated mentions of the researcher spread over ``[start, end)``."""
+        self._call("POST", "crowd", {"count": count, "start": iso(start), "end": iso(end)})
+
+    def set_mentions_beyond_reach(self, behaviour: str) -> None:
+        """``"oldest"`` (default) or ``"empty"``: see :class:`mystery.sandbox.routing.Quirks`."""
+        self._call("PUT", "quirks", {"mentions_beyond_reach": behaviour})
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")

@@ -10,14 +10,14 @@ Errors are ``{"error": "<what is wrong and how to fix it>"}`` with a 4xx status.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import ValidationError
 
 from mystery.clock import iso, parse_iso
 from mystery.sandbox import search, x_api
+from mystery.sandbox.faults import FAULT_BODIES, Fault
 from mystery.sandbox.inspection import ground_truth
-from mystery.sandbox.limits import Fault, FaultBody
 from mystery.sandbox.routing import Context, Route
 from mystery.sandbox.spec import WorldSpec
 from mystery.sandbox.web import (
@@ -119,64 +119,146 @@ def reset_stats(ctx: Context, req: Request) -> Response:
     return json_response(200, {})
 
 
-def get_rate_limits(ctx: Context, req: Request) -> Response:
-    return json_response(200, {"enforce": ctx.limits.enforce})
-
-
-def put_rate_limits(ctx: Context, req: Request) -> Response:
-    body = _body(req)
-    if set(body) != {"enforce"} or not isinstance(body["enforce"], bool):
-        return control_error(400, 'send {"enforce": true} or {"enforce": false}')
-    ctx.limits.enforce = body["enforce"]
-    return json_response(200, {"enforce": ctx.limits.enforce})
-
-
-def _fault_view(fault: Fault) -> dict[str, Any]:
+def _rate_limit_view(ctx: Context) -> dict[str, Any]:
+    limits = ctx.limits
     return {
-        "route": fault.route,
-        "status": fault.status,
-        "times": fault.times,
-        "body": fault.body,
-        "when": fault.when,
-        "delay": fault.delay,
+        "enforce": limits.enforce,
+        "limits": dict(sorted(limits.overrides.items())),
+        "refused": dict(sorted(limits.refused.items())),
     }
 
 
-def add_fault(ctx: Context, req: Request) -> Response:
+def get_rate_limits(ctx: Context, req: Request) -> Response:
+    return json_response(200, _rate_limit_view(ctx))
+
+
+def put_rate_limits(ctx: Context, req: Request) -> Response:
+    """``{"enforce": bool, "limits": {route: requests per 15 min}}`` (``limits`` optional: it
+    replaces the lowered limits; X's documented ones apply to every other route)."""
     body = _body(req)
+    usage = (
+        'send {"enforce": true} or {"enforce": false}, optionally with '
+        '"limits": {"<route>": <requests per 15 minutes>}'
+    )
+    if not {"enforce"} <= set(body) <= {"enforce", "limits"} or not isinstance(
+        body["enforce"], bool
+    ):
+        return control_error(400, usage)
+    limits = body.get("limits", {})
+    if not isinstance(limits, dict) or any(
+        r not in X_ROUTE_NAMES or not isinstance(n, int) or isinstance(n, bool) or n < 1
+        for r, n in limits.items()
+    ):
+        return control_error(
+            400, f"limits maps routes ({', '.join(sorted(X_ROUTE_NAMES))}) to whole numbers >= 1"
+        )
+    ctx.limits.enforce = body["enforce"]
+    if "limits" in body:
+        ctx.limits.overrides = dict(limits)
+    return json_response(200, _rate_limit_view(ctx))
+
+
+_FAULT_KEYS = frozenset(
+    ("route", "status", "times", "body", "when", "delay", "probability", "seed", "skip",
+     "rate_headers")
+)
+
+
+def _fault(body: dict[str, Any]) -> Fault | str:
+    """The fault a body describes, or what is wrong with it."""
+    unknown = sorted(set(body) - _FAULT_KEYS)
+    if unknown:
+        return f"unknown key {unknown[0]!r}; a fault takes {', '.join(sorted(_FAULT_KEYS))}"
     route = body.get("route")
     if route not in X_ROUTE_NAMES:
-        return control_error(400, f"route must be one of {', '.join(sorted(X_ROUTE_NAMES))}")
+        return f"route must be one of {', '.join(sorted(X_ROUTE_NAMES))}"
     kind = body.get("body", "problem")
-    if kind not in get_args(FaultBody):
-        return control_error(400, "body must be problem, malformed or empty")
+    if kind not in FAULT_BODIES:
+        return f"body must be one of {', '.join(FAULT_BODIES)}"
     when = body.get("when", "before")
     if when not in ("before", "after"):
-        return control_error(400, "when must be before or after")
+        return "when must be before or after"
+    times = body.get("times", 1)
+    if not isinstance(body.get("rate_headers", True), bool):
+        return "rate_headers must be true or false"
     try:
         fault = Fault(
             route=route,
             status=int(body.get("status", 503)),
-            times=int(body.get("times", 1)),
+            times=None if times is None else int(times),
             body=kind,
             when=when,
             delay=float(body.get("delay", 0.0)),
+            probability=float(body.get("probability", 1.0)),
+            seed=int(body.get("seed", 0)),
+            skip=int(body.get("skip", 0)),
+            rate_headers=body.get("rate_headers", True),
         )
     except (TypeError, ValueError) as exc:
-        return control_error(400, f"status, times and delay must be numbers: {exc}")
-    if not 100 <= fault.status <= 599 or fault.times < 1 or not 0 <= fault.delay <= 300:
-        return control_error(400, "status is 100-599, times at least 1, delay 0-300 seconds")
+        return f"status, times, delay, probability, seed and skip must be numbers: {exc}"
+    if not 100 <= fault.status <= 599 or (fault.times is not None and fault.times < 1):
+        return "status is 100-599 and times at least 1 (or null: without end)"
+    if not 0 <= fault.delay <= 300 or not 0 < fault.probability <= 1 or fault.skip < 0:
+        return "delay is 0-300 seconds, probability above 0 and at most 1, skip at least 0"
+    return fault
+
+
+def add_fault(ctx: Context, req: Request) -> Response:
+    fault = _fault(_body(req))
+    if isinstance(fault, str):
+        return control_error(400, fault)
     ctx.faults.add(fault)
-    return json_response(201, _fault_view(fault))
+    return json_response(201, fault.view())
+
+
+def _faults_view(ctx: Context) -> dict[str, Any]:
+    return {
+        "faults": [f.view() for f in ctx.faults.pending()],
+        "fired": dict(sorted(ctx.faults.fired.items())),
+    }
 
 
 def list_faults(ctx: Context, req: Request) -> Response:
-    return json_response(200, {"faults": [_fault_view(f) for f in ctx.faults.pending()]})
+    return json_response(200, _faults_view(ctx))
 
 
 def clear_faults(ctx: Context, req: Request) -> Response:
     ctx.faults.clear()
-    return json_response(200, {"faults": []})
+    return json_response(200, _faults_view(ctx))
+
+
+def add_crowd(ctx: Context, req: Request) -> Response:
+    """``{"count": n, "start": t0, "end": t1}``: ``n`` unrelated mentions of the researcher,
+    evenly spread over ``[t0, t1)`` (they become visible as the clock passes them): the traffic
+    that pushes a brand's reply beyond the 800 reachable mentions during a long downtime."""
+    body = _body(req)
+    try:
+        count = int(body["count"])
+        start, end = parse_iso(str(body["start"])), parse_iso(str(body["end"]))
+    except (KeyError, TypeError, ValueError):
+        return control_error(
+            400, 'send {"count": <1-100000>, "start": "<ISO time>", "end": "<ISO time>"}'
+        )
+    if not 1 <= count <= 100_000 or end <= start:
+        return control_error(400, "count is 1-100000 and end must be after start")
+    ids = ctx.world.add_crowd(count, start, end)
+    return json_response(201, {"created": len(ids), "first_id": str(ids[0]),
+                               "last_id": str(ids[-1])})
+
+
+def get_quirks(ctx: Context, req: Request) -> Response:
+    return json_response(200, {"mentions_beyond_reach": ctx.quirks.mentions_beyond_reach})
+
+
+def put_quirks(ctx: Context, req: Request) -> Response:
+    body = _body(req)
+    if set(body) != {"mentions_beyond_reach"} or body["mentions_beyond_reach"] not in (
+        "oldest",
+        "empty",
+    ):
+        return control_error(400, 'send {"mentions_beyond_reach": "oldest"} or "empty"')
+    ctx.quirks.mentions_beyond_reach = body["mentions_beyond_reach"]
+    return get_quirks(ctx, req)
 
 
 ROUTES = [
@@ -192,4 +274,7 @@ ROUTES = [
     Route("GET", "/_sandbox/faults", list_faults, x=False),
     Route("POST", "/_sandbox/faults", add_fault, x=False),
     Route("DELETE", "/_sandbox/faults", clear_faults, x=False),
+    Route("POST", "/_sandbox/crowd", add_crowd, x=False),
+    Route("GET", "/_sandbox/quirks", get_quirks, x=False),
+    Route("PUT", "/_sandbox/quirks", put_quirks, x=False),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mystery.clock import iso
+from mystery.sandbox.network import Network, Note
 from mystery.sandbox.world import Post, World
 
 
@@ -18,6 +19,7 @@ def _post(world: World, post: Post) -> dict[str, Any]:
     author = world.accounts[post.author_id]
     fate = post.fate
     return {
+        "channel": "x",
         "id": str(post.id),
         "author": author.username,
         "author_id": author.id,
@@ -38,6 +40,7 @@ def _post(world: World, post: Post) -> dict[str, Any]:
 
 def _reply(world: World, post: Post) -> dict[str, Any]:
     return {
+        "channel": "x",
         "id": str(post.id),
         "author": world.accounts[post.author_id].username,
         "author_id": post.author_id,
@@ -52,7 +55,8 @@ def _reply(world: World, post: Post) -> dict[str, Any]:
 
 def ground_truth(world: World) -> dict[str, Any]:
     """``{"now", "posts": [...], "replies": [...]}``; replies only once the clock reached them,
-    both lists oldest first."""
+    both lists oldest first. The crowd's unrelated mentions (``POST /_sandbox/crowd``) are
+    nobody's reply and are left out."""
     with world.lock:
         ceiling = world.ceiling()
         received = set(world.received)
@@ -60,6 +64,47 @@ def ground_truth(world: World) -> dict[str, Any]:
         replies = [
             _reply(world, world.posts[i])
             for i in world.all_ids
-            if i <= ceiling and i not in received
+            if i <= ceiling and i not in received and world.posts[i].kind != "crowd"
         ]
+        for network in world.networks.values():
+            posts += [_note(network, network.notes[k]) for k in network.received]
+            replies += [
+                _note(network, note)
+                for note in network.notes.values()
+                if note.author is not network.researcher and network.visible(note.key)
+            ]
+        posts.sort(key=lambda p: p["created_at"])  # stable: each channel is in order already
+        replies.sort(key=lambda r: r["created_at"])
         return {"now": iso(world.now()), "posts": posts, "replies": replies}
+
+
+def _note(network: Network, note: Note) -> dict[str, Any]:
+    """A Mastodon or Bluesky post or reply, with ids as the platform shows them (a status id,
+    an ``at://`` URI) and times to the millisecond (``created_at``; Bluesky's ``indexedAt``)."""
+    from mystery.sandbox.bluesky_records import uri_of
+
+    def ident(key: int) -> str:
+        return uri_of(network.notes[key]) if network.name == "bluesky" else str(key)
+
+    out: dict[str, Any] = {
+        "channel": network.name,
+        "id": ident(note.key),
+        "author": note.author.handle,
+        "author_id": note.author.id,
+        "text": note.text,
+        "created_at": iso(note.created_at),
+        "brand": note.brand,
+        "in_reply_to": ident(note.parent) if note.parent is not None else None,
+    }
+    if note.author is network.researcher:
+        fate = note.fate
+        out["fate"] = None if fate is None else {
+            "answers": fate.answers,
+            "ack_at": iso(fate.ack_at) if fate.ack_at else None,
+            "resolution_at": iso(fate.resolution_at) if fate.resolution_at else None,
+            "reply_ids": [ident(k) for k in note.reply_keys],
+        }
+    else:
+        out["kind"] = note.kind
+        out["conversation_id"] = ident(note.thread)
+    return out

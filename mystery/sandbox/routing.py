@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mystery.sandbox.limits import Faults, RateLimits
+from mystery.sandbox.faults import Faults
+from mystery.sandbox.limits import RateLimits
 from mystery.sandbox.web import Request, Response
 from mystery.sandbox.world import World
 
@@ -39,6 +40,19 @@ class Stats:
 
 
 @dataclass
+class Quirks:
+    """Documented behaviours of X that differ in ways a client must survive, switched on by tests.
+
+    ``mentions_beyond_reach``: what a mentions request whose ``since_id`` lies beyond the 800
+    reachable mentions gets. ``"oldest"`` (default): the newest 800, as if ``since_id`` were the
+    oldest reachable id (tweepy's docstring); ``"empty"``: "a successful response with no data"
+    (X's integration guide). A client must notice the missed mentions either way.
+    """
+
+    mentions_beyond_reach: str = "oldest"
+
+
+@dataclass
 class Context:
     """The sandbox as a handler sees it."""
 
@@ -46,6 +60,7 @@ class Context:
     stats: Stats = field(default_factory=Stats)
     limits: RateLimits = field(default_factory=RateLimits)
     faults: Faults = field(default_factory=Faults)
+    quirks: Quirks = field(default_factory=Quirks)
 
 
 Handler = Callable[[Context, Request], Response]

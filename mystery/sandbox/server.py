@@ -120,12 +120,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(Response(400, b'{"error": "bad Content-Length"}'))
             return
         body = self.rfile.read(length) if length else b""
-        response = self.server.app.handle(self.command, unquote(url.path), query, headers, body)
+        response = self.server.app.handle(
+            self.command, unquote(url.path), query, headers, body, url.query
+        )
         self._write(response)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
     def _write(self, response: Response) -> None:
+        if response.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         try:
             phrase = HTTPStatus(response.status).phrase
         except ValueError:

@@ -25,6 +25,15 @@ characters because existing study files use longer researcher accounts (the demo
 ``mystery_researcher`` has 18); responses naming such an account break the contract, nothing else.
 """
 
+MASTODON_ACCT = re.compile(r"^[A-Za-z0-9_]{1,30}(@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)?$")
+"""``user`` or ``user@domain`` (the brand's, as the study writes it: a full ``@user@domain``)."""
+BLUESKY_HANDLE = re.compile(
+    r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
+"""The atproto handle syntax: a domain name such as ``brand.bsky.social``."""
+EMULATED = ("x", "mastodon", "bluesky")
+"""The channels the sandbox speaks; a world's researcher needs an account on at least one."""
+
 EARLIEST_START = datetime(2010, 11, 5, tzinfo=UTC)
 """Snowflake ids cannot encode times before the X epoch (2010-11-04), so neither can a world."""
 
@@ -42,6 +51,18 @@ def _username(value: str) -> str:
     return value
 
 
+def _handle(channel: str, value: str) -> str:
+    """A handle checked by the rules of its channel; other channels' handles pass as given."""
+    if channel == "x":
+        return _username(value)
+    value = value.strip().lstrip("@")
+    if channel == "mastodon" and not MASTODON_ACCT.match(value):
+        raise ValueError(f"{value!r} is not a Mastodon account; write user@domain")
+    if channel == "bluesky" and not BLUESKY_HANDLE.match(value):
+        raise ValueError(f"{value!r} is not a Bluesky handle; write e.g. brand.bsky.social")
+    return value
+
+
 class BrandSpec(_Model):
     """One simulated brand: its handles per channel, alias handles, and answering profile."""
 
@@ -53,13 +74,13 @@ class BrandSpec(_Model):
     @field_validator("handles")
     @classmethod
     def _handles(cls, value: dict[str, str]) -> dict[str, str]:
-        return {k: _username(v) if k == "x" else v for k, v in value.items()}
+        return {k: _handle(k, v) for k, v in value.items()}
 
     @field_validator("aliases")
     @classmethod
     def _aliases(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         """Empty lists are dropped, so ``{}`` and ``{"x": []}`` describe the same world."""
-        return {k: [_username(a) if k == "x" else a for a in v] for k, v in value.items() if v}
+        return {k: [_handle(k, a) for a in v] for k, v in value.items() if v}
 
     @field_validator("profile", mode="before")
     @classmethod
@@ -79,8 +100,12 @@ class BrandSpec(_Model):
     @property
     def x_handles(self) -> list[str]:
         """Main X handle first, then aliases: the accounts this brand may answer from."""
-        main = [self.handles["x"]] if "x" in self.handles else []
-        return main + list(self.aliases.get("x", []))
+        return self.handles_on("x")
+
+    def handles_on(self, channel: str) -> list[str]:
+        """Main handle on ``channel`` first, then its aliases there."""
+        main = [self.handles[channel]] if channel in self.handles else []
+        return main + list(self.aliases.get(channel, []))
 
 
 class WorldSpec(_Model):
@@ -114,25 +139,34 @@ class WorldSpec(_Model):
     @field_validator("researcher")
     @classmethod
     def _researcher(cls, value: dict[str, str]) -> dict[str, str]:
-        if "x" not in value:
-            raise ValueError('researcher needs an x handle, e.g. {"x": "mystery_researcher"}')
-        return {k: _username(v) if k == "x" else v for k, v in value.items()}
+        if not set(value) & set(EMULATED):
+            raise ValueError(
+                'researcher needs an x handle (or a mastodon or bluesky account), e.g. '
+                '{"x": "mystery_researcher"}'
+            )
+        return {k: _handle(k, v) for k, v in value.items()}
 
     @model_validator(mode="after")
     def _unique(self) -> WorldSpec:
-        seen: dict[str, str] = {self.researcher["x"].casefold(): "the researcher"}
         names: set[str] = set()
         for brand in self.brands:
             if brand.name in names:
                 raise ValueError(f"brand {brand.name!r} is listed twice")
             names.add(brand.name)
-            for handle in brand.x_handles:
-                owner = seen.get(handle.casefold())
-                if owner is not None:
-                    raise ValueError(
-                        f"handle @{handle} of brand {brand.name!r} is already used by {owner}"
-                    )
-                seen[handle.casefold()] = f"brand {brand.name!r}"
+        for channel in EMULATED:
+            seen: dict[str, str] = {}
+            if channel in self.researcher:
+                seen[self.researcher[channel].casefold()] = "the researcher"
+            for brand in self.brands:
+                for handle in brand.handles_on(channel):
+                    owner = seen.get(handle.casefold())
+                    if owner is not None:
+                        where = "" if channel == "x" else f" on {channel}"
+                        raise ValueError(
+                            f"handle @{handle} of brand {brand.name!r} is already used by "
+                            f"{owner}{where}"
+                        )
+                    seen[handle.casefold()] = f"brand {brand.name!r}"
         return self
 
     @property
@@ -157,11 +191,14 @@ class WorldSpec(_Model):
         """The world a study runs in: its brands with their profiles, its seed and time zone.
 
         Brands without a profile get the default one (always answers after about an hour).
+        The researcher has an account on each emulated channel the study uses.
         """
-        if "x" not in study.channels:
+        researcher = {c: study.channels[c].account for c in EMULATED if c in study.channels}
+        if not researcher:
             raise SandboxError(
-                "the sandbox emulates X only: add [channels.x] (the researcher's account) to "
-                "run this study in it"
+                "the sandbox emulates X, Mastodon and Bluesky only: add [channels.x], "
+                "[channels.mastodon] or [channels.bluesky] (the researcher's account) to run "
+                "this study in it"
             )
         brands = [
             BrandSpec(
@@ -176,6 +213,6 @@ class WorldSpec(_Model):
             seed=study.sandbox.seed,
             start=start,
             timezone=study.timezone,
-            researcher={"x": study.channels["x"].account},
+            researcher=researcher,
             brands=brands,
         )

@@ -33,6 +33,9 @@ class Request:
     body: bytes = b""
     params: Mapping[str, str] = field(default_factory=dict)
     """Path parameters, e.g. ``{"id": "123"}`` for ``/2/users/:id/mentions``."""
+    query_string: str = ""
+    """The raw query, for parameters given more than once (``types[]=...``, ``reasons=...``):
+    ``query`` keeps only the first value of each."""
 
     def json(self) -> dict[str, Any]:
         """The body as a JSON object; :class:`BadBody` otherwise."""
@@ -51,6 +54,8 @@ class Response:
     body: bytes
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    """Send nothing and close the connection (an injected dropped connection)."""
 
 
 def dumps(value: Any) -> bytes:

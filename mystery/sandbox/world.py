@@ -26,10 +26,14 @@ from datetime import UTC, datetime, timedelta
 from mystery.clock import VirtualClock, iso, utc
 from mystery.errors import SandboxError
 from mystery.sandbox.brands import Fate, ReplyKind, decide_fate
+from mystery.sandbox.network import Network, make_networks
 from mystery.sandbox.spec import BrandSpec, WorldSpec
 from mystery.snowflake import TWITTER_EPOCH_MS, make_snowflake
 
 MENTION = re.compile(r"(?<![\w@])@(\w+)")
+
+CROWD = "sandbox_crowd"
+"""The account behind :meth:`World.add_crowd`'s unrelated mentions."""
 
 _IDS_PER_MS = 1 << 22
 """Worker and sequence bits together: how many posts one millisecond can hold."""
@@ -123,6 +127,7 @@ class World:
         self.received: list[int] = []
         self._texts: set[tuple[str, str]] = set()
         self._sequence: dict[int, int] = {}
+        self.networks: dict[str, Network] = {}  # Mastodon and Bluesky (see network.py)
 
     # -- the world itself ------------------------------------------------------------------
 
@@ -137,11 +142,10 @@ class World:
                     f"{iso(self.spec.start)}, {len(self.spec.brands)} brands); send the same "
                     "world again, or restart the sandbox to run a different one"
                 )
-            accounts = [
-                Account(
-                    user_id_for(spec.researcher["x"]), spec.researcher["x"], spec.researcher["x"]
-                )
-            ]
+            x_researcher = spec.researcher.get("x")
+            accounts: list[Account] = []
+            if x_researcher:  # a world may hold only Mastodon or Bluesky
+                accounts.append(Account(user_id_for(x_researcher), x_researcher, x_researcher))
             for brand in spec.brands:
                 accounts += [
                     Account(user_id_for(h), h, brand.name, brand.name) for h in brand.x_handles
@@ -153,7 +157,8 @@ class World:
                 self.accounts[account.id] = account
                 self._by_name[account.username.casefold()] = account
             self.clock.set(spec.start)
-            self._researcher = accounts[0]
+            self._researcher = accounts[0] if x_researcher else None
+            self.networks = make_networks(spec, self.clock)
             self.spec = spec
             return True
 
@@ -163,6 +168,17 @@ class World:
         if self.spec is None:
             raise NoWorld()
         return self.spec
+
+    def network(self, name: str) -> Network:
+        """The world's Mastodon or Bluesky: :class:`NoWorld` before the world exists,
+        :class:`WorldError` when the researcher has no account there."""
+        self.configured  # noqa: B018 - raises NoWorld before PUT /_sandbox/world
+        found = self.networks.get(name)
+        if found is None:
+            raise WorldError(
+                f"this world has no {name} account for the researcher: add it to researcher"
+            )
+        return found
 
     @property
     def researcher(self) -> Account:
@@ -259,6 +275,31 @@ class World:
                     self._reply(post, r.kind, r.handle, r.message, r.at).id for r in fate.replies
                 )
             return post
+
+    def add_crowd(self, count: int, start: datetime, end: datetime) -> list[int]:
+        """``count`` mentions of the researcher by an unrelated account, evenly spread over
+        ``[start, end)``: traffic that is nobody's reply, so a long downtime can push brand
+        replies beyond what the mentions timeline reaches."""
+        with self.lock:
+            researcher = self.researcher
+            crowd = self._by_name.get(CROWD.casefold())
+            if crowd is None:
+                crowd = Account(user_id_for(CROWD), CROWD, "Sandbox crowd")
+                if crowd.id in self.accounts:
+                    raise WorldConflict(f"user id collision for @{CROWD}")
+                self.accounts[crowd.id] = crowd
+                self._by_name[CROWD.casefold()] = crowd
+            step = (utc(end) - utc(start)) / count
+            first = len(self.by_author.get(crowd.id, []))
+            ids = []
+            for i in range(count):
+                at = ms_floor(utc(start) + step * i)
+                post_id = self._allocate(at)
+                post = Post(post_id, crowd.id, f"@{researcher.username} crowd post {first + i}",
+                            at, post_id, kind="crowd")
+                self._store(post, [researcher])
+                ids.append(post_id)
+            return ids
 
     def _reply(self, probe: Post, kind: ReplyKind, handle: str, message: str, at: datetime) -> Post:
         author = self._by_name[handle.casefold()]

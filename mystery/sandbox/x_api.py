@@ -9,6 +9,7 @@ Every request acts as the world's researcher.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from mystery.sandbox.params import (
 )
 from mystery.sandbox.routing import Context, Route
 from mystery.sandbox.spec import USERNAME
-from mystery.sandbox.timeline import encode_token, read_page
+from mystery.sandbox.timeline import Query, encode_token, read_page
 from mystery.sandbox.web import (
     BadBody,
     Reject,
@@ -61,10 +62,16 @@ def x_time(when: datetime) -> str:
     return when.isoformat()[:19] + ".000Z"
 
 
+def x_text(text: str) -> str:
+    """A post's text as X's v2 API returns it: ``&``, ``<`` and ``>`` as HTML entities (a
+    client comparing texts must decode them; the sandbox keeps it honest about that)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render_post(post: Post, fields: frozenset[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": str(post.id),
-        "text": post.text,
+        "text": x_text(post.text),
         "edit_history_tweet_ids": [str(post.id)],
     }
     if "created_at" in fields:
@@ -245,7 +252,13 @@ def create_tweet(ctx: Context, req: Request) -> Response:
     host = req.headers.get("host", "127.0.0.1")
     return json_response(
         201,
-        {"data": {"id": str(post.id), "text": post.text, "edit_history_tweet_ids": [str(post.id)]}},
+        {
+            "data": {
+                "id": str(post.id),
+                "text": x_text(post.text),
+                "edit_history_tweet_ids": [str(post.id)],
+            }
+        },
         {"location": f"http://{host}/2/tweets/{post.id}"},
     )
 
@@ -258,8 +271,18 @@ def user_mentions(ctx: Context, req: Request) -> Response:
     query = timeline_query(
         req, world, low=5, high=100, token_names=("pagination_token",), cap=MENTIONS_REACH
     )
-    ids, more = read_page(world.mentions_of.get(found.id, []), query)
+    mentions = world.mentions_of.get(found.id, [])
+    if ctx.quirks.mentions_beyond_reach == "empty" and _beyond_reach(mentions, query):
+        return json_response(200, {"meta": {"result_count": 0}})
+    ids, more = read_page(mentions, query)
     return posts_response(world, req, ids, more)
+
+
+def _beyond_reach(ids: list[int], query: Query) -> bool:
+    """Whether some post newer than ``since_id`` lies beyond the reachable newest ``cap``."""
+    assert query.cap is not None
+    unreachable = bisect_right(ids, query.ceiling) - query.cap
+    return unreachable > 0 and ids[unreachable - 1] > query.after > 0
 
 
 def user_tweets(ctx: Context, req: Request) -> Response:

@@ -1,0 +1,155 @@
+"""Helpers for the crash tests: a study, and a standalone sandbox in its own process.
+
+Why a process: the runner is SIGKILLed over and over while the platform must live on, exactly
+as X does while a researcher's laptop reboots. Imported by name (pytest puts this folder on
+``sys.path``).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PYTHON = sys.executable
+
+STUDY = """\
+name = "crash"
+year = 2026
+timezone = "Europe/London"
+cutoff = "2d"
+synthetic = true
+
+[channels.x]
+account = "crash_researcher"
+endpoint = "sandbox"
+mode = "auto"
+poll_every = "30m"
+
+[[questions]]
+id = "delivery"
+text = "Hi {brand}, do you deliver on Sundays?"
+
+[[questions]]
+id = "stock"
+text = "Hello {brand}, is the blue kettle in stock?"
+
+[[questions]]
+id = "hours"
+text = "Hi {brand}, when do you open tomorrow?"
+
+[schedule]
+start = 2026-03-02
+end = 2026-03-04
+probes_per_brand = 3
+min_gap = "4h"
+seed = 11
+
+[[schedule.windows]]
+days = "mon-sun"
+start = "09:00"
+end = "17:00"
+
+[sandbox]
+seed = 5
+
+[sandbox.profiles.fast]
+ack_median = "10m"
+
+[sandbox.profiles.holding]
+ack_median = "30m"
+resolve_after = "2h"
+holding_share = 1.0
+
+[sandbox.profiles.never]
+answer_rate = 0.0
+
+[sandbox.profiles.patchy]
+answer_rate = 0.5
+ack_median = "3h"
+
+[sandbox.profiles.alias]
+ack_median = "20m"
+alias_share = 1.0
+
+[sandbox.profiles.slow]
+ack_median = "30h"
+ack_spread = 0.3
+"""
+
+BRANDS = [
+    ("Alpha", "alpha", "fast", []),
+    ("Bravo", "bravo", "holding", []),
+    ("Charlie", "charlie", "never", []),
+    ("Delta", "delta", "patchy", []),
+    ("Echo", "echo", "alias", ["echohelp"]),
+    ("Foxtrot", "foxtrot", "slow", []),
+    ("Golf", "golf", "holding", []),
+    ("Hotel", "hotel", "never", []),
+]
+"""8 brands × 3 probes: fast, holding ("please DM us") then answering, never answering, half
+answering, answering from an alias, and answering past the 2-day cutoff (censored)."""
+
+
+def write_study(folder: Path, brands: list[tuple[str, str, str, list[str]]] = BRANDS,
+                replace: dict[str, str] | None = None, name: str = "crash.toml") -> Path:
+    """The study with ``brands``, each ``replace`` key (a line of the file) swapped."""
+    text = STUDY
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    for brand, handle, profile, aliases in brands:
+        alias = f"\naliases = {{ x = {aliases!r} }}".replace("'", '"') if aliases else ""
+        text += (f'\n[[brands]]\nname = "{brand}"\nhandles = {{ x = "{handle}" }}{alias}\n'
+                 f'profile = "{profile}"\n')
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def standalone_sandbox() -> Iterator[str]:
+    """``python -m mystery sandbox`` on a free port; yields its URL once it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [PYTHON, "-m", "mystery", "sandbox", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        with httpx.Client(timeout=1) as http:
+            while True:
+                try:
+                    if http.get(f"{url}/_sandbox/clock").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert process.poll() is None, "the sandbox exited on start"
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_command(study: Path, url: str, db: Path) -> list[str]:
+    return [PYTHON, "-m", "mystery", "run", str(study), "--db", str(db), "--sandbox-url", url,
+            "--quiet", "--no-report"]
