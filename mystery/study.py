@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 import tomllib
 from datetime import date, time, timedelta
@@ -60,6 +61,46 @@ Channel = Annotated[str, BeforeValidator(_channel_name)]
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
+X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+X_MAX_WEIGHT = 280
+
+
+def x_username_problem(handle: str, max_length: int = 15) -> str | None:
+    """Why ``handle`` cannot be an X username (``[A-Za-z0-9_]{1,15}``), with the fix; or None.
+
+    Checked when the study is loaded because X would otherwise refuse (or silently mis-address)
+    the probe days into the study."""
+    if re.fullmatch(rf"[A-Za-z0-9_]{{1,{max_length}}}", handle):
+        return None
+    url = re.match(r"(?:https?://)?(?:www\.)?(?:x|twitter)\.com/([A-Za-z0-9_]+)", handle)
+    if url:
+        return f"{handle!r} is a link; write the username alone, e.g. {url.group(1)!r}"
+    bad = sorted({ch for ch in handle if not re.fullmatch(r"[A-Za-z0-9_]", ch)})
+    if bad:
+        shown = ", ".join("a space" if ch == " " else repr(ch) for ch in bad)
+        return (
+            f"{handle!r} is not an X username: it contains {shown}; X usernames use only "
+            "letters A-Z, digits and '_' (copy it from the profile's x.com/<username> link)"
+        )
+    return (
+        f"{handle!r} has {len(handle)} characters; X usernames have at most {max_length} "
+        "(copy it from the profile's x.com/<username> link)"
+    )
+
+
+def x_weighted_length(text: str) -> int:
+    """Length as X counts it: most Latin-script characters 1, CJK, emoji and the rest 2.
+
+    The ranges are twitter-text's (config v3); emoji sequences are over-counted slightly,
+    which errs on the side of a question that fits."""
+    total = 0
+    for ch in text:
+        code = ord(ch)
+        light = (code <= 4351 or 8192 <= code <= 8205 or 8208 <= code <= 8223
+                 or 8242 <= code <= 8247 or 0xFE00 <= code <= 0xFE0F)
+        total += 1 if light else 2
+    return total
+
 
 def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
@@ -68,7 +109,10 @@ def _duration(value: Any) -> timedelta:
         raise ValueError(f"write durations with a unit, e.g. '{value}m' or '{value}h'")
     if not isinstance(value, str):
         raise ValueError("expected a duration such as '7d' or '30m'")
-    return parse_duration(value)
+    try:
+        return parse_duration(value)
+    except OverflowError:
+        raise ValueError(f"duration {value!r} is far too long; write e.g. '7d' or '2w'") from None
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
@@ -155,10 +199,11 @@ class ChannelConfig(_Model):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        if value != "sandbox" and not re.match(r"^https?://", value):
+        if value != "sandbox" and not re.match(r"^(https?|imaps?)://", value):
             raise ValueError(
-                f"endpoint {value!r} is neither 'sandbox' nor an http(s):// URL; "
-                "write endpoint = \"sandbox\" for the built-in emulator"
+                f"endpoint {value!r} is neither 'sandbox' nor an http(s):// URL (or, for "
+                "email, an imap(s):// URL); write endpoint = \"sandbox\" for the built-in "
+                "emulator"
             )
         return value.rstrip("/")
 
@@ -204,6 +249,11 @@ class Brand(_Model):
     @field_validator("name", "sector", "country")
     @classmethod
     def _strip(cls, value: str) -> str:
+        if any(not ch.isprintable() for ch in value.strip()):
+            raise ValueError(
+                "contains a line break or control character; write it on one line (in a CSV, "
+                "look for an unclosed quote)"
+            )
         return value.strip()
 
     @field_validator("handles")
@@ -295,6 +345,11 @@ class Study(_Model):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def sandbox_channels(self) -> list[str]:
+        """Automated channels served by the sandbox (hand-logged channels have no endpoint)."""
+        return [n for n, c in self.channels.items() if n in AUTOMATED_CHANNELS and c.is_sandbox]
+
     def question(self, question_id: str) -> Question:
         return next(q for q in self.questions if q.id == question_id)
 
@@ -356,15 +411,36 @@ def _read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]
     except FileNotFoundError:
         problems.append(Problem(str(path), "", "brands CSV not found; check brands_csv"))
         return []
+    except IsADirectoryError:
+        problems.append(Problem(str(path), "", "is a folder; brands_csv must name a .csv file"))
+        return []
     except UnicodeDecodeError:
         problems.append(Problem(str(path), "", "not UTF-8; save the CSV as UTF-8"))
         return []
-    reader = csv.DictReader(text.splitlines())
+    except OSError as exc:
+        problems.append(Problem(str(path), "", f"cannot read it: {exc.strerror}"))
+        return []
+    if not text.strip():
+        problems.append(Problem(str(path), "", "the brands CSV is empty; write a header row "
+                                "(e.g. name,sector,country,x,profile) and one row per brand"))
+        return []
+    # newline="" keeps a quoted line break inside its cell, where the checks below can see it.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     known = {"name", "sector", "country", "profile"}
     known |= set(CHANNELS) | {f"{c}_aliases" for c in CHANNELS}
     fields = reader.fieldnames or []
     if "name" not in fields:
-        problems.append(Problem(str(path), "row 1", "header has no 'name' column; add one"))
+        hint = "add one"
+        if len(fields) == 1 and ";" in fields[0]:
+            hint = "the columns are separated by ';': save the CSV with ',' between columns"
+        elif len(fields) == 1 and "\t" in fields[0]:
+            hint = "the columns are separated by tabs: save the CSV with ',' between columns"
+        problems.append(Problem(str(path), "row 1", f"header has no 'name' column; {hint}"))
+        return []
+    repeated = sorted({f for f in fields if fields.count(f) > 1})
+    if repeated:
+        problems.append(Problem(str(path), "row 1", f"column(s) {', '.join(repeated)} appear "
+                                "more than once; keep one of each"))
         return []
     unknown = [f for f in fields if f not in known]
     if unknown:
@@ -380,6 +456,12 @@ def _read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]
         if None in row:
             problems.append(Problem(str(path), f"row {number}", "more cells than header columns"))
             continue
+        if any("\n" in cell or "\r" in cell for cell in row.values() if cell):
+            problems.append(Problem(
+                str(path), f"row {number}", "a cell spans several lines, which usually means "
+                "an unclosed quote (\"); close the quote or remove it",
+            ))
+            continue
         brand: dict[str, Any] = {"name": row["name"] or ""}
         for key in ("sector", "country"):
             if row.get(key):
@@ -392,7 +474,47 @@ def _read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]
         }
         brand["_row"] = number
         rows.append(brand)
+    if not rows and not problems:
+        problems.append(Problem(str(path), "row 2", "no brands below the header; add one row "
+                                "per brand"))
     return rows
+
+
+def _x_problems(study: Study, file: str, rows: dict[int, str]) -> list[Problem]:
+    """Handles X would refuse, a handle two brands share, questions too long to post."""
+    problems: list[Problem] = []
+    config = study.channels["x"]
+    # The sandbox takes researcher accounts of up to 50 characters (sandbox/spec.py): the demo
+    # study's is longer than X allows. Brands' handles follow X's rules everywhere.
+    limit = 50 if config.is_sandbox else 15
+    if why := x_username_problem(config.account, limit):
+        problems.append(Problem(file, "channels.x.account", why))
+    owners: dict[str, str] = {}
+    for i, brand in enumerate(study.brands):
+        where = rows.get(i, f"brands[{i}]")
+        handles = [(f"{where}.handles.x", brand.handles["x"])] if "x" in brand.handles else []
+        handles += [(f"{where}.aliases.x[{j}]", alias)
+                    for j, alias in enumerate(brand.aliases.get("x", []))]
+        for path, handle in handles:
+            if why := x_username_problem(handle):
+                problems.append(Problem(file, path, why))
+                continue
+            owner = owners.setdefault(handle.casefold(), brand.name)
+            if owner != brand.name:
+                problems.append(Problem(
+                    file, path, f"@{handle} is also the account of brand {owner!r}; give each "
+                    "brand its own handles (replies from a shared account cannot be told apart)",
+                ))
+    for i, question in enumerate(study.questions):
+        posted = [(x_weighted_length(f"@{b.handles['x']} {question.render(b.name)}"), b.name)
+                  for b in study.brands if "x" in b.handles]
+        if posted and max(posted)[0] > X_MAX_WEIGHT:
+            length, name = max(posted)
+            problems.append(Problem(
+                file, f"questions[{i}].text", f"is {length} characters as posted to {name!r} "
+                f"(with '@handle ' in front), but X allows {X_MAX_WEIGHT}; shorten it",
+            ))
+    return problems
 
 
 def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem]:
@@ -409,15 +531,19 @@ def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem
                 Problem(file, where, f"duplicate brand {brand.name!r}; give each brand once")
             )
         seen[key] = i
-        for channel in study.channels:
-            if channel not in brand.handles and channel in AUTOMATED_CHANNELS:
-                problems.append(
-                    Problem(
-                        file, f"{where}.handles.{channel}",
-                        f"brand {brand.name!r} has no {channel} handle but the study uses "
-                        f"channel {channel!r}; add one",
-                    )
+        # A brand is asked on the automated channels it has a handle on (a brand may be on X
+        # only); it must be reachable on at least one channel of the study.
+        automated = [c for c in study.channels if c in AUTOMATED_CHANNELS]
+        manual = [c for c in study.channels if c not in AUTOMATED_CHANNELS]
+        if automated and not manual and not any(c in brand.handles for c in automated):
+            problems.append(
+                Problem(
+                    file, f"{where}.handles",
+                    f"brand {brand.name!r} has no handle on any of the study's channels "
+                    f"({', '.join(automated)}); add one, e.g. handles = {{ {automated[0]} = "
+                    '"BrandHandle" }',
                 )
+            )
         for channel in brand.handles:
             if channel not in study.channels:
                 problems.append(
@@ -436,8 +562,7 @@ def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem
                     f"{brand.profile}] (known: {known})",
                 )
             )
-    uses_sandbox = any(c.is_sandbox for c in study.channels.values())
-    if uses_sandbox:
+    if study.sandbox_channels:
         for i, brand in enumerate(study.brands):
             if brand.profile is None:
                 problems.append(
@@ -448,6 +573,8 @@ def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem
                     )
                 )
                 break
+    if "x" in study.channels:
+        problems.extend(_x_problems(study, file, rows))
     ids = [q.id for q in study.questions]
     for i, qid in enumerate(ids):
         if ids.index(qid) != i:
@@ -564,6 +691,11 @@ def load_study(path: str | Path) -> LoadedStudy:
         raise StudyError([Problem(file, "", "no such file; check the path")]) from None
     except IsADirectoryError:
         raise StudyError([Problem(file, "", "is a folder; name the .toml study file")]) from None
+    except OSError as exc:
+        raise StudyError([Problem(file, "", f"cannot read it: {exc.strerror}")]) from None
+    if raw.startswith(b"SQLite format 3\x00"):
+        raise StudyError([Problem(file, "", "is a store (SQLite), not a study file; name the "
+                                  ".toml study file (its store sits beside it)")])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

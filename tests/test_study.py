@@ -134,11 +134,11 @@ BROKEN = [
         ("channels.myspace: unknown channel 'myspace'", "known channels: x, mastodon"),
     ),
     Case(
-        "brand without a handle for a used channel",
+        "brand without a handle on any of the study's channels",
         edit(GOOD, 'handles = { x = "BetaFoods" }\n', ""),
         (
-            f"line {line(GOOD, '[[brands]]', 2)}: brands[1].handles.x: ",
-            "'Beta Foods' has no x handle",
+            f"line {line(GOOD, '[[brands]]', 2)}: brands[1].handles: ",
+            "'Beta Foods' has no handle on any of the study's channels (x)",
             "add one",
         ),
     ),

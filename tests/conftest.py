@@ -1,0 +1,40 @@
+"""Every test runs in a clean room: none of the developer's credentials, config or terminal.
+
+Why autouse: a test that passes only because the developer has ``MYSTERY_X_BEARER_TOKEN``
+exported, or a keyring entry, or a wide terminal, proves nothing, and one that writes to the
+real config dir damages the developer's setup.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backends import fail
+
+WIDTH = "100"
+
+# rich reads COLUMNS when a Console is made, and mystery.console makes its consoles on import,
+# so the width must be set before any test module imports mystery.
+os.environ["COLUMNS"] = WIDTH
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory,
+                         monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No ``MYSTERY_*`` variables, a fresh config dir, no keyring, a fixed terminal width."""
+    for name in list(os.environ):
+        if name.startswith("MYSTERY_"):
+            monkeypatch.delenv(name)
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("MYSTERY_CONFIG_DIR", str(config))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("COLUMNS", WIDTH)
+    # keyring caches its backend on first use, so the variable alone may come too late.
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
+    yield config
+    keyring.set_keyring(before)
