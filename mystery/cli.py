@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from mystery.commands import analysis, collect, sandbox
+from mystery.commands import analysis, auth, code, collect, sandbox
+from mystery.commands import log as log_command
 
 app = typer.Typer(
     name="mystery",
@@ -46,6 +47,9 @@ def _root(
 collect.register(app)
 analysis.register(app)
 sandbox.register(app)
+auth.register(app)
+code.register(app)
+log_command.register(app)
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-from studies import write_big_study
-
 from mystery.channels.base import Poll
 from mystery.channels.x import XChannel
 from mystery.clock import VirtualClock
@@ -28,6 +26,7 @@ from mystery.sandbox.server import SandboxServer
 from mystery.sandbox.spec import WorldSpec
 from mystery.store import Store
 from mystery.study import load_study
+from studies import write_big_study
 
 PYTHON = sys.executable
 MYSTERY = [PYTHON, "-m", "mystery"]
@@ -46,7 +45,7 @@ def _child_run(args: list[str]) -> tuple[float, float, subprocess.CompletedProce
 
 def test_ten_thousand_probe_study_under_a_minute(tmp_path: Path) -> None:
     study = write_big_study(tmp_path, brands=500, probes=20)
-    wall, peak_mb, done = _child_run(MYSTERY + ["run", str(study), "--quiet", "--no-report"])
+    wall, peak_mb, done = _child_run([*MYSTERY, "run", str(study), "--quiet", "--no-report"])
     assert done.returncode == 0, done.stderr
     assert "10000/10000 probes sent" in done.stderr
     print(f"\n10,000-probe sandbox study: {wall:.1f} s wall, {peak_mb:.0f} MB peak RSS")
@@ -109,7 +108,7 @@ def _median_seconds(args: list[str], runs: int = 7) -> float:
 
 def test_help_is_fast() -> None:
     baseline = _median_seconds([PYTHON, "-c", "import typer"])
-    helped = _median_seconds(MYSTERY + ["--help"])
+    helped = _median_seconds([*MYSTERY, "--help"])
     print(f"\nmystery --help {helped * 1000:.0f} ms; import typer {baseline * 1000:.0f} ms; "
           f"ratio {helped / baseline:.2f}")
     assert helped <= 1.5 * baseline
