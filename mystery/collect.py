@@ -14,12 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 from mystery.connect import connect
-from mystery.errors import SandboxError, StoreError
+from mystery.errors import MysteryError, SandboxError, StoreError
 from mystery.lock import StudyLock, lock_path
 from mystery.plan import PlannedProbe, make_plan
 from mystery.runner import Progress, Runner, RunResult
 from mystery.store import Store
-from mystery.study import LoadedStudy, load_study
+from mystery.study import AUTOMATED_CHANNELS, LoadedStudy, Study, load_study
 
 
 def _noop(_: object) -> None:
@@ -40,6 +40,7 @@ def run_study(
     on_notice: Callable[[str], None] = _noop,
     timeout: float = 30.0,
     until: datetime | None = None,
+    live: bool = False,
 ) -> tuple[LoadedStudy, RunResult]:
     """Run (or resume) a study until every probe is settled; ``once`` does a single pass.
 
@@ -49,6 +50,7 @@ def run_study(
     """
     loaded = load_study(study_path)
     study = loaded.study
+    check_live(study, live)
     if sandbox_url is not None and not re.match(r"^https?://[^/\s]+", sandbox_url):
         # Refuse before anything is written: a failed run must leave no store behind.
         raise SandboxError(
@@ -64,6 +66,34 @@ def run_study(
         return _run_locked(loaded, plan, path, once=once, sandbox_url=sandbox_url,
                            on_progress=on_progress, on_notice=on_notice, timeout=timeout,
                            until=until)
+
+
+def check_live(study: Study, live: bool) -> None:
+    """Nothing is posted to a real platform without ``--live``, and only in ``auto`` mode.
+
+    ``manual`` and ``confirm`` sending (a person posts, or approves each post) are not built
+    yet; refusing them, rather than silently posting automatically, keeps a study within X's
+    rules on unsolicited @mentions until they are.
+    """
+    real = [n for n, c in study.channels.items() if n in AUTOMATED_CHANNELS and not c.is_sandbox]
+    if not real:
+        return
+    if not live:
+        raise MysteryError(
+            f"channel(s) {', '.join(real)} point at a real platform "
+            f"({study.channels[real[0]].endpoint}); nothing is posted there without --live. "
+            "Read the platform's rules (README: 'Running against the real X API'), then run "
+            "again with --live"
+        )
+    for name in real:
+        mode = study.channels[name].send_mode
+        if mode != "auto":
+            raise MysteryError(
+                f"channels.{name}.mode is {mode!r}, which this version cannot do yet: it only "
+                f"posts automatically. Set mode = \"auto\" in [channels.{name}] to accept "
+                "automatic posting (on X, uninvited automated @mentions break the developer "
+                "rules), or ask by hand and record it with a hand-logged channel"
+            )
 
 
 def _run_locked(

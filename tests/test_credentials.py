@@ -306,6 +306,7 @@ cutoff = "2d"
 [channels.x]
 account = "researcher"
 endpoint = "https://api.x.com"
+mode = "auto"
 
 [[questions]]
 id = "q"
@@ -325,7 +326,7 @@ handles = { x = "Alpha" }
 def test_running_for_real_without_credentials_says_exactly_what_to_set(tmp_path: Path) -> None:
     study = tmp_path / "real.toml"
     study.write_text(REAL_STUDY)
-    code, output = invoke("run", str(study), "--once", "--quiet")
+    code, output = invoke("run", str(study), "--once", "--quiet", "--live")
     assert code == 1
     assert output.startswith("Error: no X credentials")
     assert "MYSTERY_X_BEARER_TOKEN" in output

@@ -156,7 +156,7 @@ def test_credentials_sent_to_x_stay_out_of_logs_store_and_output(
     if auth == "bearer":  # OAuth 1.0a wins when all four keys are set
         monkeypatch.delenv("MYSTERY_X_CONSUMER_KEY")
     caplog.set_level(logging.DEBUG)
-    result = _invoke("run", str(path), "--once", "--no-report")
+    result = _invoke("run", str(path), "--once", "--no-report", "--live")
     assert "Traceback" not in result.output
     assert len(control.posts()["posts"]) == 2, result.output  # it did talk to "X"
     # tweepy (bearer) or requests-oauthlib (OAuth 1.0a) did log the Authorization header,
@@ -171,7 +171,7 @@ def test_a_refused_credential_is_reported_without_its_value(
 ) -> None:
     path, control = pseudo_real
     control.add_fault("GET /2/users/me", status=401, body="problem")
-    result = _invoke("run", str(path), "--once")
+    result = _invoke("run", str(path), "--once", "--live")
     assert result.exit_code == 1
     assert "HTTP 401" in result.output
     assert _leaks(secret_values, path.parent, [result.output]) == []
@@ -180,7 +180,7 @@ def test_a_refused_credential_is_reported_without_its_value(
 def test_the_store_is_owner_only(pseudo_real: tuple[Path, SandboxControl],
                                  secret_values: dict[str, str]) -> None:
     path, _ = pseudo_real
-    assert _invoke("run", str(path), "--once", "--no-report").exit_code == 0
+    assert _invoke("run", str(path), "--once", "--no-report", "--live").exit_code == 0
     assert stat.S_IMODE(path.with_suffix(".db").stat().st_mode) == 0o600
 
 
@@ -188,7 +188,8 @@ def test_mystery_never_turns_on_debug_logging(pseudo_real: tuple[Path, SandboxCo
                                               secret_values: dict[str, str]) -> None:
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
-    assert _invoke("run", str(path := pseudo_real[0]), "--once", "--no-report").exit_code == 0
+    path = pseudo_real[0]
+    assert _invoke("run", str(path), "--once", "--no-report", "--live").exit_code == 0
     assert path.with_suffix(".db").exists()
     for name in ("tweepy", "tweepy.client", "requests_oauthlib", "oauthlib", "urllib3"):
         assert logging.getLogger(name).level == logging.NOTSET, name

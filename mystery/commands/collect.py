@@ -105,6 +105,10 @@ def run(
         typer.Option("--sandbox-url", help="Use a standalone sandbox started with 'mystery "
                      "sandbox' (e.g. http://127.0.0.1:8765) instead of an in-process one."),
     ] = None,
+    post_live: Annotated[
+        bool, typer.Option("--live", help="Allow posting to real platforms (never needed for "
+                           "the sandbox).")
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No live progress; only notices and the end.")
     ] = False,
@@ -139,7 +143,8 @@ def run(
         live.start()
     try:
         loaded, result = run_study(study, db=db, once=once, sandbox_url=sandbox_url,
-                                   on_progress=on_progress, on_notice=on_notice)
+                                   on_progress=on_progress, on_notice=on_notice,
+                                   live=post_live)
     finally:
         if live is not None:
             live.stop()
