@@ -122,7 +122,8 @@ def test_holidays_are_closed_all_day() -> None:
 def test_a_holidays_calendar_is_consulted_lazily() -> None:
     # The `holidays` package fills in a year only when asked about one of its dates; copying the
     # calendar into a set up front would silently forget every holiday.
-    holidays = pytest.importorskip("holidays")
+    import holidays
+
     england = holidays.country_holidays("GB", subdiv="ENG")
     start = utc(2026, 12, 24, 16)  # Thursday; Friday 25 and Monday 28 December are holidays
     assert add_business_time(start, timedelta(hours=2), OFFICE, LONDON, england) == utc(
