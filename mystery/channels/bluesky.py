@@ -37,6 +37,7 @@ import httpx
 from mystery import credentials
 from mystery.channels.atproto import error_message, error_name, mention_facet, probe_rkey
 from mystery.channels.base import Message, Outgoing, Poll, Sent
+from mystery.channels.jsonbody import json_body
 from mystery.channels.ratelimit import atproto_reset
 from mystery.clock import iso, parse_iso
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
@@ -133,12 +134,7 @@ class BlueskyChannel:
             if status >= 500:
                 raise TransientError(f"Bluesky server error on {what}: {detail}")
             raise Rejected(f"Bluesky rejected {what}: {detail}")
-        try:
-            value = response.json()
-        except ValueError:
-            raise TransientError(f"Bluesky sent a malformed answer to {what}") from None
-        if not isinstance(value, dict):
-            raise TransientError(f"Bluesky sent a malformed answer to {what}")
+        value: dict[str, Any] = json_body(response, "Bluesky", what)
         return value
 
     # -- the session -----------------------------------------------------------------------

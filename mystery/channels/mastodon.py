@@ -36,6 +36,7 @@ import httpx
 
 from mystery import credentials
 from mystery.channels.base import Message, Outgoing, Poll, Sent
+from mystery.channels.jsonbody import json_body
 from mystery.channels.ratelimit import mastodon_reset
 from mystery.clock import parse_iso
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
@@ -155,13 +156,7 @@ class MastodonChannel:
     def _json(self, method: str, path: str, what: str, kind: type, **kwargs: Any) -> Any:
         response = self._request(method, path, what, **kwargs)
         self._links = {str(k): v for k, v in response.links.items()}
-        try:
-            value = response.json()
-        except ValueError:
-            raise TransientError(f"Mastodon sent a malformed answer to {what}") from None
-        if not isinstance(value, kind):
-            raise TransientError(f"Mastodon sent a malformed answer to {what}")
-        return value
+        return json_body(response, "Mastodon", what, kind)
 
     # -- contract --------------------------------------------------------------------------
 
