@@ -15,6 +15,8 @@ import keyring
 import pytest
 from keyring.backends import fail
 
+from mystery.sandbox import SandboxControl, SandboxServer
+
 WIDTH = "100"
 
 # rich reads COLUMNS when a Console is made, and mystery.console makes its consoles on import,
@@ -38,3 +40,17 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory,
     keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
     yield config
     keyring.set_keyring(before)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """A fresh sandbox on a free loopback port, for tests that drive it over HTTP."""
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def control(sandbox: SandboxServer) -> Iterator[SandboxControl]:
+    """The sandbox's control plane (world, clock, faults, ground truth)."""
+    with SandboxControl(sandbox.url) as client:
+        yield client

@@ -4,7 +4,6 @@ every recorded time equals the sandbox's ground truth to the millisecond."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -18,12 +17,6 @@ from mystery.snowflake import snowflake_time
 from mystery.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ whose brand never answers; a post whose answer is lost is found again, never sen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -88,12 +87,6 @@ def study_text(channel: str) -> str:
         "answer_rate = 0.0",
     ]
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
 
 
 def run(tmp_path: Path, channel: str, sandbox: SandboxServer) -> Path:

@@ -10,19 +10,7 @@ import requests
 import tweepy
 from sandbox_helpers import make_client, world_body
 
-from mystery.sandbox import SandboxControl, SandboxServer
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def control(sandbox: SandboxServer) -> Iterator[SandboxControl]:
-    with SandboxControl(sandbox.url) as client:
-        yield client
+from mystery.sandbox import SandboxServer
 
 
 @pytest.fixture
