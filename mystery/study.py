@@ -183,6 +183,10 @@ class Window(_Model):
         return parse_days(self.days)
 
 
+DEFAULT_DAILY_CAP = 25
+"""Posts per account per 24 hours on a real platform when the study names no cap."""
+
+
 class ChannelConfig(_Model):
     """How one channel is reached: the researcher's account, the endpoint, the sending mode."""
 
@@ -190,6 +194,16 @@ class ChannelConfig(_Model):
     endpoint: str = "sandbox"
     mode: Literal["auto", "confirm", "manual"] | None = None
     poll_every: Duration = timedelta(minutes=5)
+    # ``manual``: how long after a probe falls due the researcher has to post it by hand
+    # before it is marked missed and rescheduled.
+    grace: Duration = timedelta(hours=2)
+    # Posts per account in any 24 hours; None = the default (unlimited in the sandbox,
+    # DEFAULT_DAILY_CAP on a real platform). A runtime safeguard, not a plan rule.
+    daily_cap: int | None = Field(default=None, ge=1, le=1000)
+    # X only: count a brand's direct messages ("we've sent you a DM") as replies.
+    read_dms: bool = False
+    # X only: stop paid reads once the study's estimated spend reaches this many US dollars.
+    budget_usd: float | None = Field(default=None, gt=0)
 
     @field_validator("account")
     @classmethod
@@ -217,6 +231,14 @@ class ChannelConfig(_Model):
         if self.mode is not None:
             return self.mode
         return "auto" if self.is_sandbox else "manual"
+
+    @property
+    def posts_per_day(self) -> int | None:
+        """The effective daily cap: what the study says, else none in the sandbox and a
+        cautious default on a real platform (X flags bursts of mentions as spam)."""
+        if self.daily_cap is not None:
+            return self.daily_cap
+        return None if self.is_sandbox else DEFAULT_DAILY_CAP
 
 
 class Question(_Model):
@@ -623,6 +645,13 @@ def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem
             )
         )
     for name, config in study.channels.items():
+        for key, value in (("read_dms", config.read_dms), ("budget_usd", config.budget_usd)):
+            if name != "x" and value:
+                problems.append(
+                    Problem(file, f"channels.{name}.{key}",
+                            f"{key} applies to X only (it is about X's paid API); remove it "
+                            f"from [channels.{name}]")
+                )
         if name in AUTOMATED_CHANNELS and config.poll_every >= study.cutoff:
             problems.append(
                 Problem(
