@@ -4,7 +4,8 @@ Why people code replies at all: the automatic rule (:func:`mystery.coding.auto_c
 holding phrases, and a resolution time is only as good as the decision "this reply answers".
 Each coder's codes are kept apart in the store (one row per reply and coder), so a second
 coder can code the same replies blind and :func:`agreement` can report Cohen's kappa, the
-figure reviewers ask for before they trust hand-coded data.
+figure reviewers ask for before they trust hand-coded data. Only the main coder's codes drive
+the timings (:mod:`mystery.coders`).
 
 A codes CSV has the columns :data:`COLUMNS` (plus ``text`` when exported with text). On import
 only ``channel``, ``message_id`` and ``code`` are required; every row is taken as the importing
@@ -32,7 +33,7 @@ from typing import IO
 from mystery.clock import iso
 from mystery.coding import CODES, ProbeTimes, probe_times
 from mystery.errors import ImportFileError, MysteryError, Problem
-from mystery.store import ProbeRow, ReplyRow, Store
+from mystery.store import MAIN_CODER, ProbeRow, ReplyRow, Store
 
 COLUMNS = ("probe", "channel", "message_id", "brand", "reply_at", "code", "coder", "source")
 KEYS: dict[str, str] = {"a": "acknowledgement", "r": "resolution", "n": "not_brand"}
@@ -143,11 +144,11 @@ class CodeRow:
 
 def code_rows(store: Store, coder: str | None = None) -> list[CodeRow]:
     """Every reply with its effective code for ``coder``; with no coder, the code the timings
-    use (the latest manual code of anyone, else the automatic one)."""
-    manual: dict[Key, tuple[str, str]] = {}
-    for ch, mid, code, who, _ in store.code_rows():  # oldest first: the latest wins
-        if coder is None or who == coder:
-            manual[(ch, mid)] = (code, who)
+    use (the main coder's, else the automatic one: ``mystery.coders``)."""
+    if coder is None:
+        coder = store.meta(MAIN_CODER)
+    manual = {(ch, mid): (code, who) for ch, mid, code, who, _ in store.code_rows()
+              if who == coder}
     probes = store.probes()
     threads = store.replies_for(p.id for p in probes)
     rows = []

@@ -17,7 +17,6 @@ in order on open (the simonw/llm pattern), so a store survives upgrades of myste
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -155,10 +154,43 @@ def _m003_handlog(db: sqlite3.Connection) -> None:
     )
 
 
+def _m004_awaiting(db: sqlite3.Connection) -> None:
+    """Probes a person must post (``manual`` mode): when each was shown, until when the
+    researcher has to post it (the grace window), and a post they named with ``mystery sent``
+    for the runner to verify against the platform. A probe stays ``planned`` while it waits, so
+    polling goes on; rows leave this table when the post is found or the probe is missed."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE awaiting (
+            probe_id TEXT PRIMARY KEY REFERENCES probes (id),
+            shown_at TEXT,
+            grace_until TEXT,
+            claimed_id TEXT,
+            claimed_url TEXT,
+            claimed_at TEXT
+        );
+        """
+    )
+
+
+MAIN_CODER = "main_coder"
+"""The meta key naming the coder whose codes drive the timings (``mystery.coders``)."""
+
+
+def _m005_main_coder(db: sqlite3.Connection) -> None:
+    """A store coded before the main-coder rule gets the coder of its earliest code as main
+    coder, the default the rule gives a new store (``Store.set_codes``)."""
+    db.execute("INSERT OR IGNORE INTO meta SELECT ?, coder FROM codes "
+               "ORDER BY coded_at, coder LIMIT 1", (MAIN_CODER,))
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
     ("m002_flags", _m002_flags),
     ("m003_handlog", _m003_handlog),
+    ("m004_awaiting", _m004_awaiting),
+    ("m005_main_coder", _m005_main_coder),
 ]
 
 
@@ -310,7 +342,7 @@ class Store:
         different version of this one: mixing plans would corrupt both. The digest is of the
         validated model, so editing comments or reordering keys in the file is harmless.
         """
-        digest = hashlib.sha256(study.model_dump_json().encode()).hexdigest()
+        digest = study.digest
         existing = self.meta("study")
         if existing is not None:
             if existing != study.name:
@@ -628,19 +660,17 @@ class Store:
         return out
 
     def codes(self) -> dict[tuple[str, str], str]:
-        """Manual codes, one per reply (the latest coder's), overriding the automatic code."""
+        """The main coder's manual codes (``mystery.coders``), overriding the automatic code;
+        other coders' codes are kept for agreement and never change the timings."""
         rows = self.db.execute(
-            "SELECT channel, message_id, code FROM codes ORDER BY coded_at, coder"
+            "SELECT channel, message_id, code FROM codes "
+            "WHERE coder = (SELECT value FROM meta WHERE key = ?)", (MAIN_CODER,)
         )
         return {(r[0], r[1]): r[2] for r in rows}
 
     def set_code(self, channel: str, message_id: str, code: str, coder: str,
                  now: datetime) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?, ?)",
-                (channel, message_id, code, coder, iso(now)),
-            )
+        self.set_codes([(channel, message_id, code)], coder, now)
 
     # -- summaries -------------------------------------------------------------------------
 
@@ -718,7 +748,8 @@ class Store:
     def set_codes(self, codes: Iterable[tuple[str, str, str]], coder: str,
                   now: datetime) -> int:
         """Many (channel, message_id, code) by one coder in one transaction: an imported codes
-        file lands wholly or not at all. Returns how many were written."""
+        file lands wholly or not at all. Returns how many were written. The first coder to
+        code in a store becomes its main coder."""
         written = 0
         with self.transaction() as db:
             for channel, message_id, code in codes:
@@ -727,6 +758,8 @@ class Store:
                     (channel, message_id, code, coder, iso(now)),
                 )
                 written += 1
+            if written:
+                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (MAIN_CODER, coder))
         return written
 
     # -- hand-logged channels (mystery.handlog) --------------------------------------------

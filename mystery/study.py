@@ -22,8 +22,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import tomllib
+from collections.abc import Sequence
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -183,6 +185,49 @@ class Window(_Model):
         return parse_days(self.days)
 
 
+HOURS_EXAMPLE = "mon-fri 09:00-17:00; sat 10:00-16:00"
+_HOURS_ENTRY = re.compile(
+    r"(?P<days>.*?)\s*:?\s*(?P<start>\d{1,2}:\d{2})\s*[-–]\s*(?P<end>\d{1,2}:\d{2})")
+
+
+def parse_hours(spec: str) -> list[Window]:
+    """Opening hours written on one line, as in the brands CSV's ``hours`` column and in
+    ``study.json``: entries separated by ``;``, each days then ``start-end`` in local time
+    (``HOURS_EXAMPLE``). Empty means none declared. ValueError names the entry and the fix."""
+    windows: list[Window] = []
+    for entry in filter(None, (part.strip() for part in spec.split(";"))):
+        match = _HOURS_ENTRY.fullmatch(entry)
+        if match is None or not match["days"]:
+            raise ValueError(f"cannot read {entry!r}; write days then opening times, separated "
+                             f"by ';', e.g. '{HOURS_EXAMPLE}'")
+        for clock in (match["start"], match["end"]):
+            hour, minute = map(int, clock.split(":"))
+            if minute > 59 or hour > 24 or (hour == 24 and minute):
+                raise ValueError(f"{entry!r}: {clock} is not a time of day; write HH:MM from "
+                                 "00:00 to 24:00")
+        try:
+            windows.append(Window.model_validate(match.groupdict()))
+        except ValidationError as exc:
+            raise ValueError(f"{entry!r}: " + str(exc.errors()[0]["msg"]).removeprefix(
+                "Value error, ")) from None
+    return windows
+
+
+def format_hours(windows: Sequence[Window]) -> str:
+    """The one-line form :func:`parse_hours` reads back (``24:00`` for an end at midnight)."""
+    def clock(t: time) -> str:
+        return "24:00" if t == time(23, 59, 59) else f"{t:%H:%M}"
+
+    return "; ".join(f"{w.days} {clock(w.start)}-{clock(w.end)}" for w in windows)
+
+
+def _hours(value: Any) -> Any:
+    return parse_hours(value) if isinstance(value, str) else value
+
+
+_OPERATIONAL = ("mode", "grace", "poll_every", "daily_cap", "safeguards", "budget_usd")
+"""Channel keys that pace and guard the runner without changing what is measured."""
+
 DEFAULT_DAILY_CAP = 25
 """Posts per account per 24 hours on a real platform when the study names no cap."""
 
@@ -197,9 +242,12 @@ class ChannelConfig(_Model):
     # ``manual``: how long after a probe falls due the researcher has to post it by hand
     # before it is marked missed and rescheduled.
     grace: Duration = timedelta(hours=2)
-    # Posts per account in any 24 hours; None = the default (unlimited in the sandbox,
-    # DEFAULT_DAILY_CAP on a real platform). A runtime safeguard, not a plan rule.
+    # Posts per account in any 24 hours; None = DEFAULT_DAILY_CAP where the safeguards apply,
+    # else unlimited. A runtime safeguard, not a plan rule.
     daily_cap: int | None = Field(default=None, ge=1, le=1000)
+    # Runtime safeguards (one open probe per brand, min_gap between actual sends, the daily
+    # cap); None = on for a real platform, off in the sandbox (whose demo runs unthrottled).
+    safeguards: bool | None = None
     # X only: count a brand's direct messages ("we've sent you a DM") as replies.
     read_dms: bool = False
     # X only: stop paid reads once the study's estimated spend reaches this many US dollars.
@@ -233,12 +281,17 @@ class ChannelConfig(_Model):
         return "auto" if self.is_sandbox else "manual"
 
     @property
+    def guarded(self) -> bool:
+        """Whether the runtime safeguards apply (see ``safeguards``)."""
+        return (not self.is_sandbox) if self.safeguards is None else self.safeguards
+
+    @property
     def posts_per_day(self) -> int | None:
-        """The effective daily cap: what the study says, else none in the sandbox and a
-        cautious default on a real platform (X flags bursts of mentions as spam)."""
+        """The effective daily cap: what the study says, else a cautious default where the
+        safeguards apply (X flags bursts of mentions as spam), else none."""
         if self.daily_cap is not None:
             return self.daily_cap
-        return None if self.is_sandbox else DEFAULT_DAILY_CAP
+        return DEFAULT_DAILY_CAP if self.guarded else None
 
 
 class Question(_Model):
@@ -267,6 +320,9 @@ class Brand(_Model):
     handles: dict[Channel, str] = Field(default_factory=dict)
     aliases: dict[Channel, list[str]] = Field(default_factory=dict)
     profile: str | None = None
+    # Customer-service hours, local to the study's time zone; empty = the study default
+    # (mystery.analysis.business.DEFAULT_WINDOWS). Only business-hours figures use them.
+    hours: Annotated[list[Window], BeforeValidator(_hours)] = Field(default_factory=list)
 
     @field_validator("name", "sector", "country")
     @classmethod
@@ -372,6 +428,24 @@ class Study(_Model):
         """Automated channels served by the sandbox (hand-logged channels have no endpoint)."""
         return [n for n, c in self.channels.items() if n in AUTOMATED_CHANNELS and c.is_sandbox]
 
+    @property
+    def digest(self) -> str:
+        """What a store is pinned to: the study as it shapes the plan and the measurement.
+
+        Left out, so that they can change while a study runs: how the runner paces and guards
+        itself (``mode``, ``grace``, ``poll_every``, ``daily_cap``, ``safeguards``,
+        ``budget_usd``: raising a spent budget must not orphan the store) and the brands'
+        service ``hours`` (analysis only). Defaults are left out too, so that a key added in a
+        later version of mystery does not orphan a store made before it."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        for channel in data.get("channels", {}).values():
+            for key in _OPERATIONAL:
+                channel.pop(key, None)
+        for brand in data.get("brands", []):
+            brand.pop("hours", None)
+        text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def question(self, question_id: str) -> Question:
         return next(q for q in self.questions if q.id == question_id)
 
@@ -426,8 +500,8 @@ def _hint(error: ErrorDetails) -> str:
 
 def _read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
     """Brands CSV: name, sector, country, one column per channel handle, ``<channel>_aliases``
-    (separated by ``;``), profile. BOM and CRLF are accepted; rows are numbered as a spreadsheet
-    shows them (header = row 1)."""
+    (separated by ``;``), profile, hours (``parse_hours``; empty = the study default). BOM and
+    CRLF are accepted; rows are numbered as a spreadsheet shows them (header = row 1)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -448,7 +522,7 @@ def _read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]
         return []
     # newline="" keeps a quoted line break inside its cell, where the checks below can see it.
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    known = {"name", "sector", "country", "profile"}
+    known = {"name", "sector", "country", "profile", "hours"}
     known |= set(CHANNELS) | {f"{c}_aliases" for c in CHANNELS}
     fields = reader.fieldnames or []
     if "name" not in fields:
@@ -469,7 +543,7 @@ def _read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]
         problems.append(
             Problem(
                 str(path), "row 1", f"unknown column(s) {', '.join(unknown)}; known: "
-                "name, sector, country, profile, a channel name, <channel>_aliases",
+                "name, sector, country, profile, hours, a channel name, <channel>_aliases",
             )
         )
         return []
@@ -490,6 +564,8 @@ def _read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]
                 brand[key] = row[key]
         if row.get("profile"):
             brand["profile"] = row["profile"].strip()
+        if (row.get("hours") or "").strip():
+            brand["hours"] = row["hours"]  # a string: Brand.hours parses it, naming the row
         brand["handles"] = {c: row[c] for c in CHANNELS if row.get(c)}
         brand["aliases"] = {
             c: row[f"{c}_aliases"].split(";") for c in CHANNELS if row.get(f"{c}_aliases")

@@ -201,7 +201,9 @@ def test_agreement_prints_kappa_and_disagreements(study: Path, tmp_path: Path) -
 @pytest.mark.parametrize(("args", "code", "message"), [
     ([], 2, "name the study file"),
     (["{study}", "--import", "x.csv"], 2, "say whose codes these are"),
-    (["{study}", "--import", "x.csv", "--export", "y.csv"], 2, "not both"),
+    (["{study}", "--import", "x.csv", "--export", "y.csv"], 2, "one of --export, --import"),
+    (["{study}", "--main-coder", "al", "--export", "y.csv"], 2, "one of --export, --import"),
+    (["{study}", "--main-coder", "nobody"], 1, "'nobody' has coded no reply"),
     (["{study}", "--import", "{tmp}/none.csv", "--coder", "x"], 1, "no such file"),
     (["{study}", "--db", "{tmp}/none.db"], 1, "no store at"),
 ])
@@ -226,3 +228,44 @@ def test_nothing_left_to_code_says_so(study: Path) -> None:
                         "zoe", now)
     code, output = _code(str(study), "--coder", "zoe")
     assert code == 0 and f"All {_replies(study)} replies are coded by zoe; pass --all" in output
+
+
+def _said(output: str) -> str:
+    """The output with rich's line wrapping undone, to find whole sentences in it."""
+    return " ".join(output.split())
+
+
+def test_the_first_coder_drives_the_timings_until_another_is_made_main(study: Path) -> None:
+    skip, holding = _holding(study)
+    auto = _resolution_seconds(study, holding.probe_id)
+    with Store.open(study.with_suffix(".db"), create=False) as store:
+        sent_at = next(p for p in store.probes() if p.id == holding.probe_id).sent_at
+    assert sent_at is not None
+    held = (holding.created_at - sent_at).total_seconds()
+
+    code, output = _code(str(study), "--coder", "alice", input="s\n" * skip + "a\nq\n")
+    assert code == 0, output
+    assert "Nobody has coded this study yet: codes by alice (you) will drive the timings; " \
+        "other coders' codes are kept for --agreement only." in _said(output)
+    assert "· coder alice (main coder)" in output
+    assert "Resolution times follow your codes" in _said(output)
+
+    code, output = _code(str(study), "--coder", "bob", input="s\n" * skip + "r\nq\n")
+    assert code == 0, output
+    assert "Codes by alice drive the timings; you are coding as bob (second coder): your " \
+        "codes are kept for --agreement and never change the timings ('mystery code " \
+        f"{study} --main-coder bob' would make them drive the timings)." in _said(output)
+    assert "· coder bob (second coder)" in output
+    assert "The timings follow alice's codes (main coder); yours are for --agreement." \
+        in _said(output)
+    assert _resolution_seconds(study, holding.probe_id) == auto  # alice agreed with the rule
+
+    code, output = _code(str(study), "--main-coder", "bob")
+    assert code == 0, output
+    assert "Codes by bob (1 reply coded) now drive the timings instead of alice's. Run " \
+        f"'mystery report {study}' to update the figures." in _said(output)
+    assert _resolution_seconds(study, holding.probe_id) == held  # bob: the holding reply answers
+    assert "Codes by bob already drive" in _code(str(study), "--main-coder", "bob")[1]
+    output = _code(str(study), "--coder", "alice", input="q\n")[1]
+    assert "Codes by bob drive the timings; you are coding as alice (second coder)" \
+        in _said(output)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mystery.coders import Coders, MainCoderChange, coders, set_main_coder
 from mystery.errors import ImportFileError, MysteryError
 from mystery.plan import make_plan
 from mystery.review import (
@@ -120,11 +121,64 @@ def test_export_gives_each_coder_their_own_codes_and_by_default_what_timings_use
         store: Store) -> None:
     store.set_code("x", "101", "resolution", "alice", NOW)
     store.set_code("x", "101", "not_brand", "bob", NOW + timedelta(seconds=1))
+    store.set_code("x", "201", "not_brand", "bob", NOW + timedelta(seconds=1))
     alice = {r.message_id: (r.code, r.coder, r.source) for r in code_rows(store, "alice")}
     assert alice == {"101": ("resolution", "alice", "manual"),
                      "102": ("resolution", "", "auto"), "201": ("resolution", "", "auto")}
-    latest = {r.message_id: r.code for r in code_rows(store)}
-    assert latest["101"] == "not_brand" == store.codes()[("x", "101")]
+    # Without a coder: the main coder's (alice, who coded first), else the automatic code;
+    # bob's later codes are for agreement only.
+    used = {r.message_id: (r.code, r.source) for r in code_rows(store)}
+    assert used == {"101": ("resolution", "manual"), "102": ("resolution", "auto"),
+                    "201": ("resolution", "auto")}
+    assert store.codes() == {("x", "101"): "resolution"}
+
+
+# -- the main coder ----------------------------------------------------------------------------
+
+
+def test_when_two_coders_disagree_the_timings_follow_the_main_coder(store: Store) -> None:
+    probe_id = store.probes()[0].id
+    store.set_code("x", "101", "acknowledgement", "alice", NOW)  # agrees with the rule
+    store.set_code("x", "101", "resolution", "bob", NOW + timedelta(hours=1))  # codes later
+    assert coders(store) == Coders("alice", {"alice": 1, "bob": 1})
+    assert coders(store).role("alice") == "main" and coders(store).role("bob") == "second"
+    assert _resolution(store, probe_id) == 7200.0  # alice's reading: the second reply answers
+    store.set_code("x", "101", "acknowledgement", "alice", NOW + timedelta(hours=2))
+    assert _resolution(store, probe_id) == 7200.0  # re-coding never hands the role over
+
+
+def test_switching_the_main_coder_switches_the_timings(store: Store) -> None:
+    probe_id = store.probes()[0].id
+    store.set_code("x", "101", "acknowledgement", "alice", NOW)
+    store.set_code("x", "101", "resolution", "bob", NOW)
+    assert set_main_coder(store, "bob") == MainCoderChange("alice", "bob", 1)
+    assert _resolution(store, probe_id) == 600.0  # bob: the holding reply already answers
+    assert set_main_coder(store, " alice ").main == "alice"
+    assert _resolution(store, probe_id) == 7200.0
+
+
+def test_a_main_coder_who_never_coded_is_refused(store: Store) -> None:
+    assert coders(store) == Coders(None, {})
+    assert coders(store).role("alice") == "first"
+    store.set_code("x", "101", "resolution", "alice", NOW)
+    with pytest.raises(MysteryError, match=r"'alcie' has coded no reply in .*study\.db "
+                       r"\(coders and their codes: alice \(1\)\); check the spelling"):
+        set_main_coder(store, "alcie")
+    assert coders(store).main == "alice"
+
+
+def test_a_store_coded_before_the_rule_takes_its_earliest_coder_as_main(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.set_code("x", "101", "not_brand", "bob", NOW + timedelta(days=1))
+    store.set_code("x", "101", "resolution", "alice", NOW)
+    with store.transaction() as db:  # as an older mystery left it: codes, no main coder,
+        db.execute("DELETE FROM meta WHERE key = 'main_coder'")  # the last migration not run
+        db.execute("DELETE FROM migrations WHERE name = 'm005_main_coder'")
+    path = store.path
+    store.close()
+    with Store.open(path) as reopened:
+        assert coders(reopened).main == "alice"
+        assert reopened.codes() == {("x", "101"): "resolution"}
 
 
 def test_export_then_import_round_trips_codes_to_another_coder(store: Store,

@@ -4,13 +4,14 @@ naming the file, where (key path or CSV row) and how to fix it, and never a trac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from mystery.cli import app
-from mystery.study import load_study
+from mystery.study import Window, format_hours, load_study, parse_hours
 
 DEMO = Path(__file__).resolve().parents[1] / "studies" / "demo.toml"
 
@@ -218,6 +219,39 @@ BROKEN = [
         absent=("line ",),  # the row is in the CSV: no line of the TOML file is to blame
     ),
     Case(
+        "brand hours in TOML with a misspelt day",
+        edit(GOOD, 'profile = "fast"\n\n[[brands]]',
+             'profile = "fast"\nhours = [{ days = "mon-fry", start = "08:00", end = "20:00" }]'
+             '\n\n[[brands]]'),
+        (f"line {line(GOOD, 'profile', 1) + 1}: brands[0].hours[0].days: cannot read days "
+         "'mon-fry'", "write e.g. 'mon-fri'"),
+    ),
+    Case(
+        "brand hours in TOML that end before they start",
+        edit(GOOD, 'profile = "fast"\n\n[[brands]]',
+             'profile = "fast"\nhours = [{ days = "sat", start = "20:00", end = "08:00" }]'
+             '\n\n[[brands]]'),
+        ("brands[0].hours[0]: window ends (08:00) before it starts (20:00)", "split it"),
+    ),
+    Case(
+        "brand hours in the CSV without days",
+        GOOD_WITH_CSV,
+        ("study.toml: brands.csv row 3.hours: cannot read '09:00-17:00'; write days then "
+         "opening times, separated by ';', e.g. 'mon-fri 09:00-17:00; sat 10:00-16:00' "
+         "(got 'sat 10:00-14:00; 09:00-17:00')",),
+        csv=CSV.replace("profile\n", "profile,hours\n").replace(
+            "BetaFoods,fast\n", "BetaFoods,fast,sat 10:00-14:00; 09:00-17:00\n"),
+        absent=("line ",),
+    ),
+    Case(
+        "brand hours in the CSV with an impossible time",
+        GOOD_WITH_CSV,
+        ("brands.csv row 2.hours: 'mon-fri 09:00-17:60': 17:60 is not a time of day; write "
+         "HH:MM from 00:00 to 24:00",),
+        csv=CSV.replace("profile\n", "profile,hours\n").replace(
+            "AlphaStores,fast\n", "AlphaStores,fast,mon-fri 09:00-17:60\n"),
+    ),
+    Case(
         "unknown send mode",
         edit(GOOD, 'account = "researcher"', 'account = "researcher"\nmode = "yolo"'),
         ("channels.x.mode", "auto, confirm, manual"),
@@ -302,3 +336,20 @@ def test_unicode_brand_names_are_accepted(tmp_path: Path) -> None:
 def test_the_good_study_and_its_csv_twin_validate(tmp_path: Path) -> None:
     assert validate(write(tmp_path, Case("good", GOOD, ())))[0] == 0
     assert validate(write(tmp_path, Case("csv", GOOD_WITH_CSV, (), csv=CSV)))[0] == 0
+
+
+def test_brand_hours_from_toml_and_from_the_csv(tmp_path: Path) -> None:
+    toml = edit(GOOD, 'profile = "fast"\n\n[[brands]]',
+                'profile = "fast"\nhours = [{ days = "mon-sun", start = "08:00", end = "20:00" }]'
+                '\n\n[[brands]]')
+    study = load_study(write(tmp_path, Case("toml", toml, ()))).study
+    assert [format_hours(b.hours) for b in study.brands] == ["mon-sun 08:00-20:00", ""]
+    csv = CSV.replace("profile\n", "profile,hours\n").replace(
+        "AlphaStores,fast\n", "AlphaStores,fast,mon-fri 09:00-17:00; sat: 10:00 – 24:00;\n")
+    study = load_study(write(tmp_path, Case("csv", GOOD_WITH_CSV, (), csv=csv))).study
+    alpha, beta = study.brands
+    assert alpha.hours == [Window(days="mon-fri", start=time(9), end=time(17)),
+                           Window(days="sat", start=time(10), end=time(23, 59, 59))]
+    assert format_hours(alpha.hours) == "mon-fri 09:00-17:00; sat 10:00-24:00"
+    assert parse_hours(format_hours(alpha.hours)) == alpha.hours
+    assert beta.hours == []  # an empty cell: the study default

@@ -73,7 +73,9 @@ def _with_business(
 
     t = timings if extra is None else timings.with_columns(extra)
     clock = metrics.summarise(t, brandrows.empty(), by)
-    biz = metrics.summarise(business.to_business(t, info.timezone), brandrows.empty(), by)
+    biz = metrics.summarise(business.to_business(t, info.timezone,
+                                                  brand_hours=info.brand_hours()),
+                            brandrows.empty(), by)
     biz = biz.select([*by, pl.col("median_ack_seconds").alias("business_median_ack_seconds")])
     return clock.join(biz, on=by, how="left", nulls_equal=True)
 
@@ -119,9 +121,10 @@ def write_report(
 ) -> list[Path]:
     """Write one study's summary.csv, summary.md and ack_by_brand.png/.svg; return the paths.
 
-    ``info`` (time zone, title, synthetic flag) comes from the study file or its study.json;
-    without it times are read in UTC and the output is not marked synthetic. With ``batch``
-    the chart is only queued there (publish draws all charts at the end, in parallel).
+    ``info`` (time zone, title, synthetic flag, brands' service hours) comes from the study
+    file or its study.json; without it times are read in UTC, business hours are the default
+    and the output is not marked synthetic. With ``batch`` the chart is only queued there
+    (publish draws all charts at the end, in parallel).
     """
     return build_report(timings, out_dir, info, highlight=highlight, batch=batch).paths
 
@@ -208,9 +211,17 @@ def _markdown(info: StudyInfo, note: str, table: pl.DataFrame, windows: pl.DataF
         "## Per channel", "", markdown(per_channel, CHANNEL_COLS),
         "## By send window", "", markdown(windows, WINDOW_COLS),
         f"Send window by local time in {info.timezone}: weekday = Mon–Fri 09:00–17:00, evening = "
-        "other Mon–Fri times, weekend = Sat–Sun. Business hours: Mon–Fri 09:00–17:00 in the "
-        "same zone.", "",
+        f"other Mon–Fri times, weekend = Sat–Sun. {_hours_note(info)}", "",
     ])
+
+
+def _hours_note(info: StudyInfo) -> str:
+    """Which hours the business-hours medians count: the method travels with the numbers."""
+    if not info.hours:
+        return "Business hours: Mon–Fri 09:00–17:00 in the same zone."
+    own = ", ".join(f"{brand} ({spec})" for brand, spec in sorted(info.hours.items()))
+    return ("Business hours, in the same zone: each brand's own service hours where the study "
+            f"declares them ({own}); Mon–Fri 09:00–17:00 for the others.")
 
 
 def report_study(

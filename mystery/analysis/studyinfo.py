@@ -8,18 +8,22 @@ write these beside the timings, in ``results/<study>/study.json``, so that ``mys
 ``results/`` and ``studies/`` alone, and a synthetic study can never be published as real by
 a missing file: publish refuses timings without their ``study.json``.
 
+It also carries the brands' own service hours (``hours``: brand → ``mon-fri 09:00-17:00; …``,
+the brands CSV's syntax), so business-hours figures regenerate the same without the study file;
+the key is left out when no brand declares hours.
+
 The file is small, sorted JSON with a trailing newline, so it is byte-stable like the rest.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mystery.errors import ImportFileError, Problem
-from mystery.study import LoadedStudy
+from mystery.study import LoadedStudy, Window, format_hours, parse_hours
 
 FILE_NAME = "study.json"
 FORMAT = 1
@@ -46,6 +50,9 @@ class StudyInfo:
     cutoff_seconds: float | None = None
     study_file: str = ""
     study_sha256: str = ""
+    #: Brands with declared service hours → those hours (``parse_hours`` syntax); others use
+    #: the default business hours.
+    hours: dict[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_study(cls, loaded: LoadedStudy) -> StudyInfo:
@@ -61,10 +68,18 @@ class StudyInfo:
             cutoff_seconds=study.cutoff.total_seconds(),
             study_file=_portable(loaded.path),
             study_sha256=loaded.sha256,
+            hours={b.name: format_hours(b.hours) for b in study.brands if b.hours},
         )
 
+    def brand_hours(self) -> dict[str, list[Window]]:
+        """Each brand's declared service hours as windows (ValueError if ``hours`` is bad)."""
+        return {brand: parse_hours(spec) for brand, spec in self.hours.items()}
+
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, **asdict(self)}, indent=2, sort_keys=True,
+        data = asdict(self)
+        if not self.hours:  # studies without brand hours keep the bytes they always had
+            del data["hours"]
+        return json.dumps({"format": FORMAT, **data}, indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"
 
     def write(self, folder: Path) -> Path:
@@ -93,7 +108,16 @@ class StudyInfo:
         try:
             if unknown:
                 raise TypeError(f"unknown keys {unknown}")
-            return cls(**data)
+            info = cls(**data)
+            if not isinstance(info.hours, dict) or not all(
+                    isinstance(v, str) for v in info.hours.values()):
+                raise TypeError("hours must map brand names to hours such as "
+                                "'mon-fri 09:00-17:00'")
+            try:
+                info.brand_hours()
+            except ValueError as exc:
+                raise TypeError(f"hours: {exc}") from None
+            return info
         except TypeError as exc:
             raise ImportFileError([Problem(str(path), "", f"{exc}; run 'mystery export "
                                            "STUDY.toml' again to rewrite it")]) from None

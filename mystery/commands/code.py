@@ -17,6 +17,7 @@ import typer
 from mystery.console import err_console, friendly_errors, out_console
 
 if TYPE_CHECKING:
+    from mystery.coders import Coders
     from mystery.review import Agreement, ReviewItem, ReviewSession
     from mystery.store import Store
 
@@ -68,7 +69,23 @@ def _default_coder() -> str:
         raise MysteryError("cannot tell who you are; pass --coder NAME") from None
 
 
-def _show(session: ReviewSession, item: ReviewItem, position: int) -> None:
+_ROLE_LABEL = {"main": "main coder", "first": "main coder", "second": "second coder"}
+
+
+def _whose_codes(found: Coders, coder: str, study: Path) -> str:
+    """One sentence: whose codes drive the timings, and what this coder's codes are for."""
+    role = found.role(coder)
+    if role == "first":
+        return (f"Nobody has coded this study yet: codes by {coder} (you) will drive the "
+                "timings; other coders' codes are kept for --agreement only.")
+    if role == "main":
+        return f"Codes by {coder} (you, main coder) drive the timings."
+    return (f"Codes by {found.main} drive the timings; you are coding as {coder} (second "
+            "coder): your codes are kept for --agreement and never change the timings "
+            f"('mystery code {study} --main-coder {coder}' would make them drive the timings).")
+
+
+def _show(session: ReviewSession, item: ReviewItem, position: int, role: str) -> None:
     from rich.rule import Rule
     from rich.table import Table
     from rich.text import Text
@@ -82,7 +99,7 @@ def _show(session: ReviewSession, item: ReviewItem, position: int) -> None:
     if err_console.is_terminal:
         err_console.clear()
     err_console.print(Rule(f"reply {position} of {len(session.queue)} · coder "
-                           f"{terminal_safe(session.coder)}", align="left"))
+                           f"{terminal_safe(session.coder)} ({role})", align="left"))
     sent = probe.sent_at.strftime("%a %Y-%m-%d %H:%M UTC") if probe.sent_at else "not sent"
     err_console.print(Text(f"{probe.id} · {probe.brand} · {probe.channel} · question "
                            f"{probe.question} · sent {sent}", style="bold"))
@@ -109,9 +126,13 @@ def _show(session: ReviewSession, item: ReviewItem, position: int) -> None:
                           f"resolved after {format_duration(times.resolution)}", markup=False)
 
 
-def _review(session: ReviewSession) -> None:
+def _review(session: ReviewSession, study: Path) -> None:
+    from mystery.coders import coders
     from mystery.review import KEYS
 
+    found = coders(session.store)
+    err_console.print(_whose_codes(found, session.coder, study), markup=False)
+    role = _ROLE_LABEL[found.role(session.coder)]
     if not session.total:
         err_console.print("No replies recorded yet: nothing to code.")
         return
@@ -121,7 +142,7 @@ def _review(session: ReviewSession) -> None:
         return
     stopped = False
     for position, item in enumerate(session.queue, start=1):
-        _show(session, item, position)
+        _show(session, item, position, role)
         while True:
             err_console.print(_PROMPT, end="", markup=False)
             key = _read_key()
@@ -135,11 +156,15 @@ def _review(session: ReviewSession) -> None:
         code = session.mark(item, key, datetime.now(UTC))
         err_console.print(f"{code} (saved)" if code else "skipped", markup=False)
     left = session.uncoded()
+    main = coders(session.store).main
+    follow = (" Resolution times follow your codes: 'mystery report' shows them."
+              if main in (None, session.coder) else
+              f" The timings follow {main}'s codes (main coder); yours are for --agreement.")
     err_console.print(
         f"{session.coded} coded, {session.skipped} skipped; "
         + (f"{left} replies not coded by {session.coder} yet" if left else "all replies coded")
         + (": run the same command again to go on." if stopped and left else ".")
-        + " Resolution times follow the codes: 'mystery report' shows them.", markup=False)
+        + follow, markup=False)
 
 
 def _show_agreement(result: Agreement) -> None:
@@ -204,12 +229,19 @@ def code(
         "--agreement", help="Compare two coders' codes CSVs: Cohen's kappa over the replies "
         "both coded, and every disagreement.", show_default=False,
         metavar="A.csv B.csv")] = None,
+    main_coder: Annotated[str | None, typer.Option(
+        "--main-coder", help="Make NAME's codes the ones that drive the timings (by default, "
+        "the first coder who coded this study); every other coder's codes are kept for "
+        "--agreement only. NAME must have coded.", show_default=False,
+        metavar="NAME")] = None,
 ) -> None:
     """Code replies by hand: a for acknowledgement only, r resolves, n not a brand reply.
 
-    Manual codes override the automatic ones, so resolution times follow them. Also exports,
-    imports and compares codes files (--export, --import, --agreement)."""
-    from mystery import review
+    The main coder's codes (the first coder's, unless --main-coder says otherwise) override
+    the automatic ones, so resolution times follow them; other coders' codes are kept for
+    agreement. Also exports, imports and compares codes files (--export, --import,
+    --agreement)."""
+    from mystery import coders, review
 
     if agreement is not None:
         _show_agreement(review.agreement(*agreement))
@@ -217,10 +249,22 @@ def code(
     if study is None:
         raise typer.BadParameter("name the study file, e.g. mystery code studies/demo.toml",
                                  param_hint="STUDY")
-    if export is not None and import_ is not None:
-        raise typer.BadParameter("use --export or --import, not both", param_hint="--export")
+    if sum(x is not None for x in (export, import_, main_coder)) > 1:
+        raise typer.BadParameter("use one of --export, --import and --main-coder at a time",
+                                 param_hint="--export")
     with _open_store(study, db) as store:
-        if export is not None:
+        if main_coder is not None:
+            change = coders.set_main_coder(store, main_coder)
+            if change.previous == change.main:
+                err_console.print(f"Codes by {change.main} already drive the timings.",
+                                  markup=False)
+            else:
+                err_console.print(
+                    f"Codes by {change.main} ({change.coded} "
+                    f"{'reply' if change.coded == 1 else 'replies'} coded) now drive the "
+                    "timings" + (f" instead of {change.previous}'s" if change.previous else "")
+                    + f". Run 'mystery report {study}' to update the figures.", markup=False)
+        elif export is not None:
             who = None if coder is None else review.check_coder(coder)
             if str(export) == "-":
                 review.write_codes(review.code_rows(store, who), sys.stdout, with_text=with_text)
@@ -234,10 +278,10 @@ def code(
             err_console.print(
                 f"imported {done.written} codes by {coder.strip()} from {import_} "
                 f"({done.changed} differ from the automatic code"
-                + (f", {done.uncoded} rows left uncoded" if done.uncoded else "") + ")",
-                markup=False)
+                + (f", {done.uncoded} rows left uncoded" if done.uncoded else "") + "). "
+                + _whose_codes(coders.coders(store), coder.strip(), study), markup=False)
         else:
-            _review(review.ReviewSession(store, coder or _default_coder(), everything))
+            _review(review.ReviewSession(store, coder or _default_coder(), everything), study)
 
 
 def register(app: typer.Typer) -> None:

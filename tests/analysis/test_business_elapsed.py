@@ -1,16 +1,22 @@
-"""Business-hours elapsed time and send windows, in the study's time zone."""
+"""Business-hours elapsed time and send windows, in the study's time zone, with each brand's
+own service hours where the study declares them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mystery.analysis import business, timings
+from mystery.analysis import business, report, timings
+from mystery.analysis.studyinfo import StudyInfo
+from mystery.errors import ImportFileError
 from mystery.hours import business_seconds
+from mystery.study import parse_hours
 
 LONDON = "Europe/London"
 
@@ -81,5 +87,100 @@ def test_vectorised_equals_hours_business_seconds(
     expected = [
         business_seconds(s, s + timedelta(seconds=d), business.DEFAULT_WINDOWS, ZoneInfo(zone))
         for s, d in zip(starts, spans, strict=True)
+    ]
+    assert got == expected
+
+
+# -- each brand's own service hours ------------------------------------------------------------
+
+# Sent Friday 2025-03-28 16:00 GMT, answered Monday 2025-03-31 09:00 UTC = 10:00 BST: 65 hours on
+# the clock, across a weekend whose Sunday is the spring DST change (Sunday is 23 hours long).
+FRIDAY = datetime(2025, 3, 28, 16, tzinfo=UTC)
+ANSWER = (datetime(2025, 3, 31, 9, tzinfo=UTC) - FRIDAY).total_seconds()
+OFFICE = "Office Co"  # no hours declared: Mon–Fri 09:00–17:00
+ALWAYS = "Always Co"  # Mon–Fri 08:00–20:00, all weekend
+ALWAYS_HOURS = "mon-fri 08:00-20:00; sat,sun 00:00-24:00"
+
+
+def _two_brands() -> pl.DataFrame:
+    base = {"study": "s", "series": "s", "year": 2025, "sector": None, "country": None,
+            "channel": "x", "question": "q", "sent_at": FRIDAY, "ack_seconds": ANSWER,
+            "resolution_seconds": None, "status": "answered", "cutoff_seconds": 7 * 86400.0}
+    return timings.frame([{**base, "brand": brand} for brand in (OFFICE, ALWAYS, OFFICE)])
+
+
+def test_two_brands_with_different_hours_get_different_business_times() -> None:
+    b = business.to_business(_two_brands(), LONDON,
+                             brand_hours={ALWAYS: parse_hours(ALWAYS_HOURS)})
+    assert ANSWER == 65 * 3600
+    # Office Co: Friday 16–17 GMT, Monday 09–10 BST = 2 h.
+    # Always Co: Friday 16–20 GMT (4 h), Saturday (24 h), Sunday 00:00 GMT to 24:00 BST (23 h:
+    # the clocks go forward), Monday 08–10 BST (2 h) = 53 h.
+    # (timings are sorted: Always Co's row comes first.) The 7-day cutoff ends Friday 16:00
+    # UTC = 17:00 BST. Office Co: 1 + 4 × 8 + 8 = 41 h; Always Co: 4 + 24 + 23 + 4 × 12 +
+    # (08:00–17:00 BST) 9 = 108 h.
+    assert b.select("brand", "ack_seconds", "cutoff_seconds").rows() == [
+        (ALWAYS, 53 * 3600.0, 108 * 3600.0),
+        (OFFICE, 7200.0, 41 * 3600.0),
+        (OFFICE, 7200.0, 41 * 3600.0),
+    ]
+
+
+def test_brand_hours_equal_to_the_default_or_for_absent_brands_change_nothing() -> None:
+    t = _two_brands()
+    plain = business.to_business(t, LONDON)
+    assert business.to_business(t, LONDON, brand_hours={}).equals(plain)
+    assert business.to_business(
+        t, LONDON, brand_hours={"Nobody": parse_hours(ALWAYS_HOURS),
+                                ALWAYS: list(business.DEFAULT_WINDOWS)}).equals(plain)
+
+
+def test_the_report_counts_each_brands_hours_and_says_so(tmp_path: Path) -> None:
+    info = StudyInfo(name="s", series="s", year=2025, timezone=LONDON,
+                     hours={ALWAYS: ALWAYS_HOURS})
+    info.write(tmp_path)
+    assert StudyInfo.read(tmp_path) == info  # publish reads the hours back from study.json
+    table = report.summary(_two_brands(), info).sort("brand")
+    assert table.select("brand", "business_median_ack_seconds").rows() == [
+        (ALWAYS, 53 * 3600.0), (OFFICE, 7200.0)]
+    report.write_report(_two_brands(), tmp_path, info)
+    text = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert f"each brand's own service hours where the study declares them ({ALWAYS} " \
+           f"({ALWAYS_HOURS})); Mon–Fri 09:00–17:00 for the others" in text
+
+
+def test_study_json_has_no_hours_key_unless_a_brand_declares_hours() -> None:
+    plain = StudyInfo(name="s", series="s", year=2025)
+    assert '"hours"' not in plain.to_json()
+    assert '"Always Co": "mon-fri 08:00-20:00; sat,sun 00:00-24:00"' in StudyInfo(
+        name="s", series="s", year=2025, hours={ALWAYS: ALWAYS_HOURS}).to_json()
+
+
+def test_a_bad_hours_entry_in_study_json_is_refused_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "study.json").write_text(
+        '{"name": "s", "series": "s", "year": 2025, "hours": {"A": "weekdays 9-5"}}',
+        encoding="utf-8")
+    with pytest.raises(ImportFileError, match=r"hours: cannot read 'weekdays 9-5'.*mystery export"):
+        StudyInfo.read(tmp_path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(instants, st.integers(0, 10 * 86400 * 1000), st.sampled_from("ABC")),
+                min_size=1, max_size=8))
+def test_grouped_by_brand_equals_hours_business_seconds_row_by_row(
+    rows: list[tuple[int, int, str]],
+) -> None:
+    own = {"A": parse_hours("daily 07:30-19:00"), "B": parse_hours("mon-sat 10:00-14:00")}
+    base = {"study": "s", "series": "s", "year": 2025, "sector": None, "country": None,
+            "channel": "x", "question": "q", "resolution_seconds": None, "status": "answered",
+            "cutoff_seconds": 10 * 86400.0}
+    t = timings.frame([{**base, "brand": brand, "ack_seconds": span / 1000,
+                        "sent_at": datetime.fromtimestamp(start / 1000, UTC)}
+                       for start, span, brand in rows])
+    got = business.to_business(t, LONDON, brand_hours=own)["ack_seconds"].to_list()
+    expected = [
+        business_seconds(s, s + timedelta(seconds=d), own.get(b, business.DEFAULT_WINDOWS),
+                         ZoneInfo(LONDON))
+        for s, d, b in zip(t["sent_at"], t["ack_seconds"], t["brand"], strict=True)
     ]
     assert got == expected
