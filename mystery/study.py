@@ -615,6 +615,36 @@ def _x_problems(study: Study, file: str, rows: dict[int, str]) -> list[Problem]:
     return problems
 
 
+# "@name", "@user@domain", "@brand.bsky.social", "@{brand}"; not the "@" of an email address.
+_MENTION = re.compile(r"(?<![\w@])@(?:\{brand\}|\w(?:[\w.-]*\w)?(?:@\w(?:[\w.-]*\w)?)?)")
+
+
+def _mention_problems(study: Study, file: str) -> list[Problem]:
+    """Exactly one mention per probe, the brand's, which ``Outgoing.compose`` puts in front.
+
+    A question that mentions anyone itself makes a post with two mentions (or the brand's
+    twice): read as spam on X and Mastodon, auto-reported by some instances' anti-spam tooling,
+    and a mention of a third account drags it into the conversation (research/platforms.md §7).
+    """
+    social = [c for c in ("x", "mastodon", "bluesky") if c in study.channels]
+    if not social:
+        return []
+    problems: list[Problem] = []
+    for i, question in enumerate(study.questions):
+        found = _MENTION.search(question.text)
+        if found is None:
+            continue
+        fix = ("write {brand} without '@'" if found.group() == "@{brand}"
+               else f"remove {found.group()!r} (write {{brand}} to name the brand)")
+        problems.append(Problem(
+            file, f"questions[{i}].text",
+            f"contains the mention {found.group()!r}, but a probe on {', '.join(social)} may "
+            "mention only the brand it asks, and mystery adds that mention itself "
+            f"('@handle ' in front); a second mention reads as spam: {fix}",
+        ))
+    return problems
+
+
 def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem]:
     """Checks that span sections, which a single field validator cannot see."""
     problems: list[Problem] = []
@@ -689,6 +719,7 @@ def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem
                         "as spam; remove it",
                     )
                 )
+    problems.extend(_mention_problems(study, file))
     schedule = study.schedule
     if schedule.start.year != study.year and schedule.end.year != study.year:
         problems.append(

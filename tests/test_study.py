@@ -170,6 +170,25 @@ BROKEN = [
         ("questions[0].text", "contains a URL", "remove it"),
     ),
     Case(
+        "a second mention in a question",
+        edit(GOOD, "do you deliver on Sundays?", "do you deliver on Sundays? cc @someone"),
+        ("questions[0].text", "contains the mention '@someone'",
+         "may mention only the brand it asks", "mystery adds that mention itself",
+         "remove '@someone'"),
+    ),
+    Case(
+        "the brand mentioned by hand",
+        edit(GOOD, "Hello {brand}, are", "Hello @{brand}, are"),
+        (f"line {line(GOOD, 'Hello {brand}')}: questions[1].text",
+         "contains the mention '@{brand}'", "write {brand} without '@'"),
+        absent=("questions[0]",),
+    ),
+    Case(
+        "a Mastodon-style mention",
+        edit(GOOD, "do you deliver on Sundays?", "ask @help@mastodon.social?"),
+        ("questions[0].text", "'@help@mastodon.social'"),
+    ),
+    Case(
         "duplicate question id",
         edit(GOOD, 'id = "hours"', 'id = "delivery"'),
         ("questions[1].id", "duplicate question id 'delivery'"),

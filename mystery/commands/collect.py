@@ -36,6 +36,9 @@ def validate(study: StudyPath) -> None:
         f"{study}: OK: {len(s.brands)} brands, {len(s.questions)} questions, "
         f"channels {', '.join(s.channels)}, cutoff {format_duration(s.cutoff.total_seconds())}"
     )
+    from mystery.commands.estimate import show_warnings
+
+    show_warnings(s, str(study))
 
 
 @friendly_errors
@@ -44,14 +47,40 @@ def plan(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="Write the plan as CSV to stdout instead of a table.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Write the plan as JSON to stdout instead of a table.")
+    ] = False,
+    cost: Annotated[
+        bool, typer.Option("--cost", help="Show the study's estimated X API spend (posts and "
+                           "reads at X's pay-per-use prices) against channels.x.budget_usd, "
+                           "instead of the plan.")
+    ] = False,
 ) -> None:
     """Show the deterministic probe plan: who is asked what, when (same seed, same plan)."""
+    from mystery.commands.estimate import show_estimate, show_warnings
     from mystery.plan import make_plan
     from mystery.study import load_study
 
+    if as_csv and as_json:
+        raise typer.BadParameter("choose one of --csv and --json")
     s = load_study(study).study
     probes = make_plan(s)
+    show_warnings(s, str(study), probes)
+    if cost:
+        from mystery.cost import estimate
+
+        show_estimate(s.name, estimate(s, probes), as_csv=as_csv, as_json=as_json)
+        return
     zone = s.zone
+    if as_json:
+        import json
+
+        rows = [{"probe": p.id, "planned_at_utc": p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "planned_at_local": p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                 "brand": p.brand, "channel": p.channel, "question": p.question, "text": p.text}
+                for p in probes]
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["probe", "planned_at_utc", "planned_at_local", "brand", "channel",
@@ -123,7 +152,9 @@ def run(
     from rich.live import Live
 
     from mystery.collect import run_study
+    from mystery.commands.estimate import warn_before_run
 
+    warn_before_run(study)
     live_progress = not quiet and err_console.is_terminal
     title = f"mystery run {study}"
     live = Live(console=err_console, auto_refresh=False, transient=False) if live_progress \
