@@ -102,7 +102,7 @@ def _make_channel(name: str, study: Study, base_url: str, sandbox: bool,
 
         lag = timedelta(0) if sandbox else timedelta(seconds=60)
         return XChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
-                        timeout=timeout)
+                        timeout=timeout, read_dms=config.read_dms)
     if name == "mastodon":
         from mystery.channels.mastodon import MastodonChannel
 

@@ -382,15 +382,31 @@ class Runner:
 
     def _attribute(self, channel: str, messages: Iterable[Message]) -> list[ReplyRow]:
         """Replies to our probes among ``messages``, each once, oldest first. A reply to a
-        reply in the same batch (a brand answering its own holding message) is found too."""
+        reply in the same batch (a brand answering its own holding message) is found too.
+
+        A direct message has no thread to follow: it belongs to the latest probe of its sender's
+        brand on this channel sent before it and still open. The study's safeguards (on by
+        default on a real platform) keep at most one probe per brand per channel open, so that
+        probe is the one the brand is answering, unambiguously; with them off, probes to a brand
+        that overlap give a DM to the later one. A DM from anyone but a brand is not ours."""
         out: dict[str, ReplyRow] = {}
         for message in sorted(messages, key=lambda m: (m.created_at, m.message_id)):
             if message.message_id in out:
                 continue
             thread = [message.conversation_id, message.in_reply_to]
-            probe_id = self.store.probe_for_thread(channel, thread) or next(
-                (out[i].probe_id for i in thread if i and i in out), None
-            )
+            if message.direct:
+                sender = message.author.lower()
+                probe_id = next(
+                    (found for key, handles in self._authors.items()
+                     if key.startswith(f"{channel}:") and sender in handles
+                     and (found := self.store.latest_open_probe(
+                         channel, key.partition(":")[2], message.created_at))),
+                    None,
+                )
+            else:
+                probe_id = self.store.probe_for_thread(channel, thread) or next(
+                    (out[i].probe_id for i in thread if i and i in out), None
+                )
             if probe_id is None:
                 continue  # a mention unrelated to any probe: not ours to keep
             brand = next(p.brand for p in self.store.probes_by_id([probe_id]))

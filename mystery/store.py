@@ -587,6 +587,16 @@ class Store:
                 return str(row[0])
         return None
 
+    def latest_open_probe(self, channel: str, brand: str, before: datetime) -> str | None:
+        """The latest probe of ``brand`` on ``channel`` sent before ``before`` and still open
+        (``sent``): where a message outside any thread (a direct message) belongs."""
+        row = self.db.execute(
+            "SELECT id FROM probes WHERE state = 'sent' AND channel = ? AND brand = ? "
+            "AND sent_at < ? ORDER BY sent_at DESC, id DESC LIMIT 1",
+            (channel, brand, iso(before)),
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def cursor(self, channel: str) -> tuple[str | None, datetime | None]:
         row = self.db.execute(
             "SELECT value, polled_through FROM cursors WHERE channel = ?", (channel,)

@@ -372,6 +372,9 @@ class Profile(_Model):
     resolve_after: Duration = timedelta(0)
     holding_share: float = Field(default=0.0, ge=0, le=1)
     alias_share: float = Field(default=0.0, ge=0, le=1)
+    # X only: share of answered probes acknowledged publicly ("we've sent you a DM") and then
+    # resolved by a direct message, after ``resolve_after``.
+    dm_share: float = Field(default=0.0, ge=0, le=1)
     hours: list[Window] = Field(default_factory=list)
 
 

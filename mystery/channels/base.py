@@ -59,6 +59,9 @@ class Message:
     automatic: bool = False
     # The sender's own claim of when it was sent (email ``Date``): kept, never used for timing.
     claimed_at: datetime | None = None
+    # A direct message (X DMs): outside any thread, so ``in_reply_to`` and ``conversation_id``
+    # are None and the runner attributes it by brand and time instead.
+    direct: bool = False
 
 
 @dataclass(frozen=True)

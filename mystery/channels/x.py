@@ -15,6 +15,10 @@ That timeline reaches only the 800 most recent mentions, so a poll after a long 
 come back short; it then says which stretch it missed (:class:`~mystery.channels.catchup.Gap`)
 and :meth:`XChannel.thread` searches a probe's conversation instead (7 days back).
 
+With ``read_dms`` each poll also reads the researcher's direct messages (:mod:`x_dms`): a
+brand's DM comes back as a ``Message`` with ``direct=True`` and no thread, and both cursors
+share the one cursor string the runner stores.
+
 Nothing X sends is trusted blindly: an item without a usable id is skipped with a warning, a
 body that is not the JSON object promised is a :class:`TransientError` (read again later; for a
 post, an *uncertain* send that the runner reconciles).
@@ -34,6 +38,8 @@ import tweepy
 from mystery import credentials
 from mystery.channels.base import Message, Outgoing, Sent
 from mystery.channels.catchup import Gap, GappedPoll, Thread
+from mystery.channels.x_dms import join_cursor, read_dms, split_cursor
+from mystery.cost import ReadKind, Spend
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
 from mystery.snowflake import snowflake_time
 
@@ -56,6 +62,14 @@ _LINK = re.compile(r"https?://\S+")
 _REFUSALS = ("duplicate", "too long", "deleted or not visible", "not allowed to reply",
              "reply to this conversation", "summoned")
 T = TypeVar("T")
+_READS: dict[str, ReadKind] = {
+    "GET /2/users/:id/mentions": "owned",
+    "GET /2/users/:id/tweets": "owned",
+    "GET /2/tweets/:id": "post",
+    "GET /2/tweets/search/recent": "post",
+    "GET /2/dm_events": "dm",
+}
+"""What each read is billed as (``mystery.cost``); user lookups are not counted."""
 
 
 class RebasedSession(requests.Session):
@@ -153,14 +167,15 @@ def _optional_id(value: object) -> str | None:
 
 class XChannel:
     """The ``x`` channel. ``account`` is the researcher's handle (checked against the token);
-    ``timeout`` bounds every request, in seconds."""
+    ``timeout`` bounds every request, in seconds; ``read_dms`` reads direct messages too."""
 
     name = "x"
 
     def __init__(self, account: str, base_url: str = REAL_X, *,
                  visibility_lag: timedelta = timedelta(seconds=60),
-                 sandbox: bool = False, timeout: float = 30.0) -> None:
+                 sandbox: bool = False, timeout: float = 30.0, read_dms: bool = False) -> None:
         self.account = account
+        self.read_dms = read_dms
         self.base_url = base_url
         self.sandbox = sandbox
         self.visibility_lag = visibility_lag
@@ -276,8 +291,22 @@ class XChannel:
         first = min(found, key=int)  # were it there twice, the first is what the brand saw
         return Sent(first, snowflake_time(first), text)
 
+    def fetch_own(self, message_id: str) -> Sent | None:
+        """Our own post ``message_id`` (``mystery sent`` names it), or None when X has no
+        such post or it is someone else's. Its time is the id's, like every X time."""
+        if not _ID.match(message_id):
+            return None
+        body = self._call("GET /2/tweets/:id", self.client.get_tweet, message_id,
+                          tweet_fields=["author_id", "created_at"], user_auth=self._user_auth)
+        data = body.get("data")
+        if not isinstance(data, dict) or _post_id(data) != message_id \
+                or str(data.get("author_id", "")) != self.user_id:
+            return None
+        return Sent(message_id, snowflake_time(message_id), _unescape(str(data.get("text", ""))))
+
     def poll(self, cursor: str | None, now: datetime) -> GappedPoll:
         before = self.requests
+        cursor, dm_cursor = split_cursor(cursor)
         kwargs: dict[str, Any] = {"since_id": cursor} if cursor else {}
         posts, users = self._pages(self.client.get_users_mentions, "GET /2/users/:id/mentions",
                                    self.user_id, **kwargs)
@@ -290,6 +319,13 @@ class XChannel:
             oldest = min(int(m.message_id) for m in messages)
             if len({m.message_id for m in messages}) >= MENTIONS_REACH and oldest > int(cursor):
                 gap = Gap(snowflake_time(cursor), snowflake_time(oldest))
+        if self.read_dms:
+            dms = read_dms(self._call, self.client, user_auth=self._user_auth,
+                           own_id=self.user_id, cursor=dm_cursor, names=self._authors)
+            messages += dms.messages
+            warnings += dms.warnings
+            self.skipped += dms.skipped
+            newest = join_cursor(newest, dms.cursor)
         self._last_poll = now
         return GappedPoll(
             messages=messages,

@@ -7,6 +7,7 @@ clock, for the demo, the tests and dry runs (DESIGN.md, "The sandbox").
     app.py         routing, auth, rate-limit headers, injected faults, request counts
     x_api.py       X API v2: users, POST /2/tweets, mentions and user timelines, lookups
     search.py      X API v2: GET /2/tweets/search/recent (conversation_id:, from:, to:, is:reply)
+    x_dms.py       X API v2: GET /2/dm_events, the researcher's direct messages (30 days)
     params.py      X query parameters, checked as X checks them, turned into id ranges
     mastodon_api.py  Mastodon REST: statuses (Idempotency-Key), notifications (Link paging)
     bluesky_api.py   Bluesky XRPC: sessions, resolveHandle, createRecord, listNotifications
@@ -17,7 +18,7 @@ clock, for the demo, the tests and dry runs (DESIGN.md, "The sandbox").
                    quirks
     routing.py     route templates ("GET /2/users/:id/mentions"), handler context, stats
     client.py      SandboxControl: the control plane from Python over HTTP (httpx)
-    world.py       accounts, posts, id-sorted indexes, the virtual clock
+    world.py       accounts, posts, direct messages, id-sorted indexes, the virtual clock
     brands.py      each post's fate: whether, when and how a brand replies
     spec.py        WorldSpec: the body of PUT /_sandbox/world, built from a study
     timeline.py    newest-first pages over id ranges, pagination tokens

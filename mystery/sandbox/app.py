@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Mapping
 
-from mystery.sandbox import bluesky_api, control, mastodon_api, search, x_api
+from mystery.sandbox import bluesky_api, control, mastodon_api, search, x_api, x_dms
 from mystery.sandbox.faults import Fault, transform
 from mystery.sandbox.limits import TOO_MANY_REQUESTS
 from mystery.sandbox.platform import Api, ApiRoute, serve
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ROUTES: list[Route] = [
     *x_api.ROUTES,
+    *x_dms.ROUTES,
     *search.ROUTES,
     *control.ROUTES,
     *mastodon_api.ROUTES,

@@ -9,13 +9,17 @@ Latencies are log-normal around the profile's median (sigma = ``ack_spread``), t
 published response-time studies show: most answers come fast, a long tail comes days later. With
 business hours the delay is counted in business time in the world's time zone, so a brand that
 works 9 to 5 never answers at night.
+
+A brand may move a conversation to direct messages (``dm_share``): it acknowledges in public
+("we've sent you a DM") and the answer arrives as a DM, ``resolve_after`` later. Only X's sandbox
+carries DMs, so other channels pass ``dms=False`` and such a brand answers there in public.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -45,6 +49,14 @@ ANSWER_TEXTS = (
 )
 """Replies that answer the question."""
 
+DM_ACK_TEXTS = (
+    "Hi, we've sent you a DM so we can sort this out.",
+    "Thanks for getting in touch! We've replied to you by direct message.",
+    "We've sent you a DM with the details.",
+    "Sorry to hear that. We've just sent you a direct message.",
+)
+"""Public acknowledgements of a brand that answers by direct message (each a holding message)."""
+
 
 def business_delay(
     start: datetime, delay: timedelta, hours: list[Window], tz: ZoneInfo
@@ -56,12 +68,14 @@ def business_delay(
 
 @dataclass(frozen=True, slots=True)
 class PlannedReply:
-    """One reply a brand will post: when, from which of its handles, saying what."""
+    """One reply a brand will post: when, from which of its handles, saying what; ``direct``
+    when it is a direct message to the researcher rather than a public reply."""
 
     kind: ReplyKind
     at: datetime
     handle: str
     message: str
+    direct: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +116,14 @@ def decide_fate(
     posted_at: datetime,
     tz: ZoneInfo,
     handles: list[str] | None = None,
+    *,
+    dms: bool = False,
 ) -> Fate:
     """Decide whether, when and how ``brand`` replies to a post made at ``posted_at``.
 
     ``handles`` (main first, then aliases) are the accounts it may answer from: its X handles
-    unless another channel's are given, so every channel shares one fate machinery."""
+    unless another channel's are given, so every channel shares one fate machinery. ``dms``:
+    the channel carries direct messages, so the profile's ``dm_share`` applies."""
     rng = random.Random(fate_seed(seed, brand.name, text))
     profile = brand.profile
     answers_u = rng.random()
@@ -114,10 +131,13 @@ def decide_fate(
     holding_u = rng.random()
     resolve_z = rng.gauss(0.0, 1.0)
     picks = [(rng.random(), rng.random(), rng.random()) for _ in range(2)]
+    dm_u = rng.random()  # drawn last: fates decided before dm_share existed stay as they were
 
     handles = brand.x_handles if handles is None else handles
     if not handles or answers_u >= profile.answer_rate:
         return Fate(answers=False)
+
+    direct = dms and dm_u < profile.dm_share
 
     def reply(kind: ReplyKind, at: datetime, pick: tuple[float, float, float]) -> PlannedReply:
         alias_u, alias_pick, text_pick = pick
@@ -125,13 +145,13 @@ def decide_fate(
         handle = handles[0]
         if aliases and alias_u < profile.alias_share:
             handle = aliases[int(alias_pick * len(aliases))]
-        pool = HOLDING_TEXTS if kind == "holding" else ANSWER_TEXTS
+        pool = (DM_ACK_TEXTS if direct else HOLDING_TEXTS) if kind == "holding" else ANSWER_TEXTS
         return PlannedReply(kind, _ms(at), handle, pool[int(text_pick * len(pool))])
 
     ack_at = business_delay(
         posted_at, _lognormal(profile.ack_median, profile.ack_spread, ack_z), profile.hours, tz
     )
-    if holding_u >= profile.holding_share:
+    if not direct and holding_u >= profile.holding_share:
         return Fate(answers=True, replies=(reply("answer", ack_at, picks[0]),))
     holding = reply("holding", ack_at, picks[0])
     answer_at = business_delay(
@@ -140,4 +160,7 @@ def decide_fate(
         profile.hours,
         tz,
     )
-    return Fate(answers=True, replies=(holding, reply("answer", answer_at, picks[1])))
+    answer = reply("answer", answer_at, picks[1])
+    if direct:  # the DM comes from the account that said it would write
+        answer = replace(answer, handle=holding.handle, direct=True)
+    return Fate(answers=True, replies=(holding, answer))

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mystery.clock import iso, parse_iso
-from mystery.sandbox import search, x_api
+from mystery.sandbox import search, x_api, x_dms
 from mystery.sandbox.faults import FAULT_BODIES, Fault
 from mystery.sandbox.inspection import ground_truth
 from mystery.sandbox.routing import Context, Route
@@ -28,9 +28,9 @@ from mystery.sandbox.web import (
     control_error,
     json_response,
 )
-from mystery.sandbox.world import WorldConflict
+from mystery.sandbox.world import WorldConflict, WorldError
 
-X_ROUTE_NAMES = frozenset(r.name for r in x_api.ROUTES + search.ROUTES)
+X_ROUTE_NAMES = frozenset(r.name for r in x_api.ROUTES + x_dms.ROUTES + search.ROUTES)
 
 
 def _body(req: Request) -> dict[str, Any]:

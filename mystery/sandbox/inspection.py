@@ -4,6 +4,9 @@ Why a separate view with millisecond times: the X API rounds ``created_at`` to t
 test of rule 1 ("times come from the platform") must compare what the runner recorded with what
 really happened, to the millisecond. Fates (including replies still in the future) are shown so a
 test can also check what the runner *should* eventually see.
+
+A brand's direct message is listed among the replies (``"direct": true``, answering ``probe``):
+when a brand resolves by DM, the post's ``resolution_at`` is the DM's time.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from mystery.clock import iso
 from mystery.sandbox.network import Network, Note
-from mystery.sandbox.world import Post, World
+from mystery.sandbox.world import DirectMessage, Post, World
 
 
 def _post(world: World, post: Post) -> dict[str, Any]:
@@ -50,6 +53,24 @@ def _reply(world: World, post: Post) -> dict[str, Any]:
         "created_at": iso(post.created_at),
         "in_reply_to": str(post.replied_to),
         "conversation_id": str(post.conversation_id),
+        "direct": False,
+    }
+
+
+def _dm(world: World, dm: DirectMessage) -> dict[str, Any]:
+    return {
+        "channel": "x",
+        "id": str(dm.id),
+        "author": world.accounts[dm.sender_id].username,
+        "author_id": dm.sender_id,
+        "brand": dm.brand,
+        "kind": "answer",
+        "text": dm.text,
+        "created_at": iso(dm.created_at),
+        "in_reply_to": None,
+        "conversation_id": dm.conversation_id,
+        "direct": True,
+        "probe": str(dm.probe),
     }
 
 
@@ -66,6 +87,7 @@ def ground_truth(world: World) -> dict[str, Any]:
             for i in world.all_ids
             if i <= ceiling and i not in received and world.posts[i].kind != "crowd"
         ]
+        replies += [_dm(world, world.dms[i]) for i in world.dm_ids if i <= ceiling]
         for network in world.networks.values():
             posts += [_note(network, network.notes[k]) for k in network.received]
             replies += [

@@ -31,6 +31,7 @@ LIMITS: dict[str, int] = {
     "GET /2/users/by": 900,
     "GET /2/tweets/:id": 900,
     "GET /2/tweets": 900,
+    "GET /2/dm_events": 15,
 }
 """Per-user limits per 15-minute window (X's documented values)."""
 

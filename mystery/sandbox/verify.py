@@ -26,11 +26,13 @@ def _expected(at: str | None, sent_at: datetime, cutoff: float) -> float | None:
 
 
 def mismatches(truth: dict[str, Any], store: Store, *, excluded: frozenset[str] = frozenset(),
-               channel: str = "x") -> list[str]:
+               channel: str = "x", read_dms: bool = True) -> list[str]:
     """Every way the store disagrees with ``truth`` (``GET /_sandbox/posts``) on ``channel``;
     empty when the run is exact. ``excluded`` lists probe ids allowed to be excluded (and
-    required to be: an exclusion is a claim that needs its proof)."""
+    required to be: an exclusion is a claim that needs its proof). Without ``read_dms`` a
+    probe a brand resolved by direct message must have no resolution: the run could not see it."""
     problems: list[str] = []
+    by_dm = {r["probe"] for r in truth["replies"] if r.get("direct")}
     posts = [p for p in truth["posts"] if p.get("channel", "x") == channel]
     for text, times in Counter(p["text"] for p in posts).items():
         if times > 1:
@@ -65,6 +67,8 @@ def mismatches(truth: dict[str, Any], store: Store, *, excluded: frozenset[str] 
         fate = post.get("fate") or {}
         ack = _expected(fate.get("ack_at"), probe.sent_at, cutoff)
         resolution = _expected(fate.get("resolution_at"), probe.sent_at, cutoff)
+        if not read_dms and post["id"] in by_dm:
+            resolution = None
         status = "answered" if ack is not None else "unanswered"
         got = (row["status"], row["ack_seconds"], row["resolution_seconds"])
         if got != (status, ack, resolution):

@@ -10,6 +10,10 @@ appears later always has a higher id than anything already returned: a client po
 Why sorted id lists per user: every timeline query becomes a pair of bisects plus a page walk,
 so a 10,000-probe study costs the same per request at its end as at its start.
 
+A brand that answers by direct message (``dm_share``) gets a :class:`DirectMessage` instead of
+its answering post, with an id from the same generator: DM event ids are snowflakes on X too, so
+the same visibility bound and the same "later means higher" promise hold for DMs.
+
 One re-entrant lock guards the state; the HTTP threads hold it for the length of a request.
 """
 
@@ -107,6 +111,26 @@ class Post:
     reply_ids: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class DirectMessage:
+    """A brand's direct message to the researcher (a ``MessageCreate`` event), answering
+    ``probe``, the post it acknowledged in public."""
+
+    id: int
+    sender_id: str
+    recipient_id: str
+    text: str
+    created_at: datetime
+    probe: int
+    brand: str | None
+
+    @property
+    def conversation_id(self) -> str:
+        """X's id of a one-to-one conversation: both user ids, lower first, joined by ``-``."""
+        low, high = sorted((self.sender_id, self.recipient_id), key=int)
+        return f"{low}-{high}"
+
+
 class World:
     """Everything the sandbox knows. Created empty; :meth:`configure` populates it once."""
 
@@ -125,6 +149,8 @@ class World:
         self.mentions_of: defaultdict[str, list[int]] = defaultdict(list)
         self.by_conversation: defaultdict[int, list[int]] = defaultdict(list)
         self.received: list[int] = []
+        self.dms: dict[int, DirectMessage] = {}
+        self.dm_ids: list[int] = []  # every DM to the researcher, sorted: the DM inbox
         self._texts: set[tuple[str, str]] = set()
         self._sequence: dict[int, int] = {}
         self.networks: dict[str, Network] = {}  # Mastodon and Bluesky (see network.py)
@@ -269,10 +295,13 @@ class World:
             self._store(post, mentioned)
             self.received.append(post.id)
             if brand is not None and parent is None:
-                fate = decide_fate(spec.seed, self._brands[brand], text, now, spec.zone)
+                fate = decide_fate(spec.seed, self._brands[brand], text, now, spec.zone, dms=True)
                 post.fate = fate
                 post.reply_ids = tuple(
-                    self._reply(post, r.kind, r.handle, r.message, r.at).id for r in fate.replies
+                    self._direct(post, r.handle, r.message, r.at).id
+                    if r.direct
+                    else self._reply(post, r.kind, r.handle, r.message, r.at).id
+                    for r in fate.replies
                 )
             return post
 
@@ -317,3 +346,18 @@ class World:
         )
         self._store(reply, [asker])
         return reply
+
+    def _direct(self, probe: Post, handle: str, message: str, at: datetime) -> DirectMessage:
+        sender = self._by_name[handle.casefold()]
+        dm = DirectMessage(
+            id=self._allocate(at),
+            sender_id=sender.id,
+            recipient_id=probe.author_id,
+            text=message,
+            created_at=at,
+            probe=probe.id,
+            brand=sender.brand,
+        )
+        self.dms[dm.id] = dm
+        insort(self.dm_ids, dm.id)
+        return dm

@@ -19,6 +19,7 @@ import requests
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from sandbox_helpers import brand, world_body
 
 from mystery.sandbox import SandboxServer
 
@@ -151,3 +152,37 @@ def test_errors_and_429_match_the_contract(world: SandboxServer, http: requests.
         refused = http.get(f"{world.url}/2/users/{me}/mentions")
         assert refused.status_code == status
         check(refused, "/2/users/{id}/mentions")
+
+
+def test_direct_messages_match_the_contract(sandbox: SandboxServer) -> None:
+    acme = brand("Acme", "Acme", dm_share=1, resolve_after=3600)
+    body = world_body(acme, brand("Globex", "Globex"))
+    assert requests.put(f"{sandbox.url}/_sandbox/world", json=body, timeout=10).status_code == 201
+    with requests.Session() as http:
+        http.headers.update(AUTH)
+        url = f"{sandbox.url}/2/dm_events"
+        assert check(http.get(url), "/2/dm_events") == {"meta": {"result_count": 0}}
+        for i in range(3):
+            http.post(f"{sandbox.url}/2/tweets", json={"text": f"@Acme dm {i}"})
+        sandbox.world.advance_by(timedelta(days=2))
+        params = {
+            "dm_event.fields": "id,text,event_type,created_at,sender_id,dm_conversation_id",
+            "event_types": "MessageCreate",
+            "expansions": "sender_id",
+            "user.fields": "username",
+            "max_results": "2",
+        }
+        page = check(http.get(url, params=params), "/2/dm_events")
+        assert page["meta"]["result_count"] == 2 and page["includes"]["users"]
+        last = check(
+            http.get(url, params={**params, "pagination_token": page["meta"]["next_token"]}),
+            "/2/dm_events",
+        )
+        assert last["meta"] == {"result_count": 1}
+        plain = check(http.get(url), "/2/dm_events")["data"][0]  # X's default fields only
+        assert sorted(plain) == ["event_type", "id", "text"]
+        for bad in ({"max_results": "0"}, {"dm_event.fields": "sender"},
+                    {"event_types": "Typing"}, {"pagination_token": "short"}):
+            refused = http.get(url, params=bad)
+            assert refused.status_code == 400, bad
+            check(refused, "/2/dm_events")
