@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from mystery.commands import analysis, auth, code, collect, sandbox
+from mystery.commands import analysis, auth, code, collect, manual, sandbox
 from mystery.commands import log as log_command
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ def _root(
 
 
 collect.register(app)
+manual.register(app)
 analysis.register(app)
 sandbox.register(app)
 auth.register(app)

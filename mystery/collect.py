@@ -16,6 +16,7 @@ from pathlib import Path
 from mystery.connect import connect
 from mystery.errors import MysteryError, SandboxError, StoreError
 from mystery.lock import StudyLock, lock_path
+from mystery.manual import DueProbe
 from mystery.plan import PlannedProbe, make_plan
 from mystery.runner import Progress, Runner, RunResult
 from mystery.store import Store
@@ -41,12 +42,16 @@ def run_study(
     timeout: float = 30.0,
     until: datetime | None = None,
     live: bool = False,
+    on_due: Callable[[DueProbe], None] = _noop,
+    confirm: Callable[[DueProbe], bool] | None = None,
 ) -> tuple[LoadedStudy, RunResult]:
     """Run (or resume) a study until every probe is settled; ``once`` does a single pass.
 
     Holds the study's lock throughout (one runner per study; a lock left by a dead runner is
     taken over, with a notice). ``timeout`` bounds each platform request, in seconds;
     ``until`` pauses the run before its clock would pass that instant (a planned downtime).
+    ``on_due`` shows each ``manual`` probe when it falls due; ``confirm`` asks before each
+    ``confirm`` probe is posted.
     """
     loaded = load_study(study_path)
     study = loaded.study
@@ -65,16 +70,12 @@ def run_study(
                       f"({lock.taken_over.describe()})")
         return _run_locked(loaded, plan, path, once=once, sandbox_url=sandbox_url,
                            on_progress=on_progress, on_notice=on_notice, timeout=timeout,
-                           until=until)
+                           until=until, on_due=on_due, confirm=confirm)
 
 
 def check_live(study: Study, live: bool) -> None:
-    """Nothing is posted to a real platform without ``--live``, and only in ``auto`` mode.
-
-    ``manual`` and ``confirm`` sending (a person posts, or approves each post) are not built
-    yet; refusing them, rather than silently posting automatically, keeps a study within X's
-    rules on unsolicited @mentions until they are.
-    """
+    """Nothing is posted to (or read from) a real platform without ``--live``: a study file
+    pointed at a real endpoint by mistake must not post in the researcher's name."""
     real = [n for n, c in study.channels.items() if n in AUTOMATED_CHANNELS and not c.is_sandbox]
     if not real:
         return
@@ -85,15 +86,6 @@ def check_live(study: Study, live: bool) -> None:
             "Read the platform's rules (README: 'Running against the real X API'), then run "
             "again with --live"
         )
-    for name in real:
-        mode = study.channels[name].send_mode
-        if mode != "auto":
-            raise MysteryError(
-                f"channels.{name}.mode is {mode!r}, which this version cannot do yet: it only "
-                f"posts automatically. Set mode = \"auto\" in [channels.{name}] to accept "
-                "automatic posting (on X, uninvited automated @mentions break the developer "
-                "rules), or ask by hand and record it with a hand-logged channel"
-            )
 
 
 def _run_locked(
@@ -107,6 +99,8 @@ def _run_locked(
     on_notice: Callable[[str], None],
     timeout: float,
     until: datetime | None,
+    on_due: Callable[[DueProbe], None],
+    confirm: Callable[[DueProbe], bool] | None,
 ) -> tuple[LoadedStudy, RunResult]:
     study = loaded.study
     with Store.open(path) as store:
@@ -129,6 +123,6 @@ def _run_locked(
             runner = Runner(
                 study, store, connection.channels, connection.clock,
                 on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
-                stopped=connection.stopped,
+                stopped=connection.stopped, on_due=on_due, confirm=confirm,
             )
             return loaded, runner.run(once=once, until=until)

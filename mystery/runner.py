@@ -30,16 +30,22 @@ The library never prints: progress and notices go to the callbacks the caller pa
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mystery.channels.base import Channel, Message, Outgoing
+from mystery.awaiting import Awaiting, Ledger
+from mystery.channels.base import Channel, Message, Outgoing, Sent
 from mystery.channels.catchup import Gap, GappedPoll, ThreadSearch
 from mystery.clock import Clock, parse_iso
 from mystery.coding import auto_code, probe_times
-from mystery.errors import AuthError, ChannelError, RateLimited, Rejected
+from mystery.cost import Spend
+from mystery.errors import AuthError, ChannelError, MysteryError, RateLimited, Rejected
+from mystery.manual import DueProbe, compose_link
+from mystery.reschedule import next_slot
+from mystery.safeguards import Hold, Safeguards
 from mystery.store import Counts, ProbeRow, ReplyRow, Store
 from mystery.study import Study
 
@@ -80,6 +86,8 @@ class _ChannelState:
     send_failures: int = 0
     check_after: datetime | None = None
     check_failures: int = 0
+    detect_after: datetime | None = None  # next look for posts the researcher made by hand
+    detect_failures: int = 0
     stopped: str | None = None  # why the channel was stopped, if it was
 
 
@@ -111,9 +119,14 @@ class Runner:
         on_notice: Callable[[str], None] = _noop,
         seed: int = 0,
         stopped: Mapping[str, str] | None = None,
+        on_due: Callable[[DueProbe], None] = _noop,
+        confirm: Callable[[DueProbe], bool] | None = None,
     ) -> None:
         """``stopped`` names channels of the study that could not even be opened (and why):
-        reported with the result, and a study with probes on them is not finished."""
+        reported with the result, and a study with probes on them is not finished.
+
+        ``on_due`` shows a ``manual`` probe to the researcher when it falls due (again after a
+        restart); ``confirm`` asks before each ``confirm`` probe is posted (True: post it)."""
         self.study = study
         self.store = store
         self.clock = clock
@@ -131,6 +144,25 @@ class Runner:
                 handles = [brand.handles.get(name, ""), *brand.aliases.get(name, [])]
                 self._authors[f"{name}:{brand.name}"] = {h.lower() for h in handles if h}
         self._failed_to_open = dict(stopped or {})
+        self.on_due = on_due
+        self.confirm = confirm
+        asking = [n for n in channels if study.channels[n].send_mode == "confirm"]
+        if asking and confirm is None:
+            raise MysteryError(
+                f"channels.{asking[0]}.mode is 'confirm', which asks before each post, but "
+                "there is nobody to ask (no terminal); run it in a terminal, or choose "
+                "mode = \"manual\" or \"auto\""
+            )
+        self._ledger = Ledger(store)
+        self._guards = Safeguards(study, store)
+        self._waits: dict[str, datetime] = {}  # due probes held back: when to look again
+        self._told: dict[str, str] = {}  # the hold last announced per probe (no repeats)
+        self._shown: set[str] = set()  # manual probes shown by this runner
+        for name, channel in channels.items():
+            spend: Spend | None = getattr(channel, "spend", None)
+            saved = store.meta(f"spend:{name}")
+            if spend is not None and saved:  # what earlier runs of this study spent
+                channel.spend = Spend(**json.loads(saved))  # type: ignore[attr-defined]
         self._retries = 0
         self._flagged = 0
 
@@ -162,25 +194,52 @@ class Runner:
         )
 
     def step(self) -> None:
-        """One pass at the present instant: check uncertain sends, send what is due, poll."""
+        """One pass at the present instant: check uncertain sends, send (or show, or ask
+        about) what is due, look for posts made by hand, poll."""
+        self._keep_to_budget()
         now = self.clock.now()
         for name, state in self._live():
             if self._uncertain(name) and (state.check_after is None or now >= state.check_after):
                 self._check_uncertain(name, state, now)
+        self._waits = {}
+        shown = {a.probe.id: a for a in self._ledger.waiting() if a.shown_at is not None}
         for probe in self.store.due_probes(now):
             sender = self._channels.get(probe.channel)
-            if sender is None or sender.stopped or (sender.send_after and now < sender.send_after):
+            if sender is None or sender.stopped:
                 continue
-            self._send(probe, sender, now)
+            if probe.id in shown:
+                self._remind(shown[probe.id])
+                continue
+            if sender.send_after and now < sender.send_after:
+                self._waits[probe.id] = sender.send_after
+                continue
+            hold = self._guards.hold(probe, now)
+            if hold is not None:
+                self._hold(probe, hold, sender, now)
+                continue
+            mode = self.study.channels[probe.channel].send_mode
+            if mode == "manual":
+                self._show(probe, sender, now)
+            elif not self._affordable(probe, sender):
+                continue
+            elif mode == "auto" or self._confirmed(probe, now):
+                self._send(probe, sender, now)
+        blind: set[str] = set()  # channels whose hand-made posts we could not look for
+        for name, state in self._live():
+            waiting = self._ledger.waiting(name)
+            if waiting and self._detect_due(state, waiting, now) \
+                    and not self._detect(state, waiting, now):
+                blind.add(name)
         for name, state in self._live():
             if state.next_poll is not None and now < state.next_poll:
                 continue
-            if self._uncertain(name):
-                continue  # rule 4: first learn the uncertain post's id (checked above)
+            if self._uncertain(name) or name in blind:
+                continue  # rule 4: first learn the id of every post we may have made
             if not self.store.any_in(("sent",), [name]):
                 state.next_poll = None  # nothing to wait for: poll again once a probe goes out
                 continue
             self._poll(name, state, now)
+        self._keep_to_budget()
         self.on_progress(
             Progress(self.clock.now(), self.store,
                      tuple(n for n, s in self._channels.items() if s.stopped))
@@ -204,10 +263,17 @@ class Runner:
         """The earliest thing left to do: never later than an event not yet done."""
         now = self.clock.now()
         events: list[datetime] = []
+        events += self._waits.values()
         for name, state in self._live():
-            planned = self.store.next_planned_at([name])
+            planned = self.store.next_planned_at([name], after=now)
             if planned is not None:
                 events.append(max(planned, state.send_after or planned))
+            if state.send_after is not None and state.send_after > now:
+                events.append(state.send_after)  # a post refused just now (e.g. a 429)
+            waiting = self._ledger.waiting(name)
+            if waiting:
+                events.append(state.detect_after or now)
+                events += [self._grace_end(a, state) for a in waiting if a.grace_until]
             if self._uncertain(name):
                 events.append(state.check_after or now)
             elif state.next_poll is not None:
@@ -319,6 +385,143 @@ class Runner:
             self.store.abort_send(probe.id, "not on our timeline", now,
                                   outcome="interrupted" if crashed else "failed")
         return True
+
+    # -- a person in the loop: holds, manual posts, confirmation ---------------------------
+
+    def _due(self, probe: ProbeRow, grace_until: datetime | None = None) -> DueProbe:
+        outgoing = self._outgoing(probe)
+        text = outgoing.compose()
+        endpoint = self.study.channels[probe.channel].endpoint
+        return DueProbe(probe.id, probe.brand, probe.channel, outgoing.handle, text,
+                        compose_link(probe.channel, endpoint, text), probe.planned_at,
+                        grace_until)
+
+    def _hold(self, probe: ProbeRow, hold: Hold, state: _ChannelState, now: datetime) -> None:
+        """A safeguard keeps ``probe`` back: say so once, and look again when it may pass."""
+        self._waits[probe.id] = hold.until or state.next_poll or now + state.poll_every
+        if self._told.get(probe.id) != hold.reason:
+            self._told[probe.id] = hold.reason
+            until = f" until {hold.until:%Y-%m-%d %H:%M} UTC" if hold.until else ""
+            self.on_notice(f"{probe.id}: held back{until}: {hold.reason}")
+
+    def _confirmed(self, probe: ProbeRow, now: datetime) -> bool:
+        """``confirm`` mode: post only if the researcher says so; a refusal excludes the
+        probe with a ``declined`` flag (recorded, never silently dropped)."""
+        assert self.confirm is not None  # checked in __init__
+        if self.confirm(self._due(probe)):
+            return True
+        self._exclude(probe, "declined", "declined by the researcher when asked to post it",
+                      self.clock.now())
+        return False
+
+    def _show(self, probe: ProbeRow, state: _ChannelState, now: datetime) -> None:
+        """``manual`` mode: show the due probe; the researcher posts it from their own app."""
+        grace_until = now + self.study.channels[probe.channel].grace
+        self._ledger.show(probe.id, now, grace_until)
+        self._shown.add(probe.id)
+        if state.detect_after is None or state.detect_after > now + state.poll_every:
+            state.detect_after = now + state.poll_every
+        self.on_due(self._due(probe, grace_until))
+
+    def _remind(self, item: Awaiting) -> None:
+        """Show a probe again that an earlier runner showed (the researcher may not have)."""
+        if item.probe.id not in self._shown:
+            self._shown.add(item.probe.id)
+            self.on_due(self._due(item.probe, item.grace_until))
+
+    def _grace_end(self, item: Awaiting, state: _ChannelState) -> datetime:
+        """When a shown probe counts as missed: its grace window, plus the platform's lag in
+        showing a post made at its very end."""
+        assert item.grace_until is not None
+        return item.grace_until + state.channel.visibility_lag
+
+    def _detect_due(self, state: _ChannelState, waiting: list[Awaiting], now: datetime) -> bool:
+        """Look for hand-made posts when it is time to, and always just before a poll of the
+        channel: a reply to a post we do not know yet could not be attributed (rule 4)."""
+        if state.detect_after is None or now >= state.detect_after:
+            return True
+        polling = (state.next_poll is None or now >= state.next_poll) \
+            and self.store.any_in(("sent",), [state.channel.name])
+        claimed = any(a.claimed_id for a in waiting)
+        expired = any(a.grace_until and now >= self._grace_end(a, state) for a in waiting)
+        return polling or claimed or expired
+
+    def _detect(self, state: _ChannelState, waiting: list[Awaiting], now: datetime) -> bool:
+        """Find each waiting probe's post on our own timeline (or verify the post named with
+        ``mystery sent``); mark missed those past their grace window. False when the platform
+        could not be asked, so that the channel is not polled blind."""
+        try:
+            for item in waiting:
+                if item.claimed_id:
+                    self._verify_claim(item, state, now)
+                elif item.shown_at is not None:
+                    since = min(item.probe.planned_at, item.shown_at) - RECONCILE_MARGIN
+                    found = state.channel.find_sent(self._outgoing(item.probe), since)
+                    if found is not None:
+                        self._posted(item, found, state, now, "manual")
+                    elif item.grace_until and now >= self._grace_end(item, state):
+                        self._miss(item, now)
+        except RateLimited as exc:
+            state.detect_after = self._rate_limited(state.channel.name, "looking for posts "
+                                                    "made by hand", exc, now,
+                                                    state.detect_failures + 1)
+            return False
+        except AuthError as exc:
+            self._stop(state.channel.name, str(exc))
+            return False
+        except ChannelError as exc:
+            self._retries += 1
+            state.detect_failures += 1
+            state.detect_after = now + self._backoff(state.detect_failures)
+            self.on_notice(f"{state.channel.name}: cannot look for posts made by hand yet "
+                           f"({exc}); will retry")
+            return False
+        state.detect_failures = 0
+        state.detect_after = now + state.poll_every
+        return True
+
+    def _verify_claim(self, item: Awaiting, state: _ChannelState, now: datetime) -> None:
+        """``mystery sent``: believe a named post only once the platform shows it is ours,
+        mentions the brand, and gives its time."""
+        probe, url = item.probe, item.claimed_url or item.claimed_id
+        fetch: Callable[[str], Sent | None] | None = getattr(state.channel, "fetch_own", None)
+        assert item.claimed_id is not None
+        found = fetch(item.claimed_id) if fetch is not None else None
+        # Mastodon shows a remote mention by its local part: "@help", not "@help@acme.example".
+        handle = self._outgoing(probe).handle.lower().split("@")[0]
+        if found is None or f"@{handle}" not in found.text.lower():
+            why = ("it is not a post of the study's account" if found is None
+                   else f"it does not mention @{handle}")
+            self._ledger.drop_claim(probe.id)
+            self.on_notice(f"{probe.id}: ignored the post named with 'mystery sent' ({url}): "
+                           f"{why}")
+            return
+        self._posted(item, found, state, now, "claimed")
+
+    def _posted(self, item: Awaiting, sent: Sent, state: _ChannelState, now: datetime,
+                how: str) -> None:
+        if self._ledger.found(item, sent.message_id, sent.sent_at, sent.text, now, how):
+            at = f"{sent.sent_at:%Y-%m-%d %H:%M:%S}"
+            self.on_notice(f"{item.probe.id}: posted by hand at {at} UTC "
+                           f"({state.channel.name} id {sent.message_id})")
+            if state.next_poll is None:
+                state.next_poll = now + state.poll_every
+
+    def _miss(self, item: Awaiting, now: datetime) -> None:
+        """Not posted within the grace window: to the next slot the plan's rules allow."""
+        probe = item.probe
+        others = [p.sent_at or p.planned_at for p in self.store.probes()
+                  if p.brand == probe.brand and p.id != probe.id and p.outcome != "excluded"]
+        slot = next_slot(self.study, now, others)
+        grace = self.study.channels[probe.channel].grace
+        reason = f"not posted within the grace window ({_span(grace)}) after it was shown"
+        self._ledger.missed(item, slot, reason, now)
+        self._shown.discard(probe.id)
+        if slot is None:
+            self.on_notice(f"{probe.id}: excluded from the study: {reason}, and the schedule "
+                           "has no slot left for it")
+        else:
+            self.on_notice(f"{probe.id}: {reason}; rescheduled to {slot:%Y-%m-%d %H:%M} UTC")
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -448,6 +651,33 @@ class Runner:
                                   else "unanswered", now)
 
     # -- waiting, excluding and stopping ---------------------------------------------------
+
+    def _affordable(self, probe: ProbeRow, state: _ChannelState) -> bool:
+        """Whether posting ``probe`` stays within the budget; if not, the channel stops."""
+        spend: Spend | None = getattr(state.channel, "spend", None)
+        budget = self.study.channels[probe.channel].budget_usd
+        left = spend.remaining(budget) if spend is not None else None
+        if spend is None or left is None or left >= spend.prices.of_post(probe.text):
+            return True
+        self._keep_to_budget(force=True)
+        return False
+
+    def _keep_to_budget(self, force: bool = False) -> None:
+        """Save what each paid channel has spent, and stop one that has reached the study's
+        ``budget_usd``: no more reads or posts there until the budget is raised."""
+        for name, state in self._live():
+            spend: Spend | None = getattr(state.channel, "spend", None)
+            if spend is None:
+                continue
+            counts = json.dumps(spend.counts(), sort_keys=True)
+            if self.store.meta(f"spend:{name}") != counts:
+                self.store.set_meta({f"spend:{name}": counts})
+            budget = self.study.channels[name].budget_usd
+            if spend.over(budget) or (force and budget is not None):
+                self._stop(name, f"the budget is spent: ${spend.total_usd:.3f} of "
+                                 f"channels.{name}.budget_usd = {budget} (at X's prices"
+                                 f"{', with too little left for the next post' if force else ''}"
+                                 "); raise it in the study file and run again to go on")
 
     def _rate_limited(self, name: str, doing: str, exc: RateLimited, now: datetime,
                       failures: int) -> datetime:

@@ -450,9 +450,13 @@ class Store:
         )
         return [self._probe(r) for r in rows]
 
-    def next_planned_at(self, channels: Iterable[str] | None = None) -> datetime | None:
-        """When the next planned probe (on ``channels``) is due."""
+    def next_planned_at(self, channels: Iterable[str] | None = None,
+                        after: datetime | None = None) -> datetime | None:
+        """When the next planned probe (on ``channels``; due after ``after``) is due."""
         sql, args = self._state_query("min(planned_at)", ["planned"], channels)
+        if after is not None:
+            sql += " AND planned_at > ?"
+            args.append(iso(after))
         return _opt_time(self.db.execute(sql, args).fetchone()[0])
 
     def begin_send(self, probe_id: str, now: datetime) -> None:

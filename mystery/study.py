@@ -755,6 +755,13 @@ def _cross_checks(study: Study, file: str, rows: dict[int, str]) -> list[Problem
             )
         )
     for name, config in study.channels.items():
+        if name == "email" and config.mode == "manual":
+            problems.append(
+                Problem(file, "channels.email.mode",
+                        "email has no manual mode: the runner must send each message itself to "
+                        "give it the Message-ID and reply token that replies are matched by; "
+                        'use mode = "auto" or "confirm"')
+            )
         for key, value in (("read_dms", config.read_dms), ("budget_usd", config.budget_usd)):
             if name != "x" and value:
                 problems.append(

@@ -258,6 +258,17 @@ class BlueskyChannel:
                 return None
             params = {**params, "cursor": str(page["cursor"])}
 
+    def fetch_own(self, message_id: str) -> Sent | None:
+        """Our own post with record key (or ``at://`` URI) ``message_id``, as ``mystery sent``
+        names it; None when we have no such post. Its time is the AppView's ``indexedAt``."""
+        rkey = message_id.rsplit("/", 1)[-1]
+        uri = f"at://{self.did}/{POST}/{rkey}"
+        found = self._xrpc("GET", "app.bsky.feed.getPosts", "getPosts", params={"uris": uri})
+        posts = [p for p in found.get("posts") or [] if isinstance(p, dict)]
+        if not posts or str((posts[0].get("author") or {}).get("did", "")) != self.did:
+            return None
+        return _sent(posts[0], str((posts[0].get("record") or {}).get("text", "")))
+
     def poll(self, cursor: str | None, now: datetime) -> Poll:
         before = self.requests
         seen = parse_iso(cursor) if cursor else None

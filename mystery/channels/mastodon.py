@@ -238,6 +238,20 @@ class MastodonChannel:
                 return None
             params = {**params, "max_id": older}
 
+    def fetch_own(self, message_id: str) -> Sent | None:
+        """Our own status ``message_id`` (``mystery sent`` names it), or None when the server
+        has none or it is someone else's; its text as shown, its time the server's."""
+        if not message_id.isdigit():
+            return None
+        try:
+            status = self._json("GET", f"/api/v1/statuses/{message_id}", "GET a status", dict)
+        except Rejected:
+            return None  # 404: no such status here
+        account = status.get("account")
+        if not isinstance(account, dict) or str(account.get("id")) != self.account_id:
+            return None
+        return self._sent(status, html_to_text(str(status.get("content", ""))))
+
     def poll(self, cursor: str | None, now: datetime) -> Poll:
         before = self.requests
         messages: list[Message] = []

@@ -187,6 +187,7 @@ class XChannel:
         self.skipped = 0  # items X sent that could not be used
         self._authors: dict[str, str] = {}
         self._last_poll: datetime | None = None
+        self.spend = Spend()  # what this channel has cost on X's pay-per-use API
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -239,6 +240,10 @@ class XChannel:
             raise TransientError(f"X sent a malformed answer to {what}: {exc!r}") from None
         if not isinstance(body, dict):
             raise TransientError(f"X sent a malformed answer to {what}: not a JSON object")
+        kind = _READS.get(what)
+        if kind is not None:  # X bills each resource returned, even one we then skip
+            data = body.get("data")
+            self.spend.read(len(data) if isinstance(data, list) else int(bool(data)), kind)
         return body
 
     # -- contract --------------------------------------------------------------------------
@@ -270,6 +275,7 @@ class XChannel:
         text = outgoing.compose()
         body = self._call("POST /2/tweets", self.client.create_tweet, text=text,
                           user_auth=self._user_auth)
+        self.spend.posted(text)
         post_id = _post_id(body.get("data"))
         if post_id is None:
             # It may well have been posted: the runner reconciles before anything else.

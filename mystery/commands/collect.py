@@ -15,6 +15,8 @@ from mystery.console import err_console, friendly_errors, out_console
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from mystery.manual import DueProbe
+
 StudyPath = Annotated[
     Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
 ]
@@ -103,6 +105,24 @@ def plan(
     out_console.print(table)
 
 
+def due_text(due: DueProbe, study: Path, asking: bool = False) -> str:
+    """What the researcher reads when a probe falls due: whom to ask, the exact text, where to
+    post it, and (manual) by when and how to record it."""
+    lines = [f"{due.probe_id} is due on {due.channel}: "
+             + ("the runner will post it if you say yes" if asking
+                else "post it yourself, from your own account")]
+    lines.append(f"  to:    {due.brand} (@{due.handle})")
+    lines.append(f"  text:  {due.text}")
+    if due.link:
+        lines.append(f"  post:  {due.link}")
+    if not asking and due.grace_until is not None:
+        lines.append(f"  by:    {due.grace_until:%Y-%m-%d %H:%M} UTC, or it is missed and "
+                     "rescheduled")
+        lines.append("  The runner finds the post on your timeline by its text; if you edit "
+                     f"the text, run: mystery sent {study} {due.probe_id} <link to your post>")
+    return "\n".join(lines)
+
+
 def _progress_table(progress: object, title: str) -> Table:
     from rich.table import Table
 
@@ -170,12 +190,33 @@ def run(
     def on_notice(message: str) -> None:
         err_console.print(message, markup=False)
 
+    def on_due(due: DueProbe) -> None:
+        err_console.print(due_text(due, study), markup=False, highlight=False)
+
+    def confirm(due: DueProbe) -> bool:
+        """Ask before posting; the live display is paused so the question can be read."""
+        if live is not None:
+            live.stop()
+        err_console.print(due_text(due, study, asking=True), markup=False, highlight=False)
+        try:
+            return typer.confirm(f"Post {due.probe_id} to {due.brand} now?", err=True)
+        except typer.Abort:
+            from mystery.errors import MysteryError
+
+            raise MysteryError(
+                f"{due.probe_id} needs a yes or no (channels.{due.channel}.mode is 'confirm') "
+                "but nobody answered; run it in a terminal, or choose mode = \"manual\""
+            ) from None
+        finally:
+            if live is not None:
+                live.start()
+
     if live is not None:
         live.start()
     try:
         loaded, result = run_study(study, db=db, once=once, sandbox_url=sandbox_url,
                                    on_progress=on_progress, on_notice=on_notice,
-                                   live=post_live)
+                                   live=post_live, on_due=on_due, confirm=confirm)
     finally:
         if live is not None:
             live.stop()

@@ -133,6 +133,13 @@ class SandboxControl:
         """``count`` unrelated mentions of the researcher spread over ``[start, end)``."""
         self._call("POST", "crowd", {"count": count, "start": iso(start), "end": iso(end)})
 
+    def post_as_researcher(self, text: str, at: datetime | None = None) -> dict[str, str]:
+        """Post ``text`` on X as the researcher (by hand, as in ``manual`` mode), now or at
+        ``at``; returns the post's ``id`` and ``created_at``."""
+        body: dict[str, Any] = {"text": text, "at": iso(at) if at is not None else None}
+        result: dict[str, str] = self._call("POST", "x/researcher-posts", body)
+        return result
+
     def set_mentions_beyond_reach(self, behaviour: str) -> None:
         """``"oldest"`` (default) or ``"empty"``: see :class:`mystery.sandbox.routing.Quirks`."""
         self._call("PUT", "quirks", {"mentions_beyond_reach": behaviour})

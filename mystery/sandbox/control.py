@@ -246,6 +246,22 @@ def add_crowd(ctx: Context, req: Request) -> Response:
                                "last_id": str(ids[-1])})
 
 
+def researcher_post(ctx: Context, req: Request) -> Response:
+    """``{"text": "...", "at": t}``: the researcher posts on X by hand (``manual`` mode), now
+    or at a later ``at``; the brand answers it as any probe. For tests of manual posting."""
+    body = _body(req)
+    try:
+        text = str(body["text"])
+        at = parse_iso(str(body["at"])) if body.get("at") is not None else None
+    except (KeyError, TypeError, ValueError):
+        return control_error(400, 'send {"text": "@brand question", "at": "<ISO time>"}')
+    try:
+        post = ctx.world.create_post(ctx.world.researcher.id, text, at=at)
+    except WorldError as exc:
+        return control_error(409, str(exc))
+    return json_response(201, {"id": str(post.id), "created_at": iso(post.created_at)})
+
+
 def get_quirks(ctx: Context, req: Request) -> Response:
     return json_response(200, {"mentions_beyond_reach": ctx.quirks.mentions_beyond_reach})
 
@@ -275,6 +291,7 @@ ROUTES = [
     Route("POST", "/_sandbox/faults", add_fault, x=False),
     Route("DELETE", "/_sandbox/faults", clear_faults, x=False),
     Route("POST", "/_sandbox/crowd", add_crowd, x=False),
+    Route("POST", "/_sandbox/x/researcher-posts", researcher_post, x=False),
     Route("GET", "/_sandbox/quirks", get_quirks, x=False),
     Route("PUT", "/_sandbox/quirks", put_quirks, x=False),
 ]

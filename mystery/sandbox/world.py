@@ -267,17 +267,23 @@ class World:
                 found.setdefault(account.id, account)
         return list(found.values())
 
-    def create_post(self, author_id: str, text: str, in_reply_to: int | None = None) -> Post:
-        """Record a post made now; if it is a fresh post mentioning a brand, plan the brand's
-        replies. Raises :class:`DuplicateContent` or :class:`UnknownPost`."""
+    def create_post(self, author_id: str, text: str, in_reply_to: int | None = None,
+                    at: datetime | None = None) -> Post:
+        """Record a post made now (or at ``at``, later: a researcher posting by hand in a
+        test, which stays invisible until the clock reaches it); if it is a fresh post
+        mentioning a brand, plan the brand's replies. Raises :class:`DuplicateContent` or
+        :class:`UnknownPost`."""
         with self.lock:
             spec = self.configured
+            if at is not None and utc(at) < self.clock.now():
+                raise WorldError(f"cannot post in the past ({iso(at)}); the clock is at "
+                                 f"{iso(self.clock.now())}")
             if (author_id, text) in self._texts:
                 raise DuplicateContent()
             parent = self.posts.get(in_reply_to) if in_reply_to is not None else None
             if in_reply_to is not None and (parent is None or not self.visible(parent)):
                 raise UnknownPost(f"the post {in_reply_to} you reply to does not exist")
-            now = ms_floor(self.clock.now())
+            now = ms_floor(at if at is not None else self.clock.now())
             post_id = self._allocate(now)
             mentioned = self._mentioned(text)
             brand = next((a.brand for a in mentioned if a.brand is not None), None)

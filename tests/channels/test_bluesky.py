@@ -390,3 +390,14 @@ def test_in_the_sandbox_replies_arrive_as_mention_then_reply_at_their_indexed_ti
     ).json()["notifications"]]  # fmt: skip
     assert reasons == ["reply", "mention"]  # the holding message mentions us; the answer not
     assert chan.poll(poll.cursor, server.world.now()).messages == [answer]  # the mark, again
+
+
+def test_in_the_sandbox_a_post_named_by_mystery_sent_is_fetched_only_if_ours(
+    sandboxed: tuple[SandboxServer, BlueskyChannel],
+) -> None:
+    _, chan = sandboxed
+    sent = chan.send(PROBE)
+    rkey = sent.message_id.rsplit("/", 1)[-1]
+    assert chan.fetch_own(rkey) == sent  # a bsky.app URL gives the record key
+    assert chan.fetch_own(sent.message_id) == sent
+    assert chan.fetch_own("3zzzzzzzzzzzz") is None  # no such post of ours

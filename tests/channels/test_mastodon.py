@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mystery.channels.base import Outgoing
+from mystery.channels.base import Outgoing, Sent
 from mystery.channels.mastodon import MastodonChannel, html_to_text, idempotency_key
 from mystery.channels.ratelimit import mastodon_reset
 from mystery.clock import parse_iso
@@ -357,3 +357,16 @@ def test_in_the_sandbox_replies_arrive_with_their_exact_times_and_threads(
     assert answer.conversation_id == sent.message_id  # ... traced back to the probe
     assert "DM" in holding.text and holding.text.startswith("@mystery_res ")
     assert chan.poll(poll.cursor, server.world.now()).messages == []
+
+
+def test_in_the_sandbox_a_post_named_by_mystery_sent_is_fetched_only_if_ours(
+    sandboxed: tuple[SandboxServer, MastodonChannel],
+) -> None:
+    server, chan = sandboxed
+    sent = chan.send(PROBE)
+    shown = f"@help {PROBE.text}"  # the server shows a remote mention by its local part
+    assert chan.fetch_own(sent.message_id) == Sent(sent.message_id, sent.sent_at, shown)
+    server.world.advance_to(parse_iso(server.ground_truth()["posts"][0]["fate"]["ack_at"]))
+    reply = chan.poll(None, server.world.now()).messages[0]
+    assert chan.fetch_own(reply.message_id) is None  # the brand's, not ours
+    assert chan.fetch_own("999999999999") is None  # no such status
