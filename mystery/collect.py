@@ -62,6 +62,14 @@ def run_study(
             f"cannot reach the sandbox at {sandbox_url!r}: not an http:// URL; give the URL "
             "'mystery sandbox' prints, e.g. --sandbox-url http://127.0.0.1:8765"
         )
+    by_hand = [n for n in study.sandbox_channels if study.channels[n].send_mode == "manual"]
+    if by_hand and sandbox_url is None:
+        raise MysteryError(
+            f"channels.{by_hand[0]}.mode is 'manual' on the sandbox, whose virtual clock runs "
+            "days ahead in seconds: nobody could post in time. Use mode = \"auto\" in the "
+            "sandbox; manual mode is for a real platform (or a standalone 'mystery sandbox' "
+            "driven by a test through --sandbox-url)"
+        )
     plan = make_plan(study)
     path = store_path(loaded, db)
     with StudyLock(lock_path(path)) as lock:

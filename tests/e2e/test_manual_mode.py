@@ -213,3 +213,13 @@ def _within(at: Any, sent: Any) -> float | None:
     if at is None or parse_iso(at) - sent > CUTOFF:
         return None
     return float((parse_iso(at) - sent).total_seconds())
+
+
+def test_manual_mode_in_the_in_process_sandbox_is_refused_before_any_file(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path)
+    result = CliRunner().invoke(app, ["run", str(path), "--quiet"])
+    assert result.exit_code == 1
+    assert "mode is 'manual' on the sandbox" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["by-hand.toml"]
