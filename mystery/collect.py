@@ -91,7 +91,7 @@ def check_live(study: Study, live: bool) -> None:
         raise MysteryError(
             f"channel(s) {', '.join(real)} point at a real platform "
             f"({study.channels[real[0]].endpoint}); nothing is posted there without --live. "
-            "Read the platform's rules (README: 'Running against the real X API'), then run "
+            "Read the platform's rules (README: 'Channels'), then run "
             "again with --live"
         )
 
