@@ -22,7 +22,8 @@ from datetime import datetime
 from mystery.clock import iso
 from mystery.errors import MysteryError
 from mystery.manual import post_id_from_url
-from mystery.store import ProbeRow, Store, _opt_time
+from mystery.rows import PROBE_COLS, ProbeRow, opt_time, probe_row
+from mystery.store import Store
 from mystery.study import Study
 
 
@@ -52,10 +53,9 @@ class Ledger:
             sql += " AND p.channel = ?"
             args.append(channel)
         rows = self.store.db.execute(sql + " ORDER BY p.planned_at, p.id", args)
-        n = len(Store._PROBE_COLS.split(","))
+        n = len(PROBE_COLS.split(","))
         return [
-            Awaiting(Store._probe(r[:n]), _opt_time(r[n]), _opt_time(r[n + 1]), r[n + 2],
-                     r[n + 3])
+            Awaiting(probe_row(r[:n]), opt_time(r[n]), opt_time(r[n + 1]), r[n + 2], r[n + 3])
             for r in rows
         ]
 
@@ -119,11 +119,11 @@ class Ledger:
                 db.execute("UPDATE probes SET planned_at = ? WHERE id = ? AND state = 'planned'",
                            (iso(slot), item.probe.id))
             else:
-                Store._exclude(db, item.probe.id, "missed", reason, now)
+                Store.exclude_in(db, item.probe.id, "missed", reason, now)
 
 
 def _cols(alias: str) -> str:
-    return ", ".join(f"{alias}.{c.strip()}" for c in Store._PROBE_COLS.split(","))
+    return ", ".join(f"{alias}.{c.strip()}" for c in PROBE_COLS.split(","))
 
 
 def record_claim(study: Study, store: Store, probe_id: str, url: str, now: datetime) -> str:

@@ -58,3 +58,14 @@ def format_duration(seconds: float | None) -> str:
         return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+def format_span(delta: timedelta) -> str:
+    """Coarser form for the runner's notices (a wait, a late send, a grace window): ``45 s``,
+    ``12 min``, ``3.5 h``. One unit, so that a countdown line reads at a glance."""
+    seconds = max(0, round(delta.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"

@@ -66,7 +66,8 @@ def _runner(store: Store) -> Runner:
 
 def _attribute(store: Store, *messages: Message) -> dict[str, tuple[str, str]]:
     runner = _runner(store)
-    return {r.message_id: (r.probe_id, r.auto_code) for r in runner._attribute("x", messages)}
+    replies = runner._poller.attribute("x", messages)
+    return {r.message_id: (r.probe_id, r.auto_code) for r in replies}
 
 
 def test_a_brand_dm_goes_to_its_latest_open_probe_sent_before_it(store: Store) -> None:
@@ -84,7 +85,7 @@ def test_a_brand_dm_goes_to_its_latest_open_probe_sent_before_it(store: Store) -
         "d2": (second, "resolution"),
         "d3": (first, "resolution"),
     }
-    rows = _runner(store)._attribute("x", [_dm("d4", "Acme", T0 + HOUR)])
+    rows = _runner(store)._poller.attribute("x", [_dm("d4", "Acme", T0 + HOUR)])
     assert rows[0].in_reply_to is None and rows[0].conversation_id is None
 
 

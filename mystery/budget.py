@@ -1,0 +1,59 @@
+"""Keeping a paid channel to the study's ``budget_usd`` while a run goes on.
+
+A channel that charges (X: every post created and every resource read) carries a
+:class:`~mystery.cost.Spend`. What it has spent is saved in the store's meta as it changes and
+restored by the next run of the same study, so a budget holds across restarts; a channel that
+reaches the budget, or has too little left for its next post, is stopped (no more reads or
+posts there) until the researcher raises the budget in the study file.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mystery.cost import Spend
+from mystery.pacing import ChannelState, Pacing
+from mystery.store import ProbeRow, Store
+from mystery.study import Study
+
+
+class Budget:
+    """The spend of each paid channel of one run, against the study's budgets."""
+
+    def __init__(self, study: Study, store: Store, pacing: Pacing) -> None:
+        self.study = study
+        self.store = store
+        self.pacing = pacing
+        for name, state in pacing.channels.items():
+            spend: Spend | None = getattr(state.channel, "spend", None)
+            saved = store.meta(f"spend:{name}")
+            if spend is not None and saved:  # what earlier runs of this study spent
+                state.channel.spend = Spend(**json.loads(saved))  # type: ignore[attr-defined]
+
+    def affordable(self, probe: ProbeRow, state: ChannelState) -> bool:
+        """Whether posting ``probe`` stays within the budget; if not, the channel stops."""
+        spend: Spend | None = getattr(state.channel, "spend", None)
+        budget = self.study.channels[probe.channel].budget_usd
+        left = spend.remaining(budget) if spend is not None else None
+        if spend is None or left is None or left >= spend.prices.of_post(probe.text):
+            return True
+        self.keep(force=True)
+        return False
+
+    def keep(self, force: bool = False) -> None:
+        """Save what each paid channel has spent, and stop one that has reached the study's
+        ``budget_usd``: no more reads or posts there until the budget is raised."""
+        for name, state in self.pacing.live():
+            spend: Spend | None = getattr(state.channel, "spend", None)
+            if spend is None:
+                continue
+            counts = json.dumps(spend.counts(), sort_keys=True)
+            if self.store.meta(f"spend:{name}") != counts:
+                self.store.set_meta({f"spend:{name}": counts})
+            budget = self.study.channels[name].budget_usd
+            if spend.over(budget) or (force and budget is not None):
+                short = ", with too little left for the next post" if force else ""
+                self.pacing.stop(name, f"the budget is spent: ${spend.total_usd:.3f} of "
+                                       f"channels.{name}.budget_usd = {budget} (at X's prices"
+                                       f"{short}); raise it in the study file and run again "
+                                       "to go on")

@@ -1,0 +1,306 @@
+"""Reading a store: every query that changes nothing, for the runner, analysis and coding.
+
+:class:`StoreReads` is the base of :class:`~mystery.store.Store`, which adds opening, the
+transactions and every write; a caller opens a ``Store`` and reads through it. Kept apart so
+that the store's module is about what must be crash-safe (the writes), and this one about what
+a store holds: probes by state, send attempts, replies and cursors, codes, and the summaries
+analysis reads (``timing_rows``: the seam between collecting and analysing).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mystery.clock import iso, parse_iso
+from mystery.coding import ProbeTimes, probe_times
+from mystery.errors import StoreError
+from mystery.migrations import MAIN_CODER
+from mystery.rows import PROBE_COLS, Counts, Flag, ProbeRow, ReplyRow, opt_time, probe_row
+
+
+class StoreReads:
+    """The read-only queries of one study's store (see :class:`~mystery.store.Store`)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    # -- study -----------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def cutoff(self) -> timedelta:
+        return timedelta(seconds=float(self._required_meta("cutoff_seconds")))
+
+    def _required_meta(self, key: str) -> str:
+        value = self.meta(key)
+        if value is None:
+            raise StoreError(f"{self.path} holds no study yet; run 'mystery run' first")
+        return value
+
+    # -- probes ----------------------------------------------------------------------------
+
+    def probes(self, state: str | None = None, channel: str | None = None) -> list[ProbeRow]:
+        sql = f"SELECT {PROBE_COLS} FROM probes WHERE 1=1"
+        args: list[str] = []
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        if channel is not None:
+            sql += " AND channel = ?"
+            args.append(channel)
+        return [probe_row(r) for r in self.db.execute(sql + " ORDER BY planned_at, id", args)]
+
+    def probes_by_id(self, ids: Iterable[str]) -> list[ProbeRow]:
+        ids = list(ids)
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT {PROBE_COLS} FROM probes WHERE id IN ({marks})", ids)
+        return [probe_row(r) for r in rows]
+
+    def count(self, states: Iterable[str], channels: Iterable[str] | None = None) -> int:
+        """How many probes are in any of ``states`` (on ``channels``)."""
+        return int(self.db.execute(*self._state_query("count(*)", states, channels))
+                   .fetchone()[0])
+
+    def any_in(self, states: Iterable[str], channels: Iterable[str] | None = None) -> bool:
+        """Whether any probe is in ``states``: stops at the first, so it is cheap every pass."""
+        sql, args = self._state_query("1", states, channels)
+        return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
+
+    @staticmethod
+    def _state_query(what: str, states: Iterable[str],
+                     channels: Iterable[str] | None) -> tuple[str, list[str]]:
+        states = list(states)
+        sql = f"SELECT {what} FROM probes WHERE state IN ({','.join('?' * len(states))})"
+        args = list(states)
+        if channels is not None:
+            channels = list(channels)
+            sql += f" AND channel IN ({','.join('?' * len(channels))})"
+            args += channels
+        return sql, args
+
+    def expired(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
+        """Sent, unsettled probes on ``channel`` sent at or before ``sent_before``."""
+        rows = self.db.execute(
+            f"SELECT {PROBE_COLS} FROM probes WHERE state = 'sent' AND channel = ? "
+            "AND sent_at <= ? ORDER BY sent_at, id",
+            (channel, iso(sent_before)),
+        )
+        return [probe_row(r) for r in rows]
+
+    def due_probes(self, now: datetime) -> list[ProbeRow]:
+        rows = self.db.execute(
+            f"SELECT {PROBE_COLS} FROM probes WHERE state = 'planned' AND planned_at <= ? "
+            "ORDER BY planned_at, id",
+            (iso(now),),
+        )
+        return [probe_row(r) for r in rows]
+
+    def next_planned_at(self, channels: Iterable[str] | None = None,
+                        after: datetime | None = None) -> datetime | None:
+        """When the next planned probe (on ``channels``; due after ``after``) is due."""
+        sql, args = self._state_query("min(planned_at)", ["planned"], channels)
+        if after is not None:
+            sql += " AND planned_at > ?"
+            args.append(iso(after))
+        return opt_time(self.db.execute(sql, args).fetchone()[0])
+
+    def open_probes(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
+        """Sent, unsettled probes on ``channel`` sent before ``sent_before``."""
+        rows = self.db.execute(
+            f"SELECT {PROBE_COLS} FROM probes WHERE state = 'sent' AND channel = ? "
+            "AND sent_at < ? ORDER BY sent_at, id",
+            (channel, iso(sent_before)),
+        )
+        return [probe_row(r) for r in rows]
+
+    # -- send attempts and flags -----------------------------------------------------------
+
+    def attempts(self, probe_id: str) -> list[tuple[str, str | None, str | None]]:
+        return list(
+            self.db.execute(
+                "SELECT started_at, outcome, detail FROM send_attempts WHERE probe_id = ? "
+                "ORDER BY id",
+                (probe_id,),
+            )
+        )
+
+    def failed_attempts(self, probe_id: str) -> int:
+        """Attempts that reached the platform and failed there (not crashes, not waits)."""
+        return int(self.db.execute(
+            "SELECT count(*) FROM send_attempts WHERE probe_id = ? AND outcome = 'failed'",
+            (probe_id,),
+        ).fetchone()[0])
+
+    def flags(self) -> list[Flag]:
+        """Every excluded probe's reason, in probe order."""
+        rows = self.db.execute(
+            "SELECT probe_id, kind, reason, flagged_at FROM flags ORDER BY probe_id, kind"
+        )
+        return [Flag(r[0], r[1], r[2], parse_iso(r[3])) for r in rows]
+
+    # -- replies, cursors and codes --------------------------------------------------------
+
+    def probe_for_thread(self, channel: str, message_ids: Iterable[str | None]) -> str | None:
+        """The probe a thread belongs to: a probe's own message id, or a reply already
+        recorded in its thread (a brand answering its own holding message)."""
+        for mid in message_ids:
+            if not mid:
+                continue
+            row = self.db.execute(
+                "SELECT id FROM probes WHERE channel = ? AND message_id = ?", (channel, mid)
+            ).fetchone() or self.db.execute(
+                "SELECT probe_id FROM replies WHERE channel = ? AND message_id = ?",
+                (channel, mid),
+            ).fetchone()
+            if row:
+                return str(row[0])
+        return None
+
+    def latest_open_probe(self, channel: str, brand: str, before: datetime) -> str | None:
+        """The latest probe of ``brand`` on ``channel`` sent before ``before`` and still open
+        (``sent``): where a message outside any thread (a direct message) belongs."""
+        row = self.db.execute(
+            "SELECT id FROM probes WHERE state = 'sent' AND channel = ? AND brand = ? "
+            "AND sent_at < ? ORDER BY sent_at DESC, id DESC LIMIT 1",
+            (channel, brand, iso(before)),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def cursor(self, channel: str) -> tuple[str | None, datetime | None]:
+        row = self.db.execute(
+            "SELECT value, polled_through FROM cursors WHERE channel = ?", (channel,)
+        ).fetchone()
+        if row is None:
+            return None, None
+        return row[0], opt_time(row[1])
+
+    def replies(self, probe_id: str | None = None) -> list[ReplyRow]:
+        sql = (
+            "SELECT channel, message_id, probe_id, author, text, created_at, in_reply_to, "
+            "conversation_id, auto_code FROM replies"
+        )
+        rows = (
+            self.db.execute(sql + " WHERE probe_id = ? ORDER BY created_at, message_id",
+                            (probe_id,))
+            if probe_id is not None
+            else self.db.execute(sql + " ORDER BY probe_id, created_at, message_id")
+        )
+        return [
+            ReplyRow(r[0], r[1], r[2], r[3], r[4], parse_iso(r[5]), r[6], r[7], r[8])
+            for r in rows
+        ]
+
+    def replies_for(self, probe_ids: Iterable[str]) -> dict[str, list[ReplyRow]]:
+        """Replies of many probes in one query, grouped by probe."""
+        out: dict[str, list[ReplyRow]] = {}
+        ids = list(probe_ids)
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            rows = self.db.execute(
+                "SELECT channel, message_id, probe_id, author, text, created_at, in_reply_to, "
+                f"conversation_id, auto_code FROM replies WHERE probe_id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY created_at, message_id",
+                chunk,
+            )
+            for r in rows:
+                out.setdefault(r[2], []).append(
+                    ReplyRow(r[0], r[1], r[2], r[3], r[4], parse_iso(r[5]), r[6], r[7], r[8])
+                )
+        return out
+
+    def codes(self) -> dict[tuple[str, str], str]:
+        """The main coder's manual codes (``mystery.coders``), overriding the automatic code;
+        other coders' codes are kept for agreement and never change the timings."""
+        rows = self.db.execute(
+            "SELECT channel, message_id, code FROM codes "
+            "WHERE coder = (SELECT value FROM meta WHERE key = ?)", (MAIN_CODER,)
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    # -- summaries -------------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        planned, sent, settled, unanswered = self.db.execute(
+            "SELECT count(*), count(message_id), sum(state = 'settled'), "
+            "sum(outcome = 'unanswered') FROM probes"
+        ).fetchone()
+        acknowledged, resolved = self.db.execute(
+            "SELECT count(DISTINCT probe_id), count(DISTINCT CASE WHEN auto_code = 'resolution' "
+            "THEN probe_id END) FROM replies"
+        ).fetchone()
+        return Counts(planned, sent, acknowledged, resolved, unanswered or 0, settled or 0)
+
+    def timing_rows(self) -> list[dict[str, Any]]:
+        """One row per probe in the timings schema (``mystery.analysis.timings``): the seam
+        between collecting and analysing. Probes not yet settled are left out: their outcome
+        is not known yet."""
+        brands: dict[str, dict[str, str]] = json.loads(self._required_meta("brands"))
+        cutoff = self.cutoff()
+        codes = self.codes()
+        replies: dict[str, list[ReplyRow]] = {}
+        for reply in self.replies():
+            replies.setdefault(reply.probe_id, []).append(reply)
+        common = {
+            "study": self._required_meta("study"),
+            "series": self._required_meta("series"),
+            "year": int(self._required_meta("year")),
+        }
+        rows = []
+        for probe in self.probes(state="settled"):
+            if probe.outcome == "excluded" or probe.sent_at is None:
+                # Never sent, or sent but its replies cannot be vouched for (see ``flags``):
+                # no times, so no figure can pick up half-known ones.
+                times, status = ProbeTimes(None, None), "excluded"
+            else:
+                times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, cutoff)
+                status = "answered" if times.ack is not None else "unanswered"
+            rows.append({
+                **common,
+                "brand": probe.brand,
+                "sector": brands.get(probe.brand, {}).get("sector", ""),
+                "country": brands.get(probe.brand, {}).get("country", ""),
+                "channel": probe.channel,
+                "question": probe.question,
+                "sent_at": probe.sent_at,
+                "ack_seconds": times.ack,
+                "resolution_seconds": times.resolution,
+                "status": status,
+                "cutoff_seconds": cutoff.total_seconds(),
+            })
+        return rows
+
+    # -- codes by coder (mystery code) -----------------------------------------------------
+
+    def code_rows(self) -> list[tuple[str, str, str, str, datetime]]:
+        """Every manual code of every coder as (channel, message_id, code, coder, coded_at),
+        oldest first: ``mystery code`` needs each coder's own codes (to resume, to export, to
+        compare coders), not only the one that wins in :meth:`codes`."""
+        rows = self.db.execute(
+            "SELECT channel, message_id, code, coder, coded_at FROM codes "
+            "ORDER BY coded_at, coder"
+        )
+        return [(r[0], r[1], r[2], r[3], parse_iso(r[4])) for r in rows]
+
+    # -- hand-logged channels (mystery.handlog) --------------------------------------------
+
+    def timing_sources(self) -> dict[str, str]:
+        """Probe id → ``platform`` or ``hand``: which clock timed it (see
+        ``mystery.migrations._m003_handlog``)."""
+        return {str(r[0]): str(r[1])
+                for r in self.db.execute("SELECT id, timing_source FROM probes")}
+
+    def gave_up(self) -> dict[str, datetime]:
+        """Probe id → when the researcher stopped waiting for a reply (``mystery log``): such
+        a probe is censored there, not at the cutoff, when it has no reply by then."""
+        rows = self.db.execute(
+            "SELECT probe_id, min(at) FROM hand_log WHERE event = 'gave_up' GROUP BY probe_id"
+        )
+        return {str(r[0]): parse_iso(r[1]) for r in rows}
