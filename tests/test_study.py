@@ -372,3 +372,23 @@ def test_brand_hours_from_toml_and_from_the_csv(tmp_path: Path) -> None:
     assert format_hours(alpha.hours) == "mon-fri 09:00-17:00; sat 10:00-24:00"
     assert parse_hours(format_hours(alpha.hours)) == alpha.hours
     assert beta.hours == []  # an empty cell: the study default
+
+
+def test_sending_modes_default_by_channel_and_endpoint() -> None:
+    from mystery.study import Study
+
+    def study(channels: dict[str, dict[str, str]]) -> Study:
+        return Study.model_validate({
+            "name": "m", "year": 2026, "channels": channels,
+            "questions": [{"id": "q", "text": "Hi {brand}?"}],
+            "schedule": {"start": "2026-03-02", "end": "2026-03-06"},
+        })
+
+    real = study({"x": {"account": "me", "endpoint": "https://api.x.com"},
+                  "email": {"account": "me@example.org", "endpoint": "imaps://mail.example.org"},
+                  "mastodon": {"account": "me", "endpoint": "https://mastodon.social"}})
+    assert {n: c.send_mode for n, c in real.channels.items()} == {
+        "x": "manual", "email": "auto", "mastodon": "manual"}
+    sandbox = study({"x": {"account": "me"}})
+    assert sandbox.channels["x"].send_mode == "auto"
+    assert not sandbox.channels["x"].guarded and real.channels["x"].guarded
