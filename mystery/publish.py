@@ -34,6 +34,8 @@ from mystery.errors import ImportFileError, Problem
 if TYPE_CHECKING:
     import polars as pl
 
+    from mystery.analysis.batch import Batch
+
 
 @dataclass
 class Sources:
@@ -67,7 +69,7 @@ def _check_study_timings(folder: Path, df: pl.DataFrame, info: StudyInfo) -> lis
         problems.append(Problem(str(folder / "study.json"), "", f"names study {info.name!r} but "
                                 f"sits in results/{folder.name}/; move it or rename the study"))
     for column, expected in (("study", info.name), ("series", info.series), ("year", info.year)):
-        found = sorted(set(df[column].to_list()) - {expected})
+        found = sorted(set(df[column].unique().to_list()) - {expected})
         if found:
             problems.append(Problem(file, f"column {column}", f"has {found}, but study.json "
                                     f"says {expected!r}; export the study again"))
@@ -116,20 +118,29 @@ def generate(
     highlight: Sequence[str] = (), workers: int | None = 1,
 ) -> list[Path]:
     """Write every study report and series result of ``root`` under ``out/results``; return
-    the paths relative to ``out``. Charts are drawn last, in ``workers`` processes (None: one
-    per CPU). The default, 1, draws them in this process: a pool re-imports the caller's
-    main module, which a script needs to guard with ``if __name__ == "__main__":``; the
-    ``mystery`` command is guarded and uses one process per CPU."""
+    the paths relative to ``out``. Charts are drawn in ``workers`` processes (None: one per
+    CPU), each as soon as its data is known, while the tables are still being computed. The
+    default, 1, draws them in this process, last: a pool re-imports the caller's main module,
+    which a script needs to guard with ``if __name__ == "__main__":``; the ``mystery``
+    command is guarded and uses one process per CPU."""
+    from mystery.analysis.batch import Batch
+
+    with Batch(workers) as batch:  # the pool starts now, while the sources are read
+        written = _write_all(gather(root), Path(out) / "results", brand_stat, highlight, batch)
+        batch.run()
+    return sorted(p.relative_to(out) for p in written)
+
+
+def _write_all(
+    sources: Sources, results: Path, brand_stat: BrandStat, highlight: Sequence[str],
+    batch: Batch,
+) -> list[Path]:
     import polars as pl
 
     from mystery.analysis import brandrows, timings
-    from mystery.analysis.batch import Batch
     from mystery.analysis.report import write_report
     from mystery.analysis.seriesreport import write_series
 
-    sources = gather(root)
-    batch = Batch()
-    results = Path(out) / "results"
     written: list[Path] = []
     all_timings = pl.concat([timings.empty(), *sources.timings])
     all_brands = pl.concat([brandrows.empty(), *sources.brand_rows])
@@ -137,15 +148,15 @@ def generate(
         study = all_timings.filter(pl.col("study") == name)
         written += write_report(study, results / name, info, highlight=highlight, batch=batch)
     synthetic = {name: info.synthetic for name, info in sources.infos.items()}
-    names = sorted(set(all_timings["series"].to_list()) | set(all_brands["series"].to_list()))
+    names = sorted(set(all_timings["series"].unique().to_list())
+                   | set(all_brands["series"].unique().to_list()))
     for name in names:
         written += write_series(
             name, all_timings.filter(pl.col("series") == name),
             all_brands.filter(pl.col("series") == name), synthetic, results / name,
             brand_stat=brand_stat, highlight=highlight, batch=batch,
         )
-    batch.run(workers)
-    return sorted(p.relative_to(out) for p in written)
+    return written
 
 
 def _compare(root: Path, fresh: Path, files: list[Path]) -> list[Outcome]:

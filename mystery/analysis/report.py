@@ -65,27 +65,37 @@ CHANNEL_COLS = (
 )
 
 
+def _business(timings: pl.DataFrame, info: StudyInfo) -> pl.DataFrame:
+    """The counted probes with every duration in business seconds (each brand's hours)."""
+    return business.to_business(metrics.counted(timings), info.timezone,
+                                brand_hours=info.brand_hours())
+
+
 def _with_business(
-    timings: pl.DataFrame, by: list[str], info: StudyInfo, extra: pl.Expr | None = None
+    timings: pl.DataFrame, business_timings: pl.DataFrame, by: list[str]
 ) -> pl.DataFrame:
     """Figures per ``by`` with the KM median in business hours beside the clock median."""
     import polars as pl
 
-    t = timings if extra is None else timings.with_columns(extra)
-    clock = metrics.summarise(t, brandrows.empty(), by)
-    biz = metrics.summarise(business.to_business(t, info.timezone,
-                                                  brand_hours=info.brand_hours()),
-                            brandrows.empty(), by)
+    clock = metrics.summarise(timings, brandrows.empty(), by)
+    biz = metrics.summarise(business_timings, brandrows.empty(), by)
     biz = biz.select([*by, pl.col("median_ack_seconds").alias("business_median_ack_seconds")])
     return clock.join(biz, on=by, how="left", nulls_equal=True)
 
 
-def summary(timings: pl.DataFrame, info: StudyInfo) -> pl.DataFrame:
-    """Per brand × channel figures of one study (``SUMMARY_COLS`` sources)."""
+def summary(
+    timings: pl.DataFrame, info: StudyInfo, business_timings: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Per brand × channel figures of one study (``SUMMARY_COLS`` sources).
+
+    ``business_timings``: the same probes in business time when the caller has them already
+    (the report converts once for the summary and the send windows); computed otherwise."""
     import polars as pl
 
     by = ["study", "channel", "brand"]
-    figures = _with_business(timings, by, info)
+    if business_timings is None:
+        business_timings = _business(timings, info)
+    figures = _with_business(timings, business_timings, by)
     sectors = (
         metrics.counted(timings).group_by("brand").agg(pl.col("sector").drop_nulls().min())
     )
@@ -143,7 +153,8 @@ def build_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     info = info or _info_for(timings)
-    table = summary(timings, info)
+    biz = _business(timings, info)  # once, for the summary and the send windows
+    table = summary(timings, info, biz)
     t = metrics.counted(timings)
     channels = sorted(t["channel"].unique().to_list())
     note = method_note(
@@ -154,8 +165,9 @@ def build_report(
     )
     paths = [out / "summary.csv", out / "summary.md"]
     paths[0].write_bytes(csv_bytes(table, SUMMARY_COLS))
-    windows = _with_business(t, ["channel", "window"], info,
-                             business.send_window(pl.col("sent_at"), info.timezone).alias("window"))
+    window = business.send_window(pl.col("sent_at"), info.timezone).alias("window")
+    windows = _with_business(t.with_columns(window), biz.with_columns(window),
+                             ["channel", "window"])
     order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
     windows = windows.sort(["channel", order])
     per_channel = metrics.summarise(t, brandrows.empty(), ["channel"])

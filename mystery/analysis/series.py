@@ -151,22 +151,28 @@ def tables(
         ["year", "channel", "sector"], nulls_last=True)
     return SeriesTables(
         yoy=yoy, unranked=unranked, sectors=sectors,
-        channels=_channel_comparison(timings, brand_rows, keys), panel=_panel(brands),
+        channels=_channel_comparison(timings, brand_rows, keys, brands, cells),
+        panel=_panel(brands),
         sources=_sources(timings, brand_rows, synthetic), brands=brands,
     )
 
 
 def _channel_comparison(
-    timings: pl.DataFrame, brand_rows: pl.DataFrame, keys: list[str]
+    timings: pl.DataFrame, brand_rows: pl.DataFrame, keys: list[str], brands: pl.DataFrame,
+    cells: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Per year × channel, only brands asked on two or more channels that year."""
+    """Per year × channel, only brands asked on two or more channels that year.
+
+    ``brands`` has one row per brand asked on a channel in a year (``brand_metrics``), and
+    ``cells`` the figures of every probe per year × channel: when every brand was asked on two
+    or more channels, the comparison covers every probe and is ``cells`` itself."""
     import polars as pl
 
     who = ["series", "year", "brand"]
-    asked = pl.concat([metrics.counted(timings).select([*who, "channel"]),
-                       brand_rows.select([*who, "channel"])]).unique()
-    multi = asked.group_by(who).agg(pl.col("channel").n_unique().alias("n")).filter(
-        pl.col("n") >= 2).select(who)
+    asked = brands.group_by(who).agg(pl.col("channel").n_unique().alias("n"))
+    multi = asked.filter(pl.col("n") >= 2).select(who)
+    if multi.height == asked.height:
+        return cells.sort(["year", "channel"])
     return metrics.summarise(
         timings.join(multi, on=who, how="semi"), brand_rows.join(multi, on=who, how="semi"), keys
     ).sort(["year", "channel"])

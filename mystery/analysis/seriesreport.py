@@ -264,11 +264,10 @@ def _curves(
     for channel in channels:
         curves[channel] = []
         part = timings.filter(pl.col("channel") == channel)
-        known = [c for c in part["cutoff_seconds"].to_list() if c is not None] or [
-            a for a in part["ack_seconds"].to_list() if a is not None] or [3600.0]
-        end = max(known)
+        end = float(part.select(pl.coalesce(  # the longest cutoff, else the slowest answer
+            pl.col("cutoff_seconds").max(), pl.col("ack_seconds").max(), 3600.0)).item())
         grid = [60.0 * (end / 60.0) ** (i / (_GRID_POINTS - 1)) for i in range(_GRID_POINTS)]
-        for year in sorted(set(part["year"].to_list())):
+        for year in sorted(part["year"].unique().to_list()):
             result = metrics.survival_curve(part.filter(pl.col("year") == year), grid)
             if result is None:
                 continue

@@ -166,3 +166,27 @@ def test_resolution_median_is_censored_at_the_cutoff() -> None:
     # Resolved at 120 and 300 s, one never: S(120) = 2/3, S(300) = 1/3, median 300 s.
     assert m["median_resolution_seconds"] == 300
     assert m["resolved_rate"] == pytest.approx(2 / 3)
+
+
+def test_channel_comparison_counts_only_brands_asked_on_two_channels() -> None:
+    def on(channel: str, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "channel": channel}
+
+    both_years = [
+        # 2025: Alpha on x and email, Beta on x only, so the comparison counts Alpha alone.
+        on("x", probe("Alpha", 2025, 60)), on("email", probe("Alpha", 2025, 600)),
+        on("x", probe("Beta", 2025, 30)),
+        # 2026: both brands on both channels, so the comparison counts every probe.
+        on("x", probe("Alpha", 2026, 60)), on("email", probe("Alpha", 2026, 600)),
+        on("x", probe("Beta", 2026, 30)), on("email", probe("Beta", 2026, None)),
+    ]
+    channels = series.tables(timings.frame(both_years), brandrows.empty(), {}).channels
+    got = {(r["year"], r["channel"]): (r["brands"], r["probes"], r["answered"])
+           for r in channels.iter_rows(named=True)}
+    assert got == {(2025, "email"): (1, 1, 1), (2025, "x"): (1, 1, 1),
+                   (2026, "email"): (2, 2, 1), (2026, "x"): (2, 2, 2)}
+    # A series where every brand is on two channels takes the short way (the per-channel
+    # table itself) and must give the same figures.
+    only_2026 = timings.frame([r for r in both_years if r["year"] == 2026])
+    alone = series.tables(only_2026, brandrows.empty(), {}).channels
+    assert alone.equals(channels.filter(pl.col("year") == 2026))

@@ -6,9 +6,11 @@ Run apart from the unit tests (pyproject's addopts ignore tests/perf):
 
 The series is 10 synthetic studies (2017–2026) of 100 brands × 2 channels × 500 probes each.
 Publish regenerates each study's report and the series' tables and charts (15 charts, drawn
-in a pool of one process per CPU). The test measures wall time, CPU seconds and the peak
+in a pool of one process per CPU while the tables are computed). The test measures wall time,
+CPU seconds (the publishing process, the pool's fork server and its workers) and the peak
 resident memory of a fresh process (``resource.getrusage`` of the child, so earlier tests
 cannot inflate it), prints them with the machine's load, and holds them under 10 s and 2 GB.
+The machine's load matters: on a shared machine the wall time grows with other work.
 """
 
 from __future__ import annotations
@@ -49,11 +51,14 @@ def test_publish_a_million_probes_in_under_ten_seconds(tmp_path: Path) -> None:
     probes = _build(tmp_path)
     assert probes == 1_000_000
     script = textwrap.dedent(f"""
-        import json, resource, time
+        import json, multiprocessing.forkserver, time
         start = time.perf_counter()
         from mystery.publish import publish
         outcomes = publish({str(tmp_path)!r}, workers=None)
         seconds = time.perf_counter() - start
+        # Chart workers are children of the fork server; once it is stopped and waited for,
+        # their CPU time counts in this process's children, and so in the test's.
+        getattr(multiprocessing.forkserver._forkserver, "_stop", lambda: None)()
         print(json.dumps({{"seconds": seconds, "files": len(outcomes)}}))
     """)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -62,7 +67,7 @@ def test_publish_a_million_probes_in_under_ten_seconds(tmp_path: Path) -> None:
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # ru_maxrss of children is the largest single process (the publishing one; chart workers
-    # are smaller), not a sum; the CPU seconds include the chart workers.
+    # are smaller), not a sum; the CPU seconds include the fork server and the chart workers.
     peak_mib = after.ru_maxrss / 1024
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result = json.loads(done.stdout.strip().splitlines()[-1])
