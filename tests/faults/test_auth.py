@@ -45,3 +45,22 @@ def test_refused_credentials_stop_the_channel_and_the_run_exits_1(
     assert code == 0, output
     assert "finished" in output
     assert_exact(study, sandbox)
+
+
+def test_out_of_credits_stops_the_channel_saying_to_top_up_and_never_replies_to_a_brand(
+    study: Path, sandbox: SandboxServer, control: SandboxControl,
+) -> None:
+    control.add_fault("POST /2/tweets", 402, times=None, skip=2)
+    code, output = _run(study, sandbox)
+    assert code == 1
+    assert "channel x stopped: X answered 402 Payment Required" in output
+    assert "out of credits; top up at console.x.com" in output
+    with Store.open(study.with_suffix(".db"), create=False) as store:
+        assert store.count(("sending",)) == 0
+    control.clear_faults()  # topped up
+    code, output = _run(study, sandbox)
+    assert code == 0, output
+    truth = assert_exact(study, sandbox)
+    # Every post of ours is a fresh probe: the runner never replies to a brand.
+    ours = [p for p in truth["posts"] if p["fate"] is not None]
+    assert ours and all(p["in_reply_to"] is None for p in truth["posts"])
