@@ -21,7 +21,7 @@ from datetime import datetime
 from mystery.awaiting import Awaiting, Ledger
 from mystery.channels.base import Outgoing, Sent
 from mystery.durations import format_span
-from mystery.errors import AuthError, ChannelError, MysteryError, RateLimited
+from mystery.errors import ChannelError, MysteryError
 from mystery.manual import DueProbe, compose_link
 from mystery.pacing import RECONCILE_MARGIN, ChannelState, Pacing
 from mystery.reschedule import next_slot
@@ -143,20 +143,11 @@ class HandPosting:
                         self._posted(item, found, state, now, "manual")
                     elif item.grace_until and now >= self._grace_end(item, state):
                         self._miss(item, now)
-        except RateLimited as exc:
-            state.detect_after = self.pacing.rate_limited(state.channel.name, "looking for "
-                                                          "posts made by hand", exc, now,
-                                                          state.detect_failures + 1)
-            return False
-        except AuthError as exc:
-            self.pacing.stop(state.channel.name, str(exc))
-            return False
         except ChannelError as exc:
-            self.pacing.retries += 1
-            state.detect_failures += 1
-            state.detect_after = now + self.pacing.backoff(state.detect_failures)
-            self.pacing.on_notice(f"{state.channel.name}: cannot look for posts made by hand "
-                                  f"yet ({exc}); will retry")
+            name = state.channel.name
+            self.pacing.failed(name, state, "detect", exc, now, "looking for posts made by hand",
+                               f"{name}: cannot look for posts made by hand yet ({exc}); "
+                               "will retry")
             return False
         state.detect_failures = 0
         state.detect_after = now + state.poll_every

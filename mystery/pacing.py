@@ -17,10 +17,11 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from mystery.channels.base import Channel
 from mystery.durations import format_span
-from mystery.errors import RateLimited
+from mystery.errors import AuthError, ChannelError, RateLimited
 from mystery.study import Study
 
 BACKOFF_BASE = timedelta(seconds=2)
@@ -47,6 +48,16 @@ class ChannelState:
     detect_after: datetime | None = None  # next look for posts the researcher made by hand
     detect_failures: int = 0
     stopped: str | None = None  # why the channel was stopped, if it was
+
+
+Read = Literal["poll", "check", "detect"]
+"""The reads the runner repeats until they succeed: polling for replies, checking an uncertain
+send on our timeline, looking for posts made by hand."""
+_SLOTS: dict[Read, tuple[str, str]] = {
+    "poll": ("next_poll", "poll_failures"),
+    "check": ("check_after", "check_failures"),
+    "detect": ("detect_after", "detect_failures"),
+}
 
 
 class Pacing:
@@ -83,6 +94,24 @@ class Pacing:
         self.on_notice(f"{name}: rate limited while {doing}; waiting until "
                        f"{until:%Y-%m-%d %H:%M:%S} UTC ({format_span(until - now)})")
         return until
+
+    def failed(self, name: str, state: ChannelState, read: Read, exc: ChannelError,
+               now: datetime, doing: str, retrying: str) -> None:
+        """One policy for every failed read: a 429 waits for the named reset, 401/402/403
+        stops the channel, anything else backs off with ``retrying`` as the notice (its
+        ``{delay}``, if any, becomes the wait)."""
+        at, count = _SLOTS[read]
+        if isinstance(exc, RateLimited):
+            setattr(state, at, self.rate_limited(name, doing, exc, now,
+                                                 getattr(state, count) + 1))
+        elif isinstance(exc, AuthError):
+            self.stop(name, str(exc))
+        else:
+            self.retries += 1
+            setattr(state, count, getattr(state, count) + 1)
+            delay = self.backoff(getattr(state, count))
+            setattr(state, at, now + delay)
+            self.on_notice(retrying.replace("{delay}", format_span(delay)))
 
     def stop(self, name: str, why: str) -> None:
         self.channels[name].stopped = why

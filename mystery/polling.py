@@ -21,8 +21,7 @@ from mystery.channels.base import Channel, Message
 from mystery.channels.catchup import Gap, GappedPoll, ThreadSearch
 from mystery.clock import Clock
 from mystery.coding import auto_code, probe_times
-from mystery.durations import format_span
-from mystery.errors import AuthError, ChannelError, RateLimited
+from mystery.errors import ChannelError
 from mystery.pacing import ChannelState, Pacing
 from mystery.store import ReplyRow, Store
 from mystery.study import Study
@@ -51,19 +50,9 @@ class Poller:
             excluded: list[tuple[str, str]] = []
             if isinstance(poll, GappedPoll) and poll.gap is not None:
                 found, excluded = self._catch_up(name, state.channel, poll.gap, now)
-        except RateLimited as exc:
-            state.next_poll = self.pacing.rate_limited(name, "polling", exc, now,
-                                                       state.poll_failures + 1)
-            return
-        except AuthError as exc:
-            self.pacing.stop(name, str(exc))
-            return
         except ChannelError as exc:
-            self.pacing.retries += 1
-            state.poll_failures += 1
-            delay = self.pacing.backoff(state.poll_failures)
-            self.pacing.on_notice(f"{name}: {exc}; polling again in {format_span(delay)}")
-            state.next_poll = now + delay
+            self.pacing.failed(name, state, "poll", exc, now, "polling",
+                               f"{name}: {exc}; polling again in " "{delay}")
             return
         state.poll_failures = 0
         replies = self.attribute(name, [*poll.messages, *found])

@@ -298,18 +298,11 @@ class Runner:
         since = min(probe.planned_at, first) - RECONCILE_MARGIN
         try:
             found = state.channel.find_sent(self._outgoing(probe), since)
-        except RateLimited as exc:
-            state.check_after = self._pacing.rate_limited(probe.channel, "checking our timeline",
-                                                          exc, now, state.check_failures + 1)
-            return False
-        except AuthError as exc:
-            self._pacing.stop(probe.channel, str(exc))
-            return False
         except ChannelError as exc:
-            self._pacing.retries += 1
-            state.check_failures += 1
-            state.check_after = now + self._pacing.backoff(state.check_failures)
-            self.on_notice(f"{probe.id}: cannot check our timeline yet ({exc}); will retry")
+            self._pacing.failed(probe.channel, state, "check", exc, now,
+                                "checking our timeline",
+                                f"{probe.id}: cannot check our timeline yet ({exc}); "
+                                "will retry")
             return False
         state.check_failures, state.check_after = 0, None
         if found is not None:
