@@ -253,14 +253,19 @@ class StoreReads:
             "series": self._required_meta("series"),
             "year": int(self._required_meta("year")),
         }
+        gave_up = self.gave_up()
         rows = []
         for probe in self.probes(state="settled"):
+            censor = cutoff
             if probe.outcome == "excluded" or probe.sent_at is None:
                 # Never sent, or sent but its replies cannot be vouched for (see ``flags``):
                 # no times, so no figure can pick up half-known ones.
                 times, status = ProbeTimes(None, None), "excluded"
             else:
-                times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, cutoff)
+                if probe.id in gave_up:  # the researcher stopped waiting (``mystery log``):
+                    # what was not seen by then is censored there, not at the cutoff
+                    censor = max(timedelta(0), min(cutoff, gave_up[probe.id] - probe.sent_at))
+                times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, censor)
                 status = "answered" if times.ack is not None else "unanswered"
             rows.append({
                 **common,
@@ -273,7 +278,7 @@ class StoreReads:
                 "ack_seconds": times.ack,
                 "resolution_seconds": times.resolution,
                 "status": status,
-                "cutoff_seconds": cutoff.total_seconds(),
+                "cutoff_seconds": censor.total_seconds(),
             })
         return rows
 

@@ -302,3 +302,26 @@ def test_connect_leaves_hand_logged_channels_to_mystery_log(study_file: Path) ->
     with connect(load_study(study_file).study) as connection:
         assert connection.channels == {}
         assert isinstance(connection.clock, RealClock)
+
+
+def test_a_probe_given_up_on_is_censored_when_the_researcher_stopped_waiting(
+    study_file: Path,
+) -> None:
+    study = load_study(study_file).study
+    with handlog.open_store(load_study(study_file)) as store:
+        a, b = [p.id for p in store.probes()][:2]
+        sent = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+        now = sent + timedelta(hours=3)
+        entries = [handlog.sent_entry(store, study, probe, sent, now) for probe in (a, b)]
+        handlog.log(store, study, [e for e in entries if e], now)
+        ack = handlog.reply_entry(store, study, b, sent + timedelta(minutes=10),
+                                  "acknowledgement", now)
+        handlog.log(store, study, [ack], now)
+        handlog.give_up(store, study, a, sent + timedelta(minutes=40), now)
+        handlog.give_up(store, study, b, sent + timedelta(hours=2), now)
+        rows = {r["brand"]: r for r in store.timing_rows()}
+        brands = {p.id: p.brand for p in store.probes_by_id([a, b])}
+    # Not answered by the time the researcher hung up: censored at 40 min, not at the cutoff.
+    assert rows[brands[a]]["status"] == "unanswered"
+    assert rows[brands[a]]["cutoff_seconds"] == 40 * 60
+    assert rows[brands[b]]["ack_seconds"] == 600 and rows[brands[b]]["cutoff_seconds"] == 7200
