@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from mystery.analysis import charts, metrics, series
 from mystery.analysis.batch import Batch, draw
 from mystery.analysis.metrics import BrandStat
-from mystery.analysis.tables import Col, csv_bytes, cutoff_text, markdown, span
+from mystery.analysis.tables import Col, csv_bytes, cutoff_text, hand_timed, markdown, span
 
 if TYPE_CHECKING:
     import polars as pl
@@ -78,6 +78,8 @@ def note(
         _STAT_TEXT[brand_stat] + "; fastest/slowest only among brands that answered every probe",
         "medians: Kaplan–Meier, unanswered censored at the cutoff",
     ]
+    if hand := hand_timed([channel] if channel else yoy["channel"].to_list()):
+        parts.append(hand)
     published = sorted(set(sources.filter(pl.col("kind") == "published brand figures")["year"]
                            .to_list()))
     if published:

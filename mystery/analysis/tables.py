@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
@@ -122,6 +122,15 @@ def cutoff_text(low: object, high: object) -> str:
     return f"cutoff {short_duration(low)} to {short_duration(high)}"
 
 
+def hand_timed(channels: Iterable[str]) -> str:
+    """The method note's word on hand-logged channels: no platform vouches for their times."""
+    from mystery.study import HAND_LOGGED_CHANNELS
+
+    hand = sorted(set(channels) & set(HAND_LOGGED_CHANNELS))
+    return (f"{', '.join(hand)}: timed by hand by the researcher, to the minute" if hand
+            else "")
+
+
 def method_note(
     *,
     probes: object,
@@ -146,6 +155,8 @@ def method_note(
         cutoff_text(cutoff_low, cutoff_high),
         "medians: Kaplan–Meier, unanswered probes censored at the cutoff",
     ]
+    if hand := hand_timed(channels):
+        parts.append(hand)
     if published:
         parts.append("includes published brand figures (means over answered probes)")
     if synthetic:

@@ -98,3 +98,23 @@ def test_a_study_from_two_sources_is_refused(project: Path) -> None:
     shutil.copytree(project / "results/uk-retail-2025", project / "results/copy")
     with pytest.raises(ImportFileError, match="sits in results/copy/"):
         check(project)
+
+
+def test_method_notes_say_which_channels_were_timed_by_hand(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from synthetic import make_study
+
+    from mystery.publish import publish
+
+    for year in (2025, 2026):
+        make_study(tmp_path, series="calls", year=year, brands=4, channels=("x", "phone"),
+                   seed=2)
+    publish(tmp_path, workers=1)
+    notes = {p.relative_to(tmp_path).as_posix(): p.read_text(encoding="utf-8")
+             for p in (tmp_path / "results").rglob("*.md")}
+    assert notes and all("phone: timed by hand by the researcher, to the minute" in text
+                         for text in notes.values()), notes.keys()
+    yoy = (tmp_path / "results" / "calls" / "yoy.md").read_text(encoding="utf-8")
+    assert "x: timed by hand" not in yoy
