@@ -73,23 +73,43 @@ def business_elapsed(
     ``sent_at`` is a UTC datetime series, ``elapsed_seconds`` a float series (an answer time,
     or the cutoff for a censored probe). Equal to ``mystery.hours.business_seconds`` row by row.
     """
+    return _business_many(sent_at, [elapsed_seconds], windows, tz, holidays)[0]
+
+
+def _business_many(
+    sent_at: pl.Series,
+    elapsed: Sequence[pl.Series],
+    windows: Sequence[Window],
+    tz: ZoneInfo | str,
+    holidays: Collection[date],
+) -> list[pl.Series]:
+    """``business_elapsed`` of several durations from the same send times: the open intervals
+    and ``B(sent_at)`` are computed once, not once per duration."""
     import numpy as np
     import polars as pl
 
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     start_ms = sent_at.dt.cast_time_unit("ms").dt.epoch("ms")
-    end_ms = start_ms + (elapsed_seconds * _MS).round(0).cast(pl.Int64)
-    known = (start_ms.is_not_null() & end_ms.is_not_null()).to_numpy()
-    out = np.full(len(sent_at), np.nan)
-    if known.any():
-        s = start_ms.to_numpy()[known].astype(np.int64)
-        e = end_ms.to_numpy()[known].astype(np.int64)
-        first = datetime.fromtimestamp(int(s.min()) / _MS, UTC).astimezone(zone).date()
-        last = datetime.fromtimestamp(int(e.max()) / _MS, UTC).astimezone(zone).date()
+    ends = [start_ms + (e * _MS).round(0).cast(pl.Int64) for e in elapsed]
+    start_known = start_ms.is_not_null().to_numpy()
+    knowns = [start_known & e.is_not_null().to_numpy() for e in ends]
+    outs = [np.full(len(sent_at), np.nan) for _ in ends]
+    if any(known.any() for known in knowns):
+        every = np.logical_or.reduce(knowns)
+        s_all = start_ms.to_numpy()[every].astype(np.int64)
+        e_max = max(int(e.to_numpy()[k].astype(np.int64).max())
+                    for e, k in zip(ends, knowns, strict=True) if k.any())
+        first = datetime.fromtimestamp(int(s_all.min()) / _MS, UTC).astimezone(zone).date()
+        last = datetime.fromtimestamp(e_max / _MS, UTC).astimezone(zone).date()
         a, b = _intervals_ms(first - timedelta(days=2), last + timedelta(days=2), windows, zone,
                              frozenset(holidays))
-        out[known] = (_cumulative(e, a, b) - _cumulative(s, a, b)) / _MS
-    return pl.Series(sent_at.name, out, dtype=pl.Float64).fill_nan(None)
+        opened = np.zeros(len(sent_at), dtype=np.float64)
+        opened[every] = _cumulative(s_all, a, b)
+        for out, e, known in zip(outs, ends, knowns, strict=True):
+            if known.any():
+                closed = _cumulative(e.to_numpy()[known].astype(np.int64), a, b)
+                out[known] = (closed - opened[known]) / _MS
+    return [pl.Series(sent_at.name, out, dtype=pl.Float64).fill_nan(None) for out in outs]
 
 
 def _cumulative(
@@ -152,15 +172,15 @@ def to_business(
     groups = _window_groups(t["brand"], tuple(windows), brand_hours or {})
     if len(groups) == 1:  # one set of hours for every row: no need to split
         (hours, _), = groups
-        sent = t["sent_at"]
-        return t.with_columns(business_elapsed(sent, t[c], hours, tz, holidays).alias(c)
-                              for c in columns)
+        converted = _business_many(t["sent_at"], [t[c] for c in columns], hours, tz, holidays)
+        return t.with_columns(v.alias(c) for v, c in zip(converted, columns, strict=True))
     out = {c: np.full(t.height, np.nan) for c in columns}
     for hours, rows in groups:
         part, mask = t.filter(rows), rows.to_numpy()
-        for c in columns:
-            out[c][mask] = business_elapsed(part["sent_at"], part[c], hours, tz,
-                                            holidays).to_numpy()
+        converted = _business_many(part["sent_at"], [part[c] for c in columns], hours, tz,
+                                   holidays)
+        for c, values in zip(columns, converted, strict=True):
+            out[c][mask] = values.to_numpy()
     return t.with_columns(pl.Series(c, out[c], dtype=pl.Float64).fill_nan(None) for c in columns)
 
 

@@ -117,9 +117,14 @@ def median_expr(time: pl.Expr, event: pl.Expr, censor: pl.Expr) -> tuple[pl.Expr
     """
     import polars as pl
 
-    answers = time.filter(event)
+    # Unanswered probes sort after every answer (they are censored after the last one), so
+    # the ⌈n/2⌉-th answer is the lower median of the group with them as +inf: polars'
+    # quantile(0.5, "lower") takes index ⌊(n-1)/2⌋ = ⌈n/2⌉-1, by selection, not a group sort.
+    # Masks with when/then instead of filter keep every aggregation on polars' fast path.
     k = (pl.len() + 1) // 2
-    median = pl.when(answers.len() >= k).then(answers.sort().get(k - 1, null_on_oob=True))
-    earliest_censor = censor.filter(~event).min()
-    exact = earliest_censor.is_null() | answers.max().is_null() | (earliest_censor >= answers.max())
+    waiting = pl.when(event).then(time).otherwise(float("inf"))
+    median = pl.when(event.sum() >= k).then(waiting.quantile(0.5, "lower"))
+    earliest_censor = pl.when(~event).then(censor).min()
+    last_answer = pl.when(event).then(time).max()
+    exact = earliest_censor.is_null() | last_answer.is_null() | (earliest_censor >= last_answer)
     return median, exact

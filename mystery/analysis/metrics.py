@@ -44,16 +44,42 @@ def counted(timings: pl.DataFrame) -> pl.DataFrame:
     return timings.filter(pl.col("status") != "excluded")
 
 
-def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """Per-group figures of probe rows in one aggregation pass, KM medians included."""
+def _prepared(t: pl.DataFrame) -> pl.DataFrame:
+    """Counted probes with the event flags and censoring horizon the medians need."""
     import polars as pl
 
-    t = t.with_columns(
+    return t.with_columns(
         answered=pl.col("status") == "answered",
         resolved=pl.col("resolution_seconds").is_not_null(),
         # An unstated cutoff (imported figures) censors after every observed time.
         horizon=pl.col("cutoff_seconds").fill_null(float("inf")),
     )
+
+
+def median_ack(timings: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
+    """Only ``median_ack_seconds`` per group of ``by``: what ``summarise`` gives for it when
+    there are no brand rows, for a caller that needs no other figure (business-hours medians)."""
+    import polars as pl
+
+    keys = list(by)
+    t = _prepared(counted(timings))
+    median, exact = km.median_expr(pl.col("ack_seconds"), pl.col("answered"), pl.col("horizon"))
+    out = t.group_by(keys).agg(median_ack_seconds=median, ack_exact=exact)
+    slow = out.filter(~pl.col("ack_exact")).select(keys)
+    if not slow.is_empty():
+        general = _scipy_medians(t.join(slow, on=keys, how="semi", nulls_equal=True), keys)
+        out = out.join(general.select([*keys, "median_ack_seconds"]), on=keys, how="left",
+                       nulls_equal=True, suffix="_scipy").with_columns(
+            median_ack_seconds=pl.when("ack_exact").then("median_ack_seconds")
+            .otherwise("median_ack_seconds_scipy"))
+    return out.select([*keys, "median_ack_seconds"])
+
+
+def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Per-group figures of probe rows in one aggregation pass, KM medians included."""
+    import polars as pl
+
+    t = _prepared(t)
     answered, resolved = pl.col("answered"), pl.col("resolved")
     ack, cutoff = pl.col("ack_seconds"), pl.col("cutoff_seconds")
     ack_median, ack_exact = km.median_expr(ack, answered, pl.col("horizon"))
@@ -66,7 +92,9 @@ def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         return pl.when(observed).then(share).otherwise(None)
 
     out = t.group_by(by).agg(
-        p_brands=pl.col("brand").n_unique().cast(pl.Int64),
+        # Grouped by brand, each group is one brand: no need to count distinct names.
+        p_brands=pl.lit(1, dtype=pl.Int64) if "brand" in by else
+        pl.col("brand").n_unique().cast(pl.Int64),
         p_probes=pl.len().cast(pl.Int64),
         p_answered=answered.sum().cast(pl.Int64),
         p_ack_total=ack.filter(answered).sum(),
@@ -210,10 +238,11 @@ def brand_metrics(timings: pl.DataFrame, brand_rows: pl.DataFrame) -> pl.DataFra
     keys = ["series", "year", "channel", "brand"]
     out = summarise(timings, brand_rows, keys)
     cols = ["series", "year", "brand", "sector", "country"]
-    labels = (
-        pl.concat([counted(timings).select(cols), brand_rows.select(cols)])
+    labels = (  # lazy: only these columns are carried through the grouping (cheaper)
+        pl.concat([counted(timings).lazy().select(cols), brand_rows.lazy().select(cols)])
         .group_by(["series", "year", "brand"])
-        .agg(pl.col("sector").drop_nulls().min(), pl.col("country").drop_nulls().min())
+        .agg(pl.col("sector").min(), pl.col("country").min())  # min skips nulls
+        .collect()
     )
     out = out.join(labels, on=["series", "year", "brand"], how="left", nulls_equal=True)
     return out.select([*keys, "sector", "country", *FIGURES]).sort(keys)

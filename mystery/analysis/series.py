@@ -196,13 +196,13 @@ def _sources(
     """One row per study: what it contributes and how (probe times or published brand rows)."""
     import polars as pl
 
-    t = metrics.counted(timings)
-    probe = t.group_by("study").agg(
+    # Lazy, so that only the columns it reads are carried through the grouping.
+    probe = metrics.counted(timings).lazy().group_by("study").agg(
         year=pl.col("year").first(), channels=pl.col("channel").unique().sort().str.join(", "),
         kind=pl.lit("probe times"), brands=pl.col("brand").n_unique().cast(pl.Int64),
         probes=pl.len().cast(pl.Int64), first_sent=pl.col("sent_at").min(),
         last_sent=pl.col("sent_at").max(), cutoff_max_seconds=pl.col("cutoff_seconds").max(),
-    )
+    ).collect()
     published = brand_rows.group_by("study").agg(
         year=pl.col("year").first(), channels=pl.col("channel").unique().sort().str.join(", "),
         kind=pl.lit("published brand figures"), brands=pl.col("brand").n_unique().cast(pl.Int64),

@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 from mystery.errors import ImportFileError, Problem
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import polars as pl
 
 COLUMNS = (
@@ -109,11 +111,25 @@ def normalise(df: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
         for c in ("sector", "country", "question")
     ]
-    return (
-        df.select(COLUMNS)
-        .with_columns(blanks)
-        .sort(list(SORT_KEYS), nulls_last=True, maintain_order=True)
-    )
+    df = df.select(COLUMNS).with_columns(blanks)
+    if df.height > 1 and df.select(_in_order()).item():
+        return df  # already in order (as every file write_csv wrote): a stable sort is a no-op
+    return df.sort(list(SORT_KEYS), nulls_last=True, maintain_order=True)
+
+
+def _in_order() -> pl.Expr:
+    """Whether every row sorts at or after the one before it by ``SORT_KEYS``, nulls last:
+    a few comparisons instead of a sort. False when a time is NaN (left to the sort)."""
+    import polars as pl
+
+    ordered = pl.lit(True)  # rows equal on every key: a stable sort keeps them as they are
+    for key in reversed(SORT_KEYS):
+        now, before = pl.col(key), pl.col(key).shift(1)
+        after = (now > before) | (now.is_null() & before.is_not_null())
+        ahead = (now < before) | (now.is_not_null() & before.is_null())
+        ordered = after.fill_null(False) | (~ahead.fill_null(False) & ordered)
+    no_nan = ~pl.col("ack_seconds").is_nan().any().fill_null(False)
+    return ordered.slice(1).all() & no_nan
 
 
 def check(df: pl.DataFrame, file: str, first_row: int = 1) -> None:
@@ -234,11 +250,62 @@ def _read_typed(path: Path) -> pl.DataFrame | None:
         if header != list(COLUMNS):
             return None
         df = pl.read_csv(path, schema_overrides=overrides)
+        sent = _parse_fixed_times(df["sent_at"])
+        if sent is not None:
+            return df.with_columns(sent)
         return df.with_columns(
             pl.col("sent_at").str.to_datetime(TIME_FORMAT, time_unit="ms", time_zone="UTC")
         )
     except (pl.exceptions.PolarsError, OSError):
         return None
+
+
+_TIME_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22)
+_TIME_MARKS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: ".", 23: "Z"}
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _parse_fixed_times(sent: pl.Series) -> pl.Series | None:
+    """``sent_at`` as ``write_csv`` writes it (``2026-03-02T09:14:05.123Z``, every cell that
+    wide) parsed with NumPy on the characters: a third of the cost of ``str.to_datetime``.
+    None when any cell is empty, of another width or not a valid time: the general parser
+    then reads the column (and reports bad cells)."""
+    import numpy as np
+    import polars as pl
+
+    width = len("2026-03-02T09:14:05.123Z")
+    if sent.is_empty() or sent.null_count() or (sent.str.len_bytes() != width).any():
+        return None
+    text = np.frombuffer(sent.str.join("").item().encode("utf-8"), dtype=np.uint8)
+    cells = text.reshape(-1, width)
+    for at, mark in _TIME_MARKS.items():
+        if (cells[:, at] != ord(mark)).any():
+            return None
+    digits = cells[:, _TIME_DIGITS].astype(np.int64) - ord("0")
+    if ((digits < 0) | (digits > 9)).any():
+        return None
+
+    def number(first: int, count: int) -> npt.NDArray[np.int64]:
+        value = np.zeros(len(digits), dtype=np.int64)
+        for i in range(first, first + count):
+            value = value * 10 + digits[:, i]
+        return value
+
+    year, month, day = number(0, 4), number(4, 2), number(6, 2)
+    hour, minute, second, milli = number(8, 2), number(10, 2), number(12, 2), number(14, 3)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    in_month = np.asarray(_MONTH_DAYS)[np.clip(month - 1, 0, 11)] + (leap & (month == 2))
+    if ((month < 1) | (month > 12) | (day < 1) | (day > in_month) | (hour > 23)
+            | (minute > 59) | (second > 59)).any():
+        return None
+    # Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days inverse).
+    shifted = year - (month <= 2)
+    era = shifted // 400
+    of_era = shifted - era * 400
+    of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    days = era * 146097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719468
+    epoch_ms = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milli
+    return pl.Series("sent_at", epoch_ms).cast(pl.Datetime("ms", "UTC"))
 
 
 def write_csv(df: pl.DataFrame, path: str | Path) -> Path:

@@ -184,3 +184,29 @@ def test_grouped_by_brand_equals_hours_business_seconds_row_by_row(
         for s, d, b in zip(t["sent_at"], t["ack_seconds"], t["brand"], strict=True)
     ]
     assert got == expected
+
+
+def test_converting_every_duration_at_once_equals_one_at_a_time() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 300
+    start = datetime(2025, 3, 20, tzinfo=UTC).timestamp() * 1000
+    sent = pl.Series("sent_at", (start + rng.integers(0, 30 * 86400_000, n)).astype("int64"))
+    ack = rng.uniform(0, 7 * 86400, n).round(3)
+    df = pl.DataFrame({
+        "brand": [f"B{i % 3}" for i in range(n)],
+        "sent_at": sent.cast(pl.Datetime("ms", "UTC")),
+        "ack_seconds": np.where(rng.random(n) < 0.7, ack, np.nan),
+        "resolution_seconds": np.where(rng.random(n) < 0.4, ack * 1.5, np.nan),
+        "cutoff_seconds": np.where(rng.random(n) < 0.9, 7 * 86400.0, np.nan),
+    }).with_columns(pl.col("ack_seconds", "resolution_seconds", "cutoff_seconds").fill_nan(None))
+    own = {"B1": parse_hours("mon-sat 08:00-20:00")}
+    for hours in ({}, own):
+        got = business.to_business(df, LONDON, brand_hours=hours)
+        for brand in ("B0", "B1", "B2"):
+            part = df.filter(pl.col("brand") == brand)
+            windows = hours.get(brand, business.DEFAULT_WINDOWS)
+            for column in ("ack_seconds", "resolution_seconds", "cutoff_seconds"):
+                one = business.business_elapsed(part["sent_at"], part[column], windows, LONDON)
+                assert got.filter(pl.col("brand") == brand)[column].equals(one.alias(column))

@@ -52,3 +52,28 @@ def test_fast_curve_equals_scipy_curve(rows: list[tuple[int, bool, int]]) -> Non
     assert fast is not None and slow is not None
     np.testing.assert_allclose(fast.at(grid), slow.at(grid), rtol=0, atol=1e-12)
     assert fast.median() == slow.median()
+
+
+def test_grouped_medians_equal_scipy_on_random_censored_groups() -> None:
+    # Many groups at once, float times, censoring at or after each group's last answer (the
+    # exact case) and before it (the fallback case); group sizes 1 to 40, odd and even.
+    rng = np.random.default_rng(7)
+    rows = []
+    for group in range(400):
+        n = int(rng.integers(1, 41))
+        cutoff = float(rng.choice([600.0, 3600.0, 86400.0]))
+        for _ in range(n):
+            answered = bool(rng.random() < rng.random())
+            censor = cutoff if group % 3 else float(rng.uniform(1.0, cutoff))
+            time = float(rng.uniform(0.0, censor)) if answered else censor
+            rows.append((group, time, answered, censor))
+    df = pl.DataFrame(rows, schema=["group", "time", "event", "censor"], orient="row")
+    median, exact = km.median_expr(pl.col("time"), pl.col("event"), pl.col("censor"))
+    got = df.group_by("group").agg(median=median, exact=exact).sort("group")
+    checked = 0
+    for group, value, is_exact in got.iter_rows():
+        part = df.filter(pl.col("group") == group)
+        if is_exact:
+            assert value == km.median(part["time"].to_numpy(), part["event"].to_numpy())
+            checked += 1
+    assert checked > 250

@@ -190,3 +190,18 @@ def test_channel_comparison_counts_only_brands_asked_on_two_channels() -> None:
     only_2026 = timings.frame([r for r in both_years if r["year"] == 2026])
     alone = series.tables(only_2026, brandrows.empty(), {}).channels
     assert alone.equals(channels.filter(pl.col("year") == 2026))
+
+
+def test_median_alone_equals_the_median_of_every_figure() -> None:
+    # Exact groups and one where a short cutoff censors before an answer (the SciPy path).
+    rows = [probe(b, 2025, ack, cutoff=cut, question=str(i))
+            for i, (b, ack, cut) in enumerate([
+                ("A", 60, WEEK), ("A", 600, WEEK), ("A", None, WEEK), ("B", None, 30),
+                ("B", 90, WEEK), ("B", 120, WEEK), ("C", None, WEEK), ("C", 5, WEEK),
+                ("C", None, WEEK), ("D", 7, WEEK), ("D", None, 10.0), ("D", 40, WEEK)])]
+    df = timings.frame(rows)
+    by = ["series", "year", "brand"]
+    full = metrics.summarise(df, brandrows.empty(), by).select([*by, "median_ack_seconds"])
+    assert metrics.median_ack(df, by).sort(by).equals(full)
+    # B: censored at 30 s, then 90 and 120: S(90) = 1/2. D: S(7) = 2/3, censored at 10, S(40) = 0.
+    assert full["median_ack_seconds"].to_list() == [600, 90, None, 40]

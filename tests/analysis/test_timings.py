@@ -84,3 +84,35 @@ def test_read_csv_refuses_another_header(tmp_path: Path) -> None:
     path.write_text("study,brand\ndemo,A\n", encoding="utf-8")
     with pytest.raises(ImportFileError, match="header must be exactly"):
         timings.read_csv(path)
+
+
+def test_fast_time_parser_equals_polars_parser() -> None:
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(3)
+    epoch = rng.integers(-2_000_000_000_000, 7_000_000_000_000, 5000)  # 1906 to 2191
+    stamps = pl.Series("sent_at", epoch).cast(pl.Datetime("ms", "UTC"))
+    text = stamps.dt.strftime(timings.TIME_FORMAT)
+    parsed = timings._parse_fixed_times(text)
+    assert parsed is not None
+    assert parsed.equals(stamps)
+    assert parsed.equals(text.str.to_datetime(timings.TIME_FORMAT, time_unit="ms",
+                                              time_zone="UTC"))
+    # Anything but the exact form is left to the general parser (which reports bad cells).
+    for odd in ("2026-02-29T09:00:00.000Z", "2026-13-01T09:00:00.000Z",
+                "2026-03-02 09:00:00.000Z", "2026-03-02T24:00:00.000Z",
+                "2026-03-02T09:00:00Z", "2026-03-0xT09:00:00.000Z", None):
+        assert timings._parse_fixed_times(pl.Series("sent_at", [text[0], odd])) is None
+
+
+def test_rows_out_of_order_are_sorted_and_rows_in_order_kept(tmp_path: Path) -> None:
+    rows = [row(question=q, brand=b, sent_at=datetime(2026, 3, 2, h, tzinfo=UTC))
+            for q, b, h in (("q2", "B", 9), ("q1", "A", 9), ("q1", "A", 8), (None, "A", 9),
+                            ("q1", "A", 9), ("", "C", 7))]
+    df = timings.frame(rows)
+    expected = df.sort(list(timings.SORT_KEYS), nulls_last=True, maintain_order=True)
+    assert timings.normalise(df.reverse()).equals(expected)
+    assert timings.normalise(expected).equals(expected)
+    path = timings.write_csv(df, tmp_path / "timings.csv")
+    assert timings.read_csv(path).equals(expected)
