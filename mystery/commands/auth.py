@@ -13,8 +13,6 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from mystery import credentials
 from mystery.console import err_console, friendly_errors, out_console
@@ -178,6 +176,9 @@ def list_(
     ] = None,
 ) -> None:
     """Show which keys are set and where each comes from; never their values."""
+    from rich.markup import escape  # lazily: rich costs 'mystery --help' ~40 ms
+    from rich.table import Table
+
     channels = [channel.value] if channel else list(credentials.CHANNEL_KEYS)
     table = Table(box=None, pad_edge=False, title_justify="left",
                   title="Credentials (first found wins: environment, keys file, keyring)")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from mystery.console import err_console, friendly_errors
 
@@ -97,6 +96,8 @@ def _walk(store: Store, study: Study) -> None:
 
 
 def _show(study: Study, item: Pending) -> None:
+    from rich.markup import escape  # lazily: rich costs 'mystery --help' ~30 ms
+
     zone = study.zone
     p = item.probe
     contact = escape(item.contact) if item.contact else "[dim](no contact point in the study)[/]"
