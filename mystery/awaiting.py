@@ -45,9 +45,13 @@ class Ledger:
         self.store = store
 
     def waiting(self, channel: str | None = None) -> list[Awaiting]:
-        """Planned probes that were shown or claimed, oldest due first."""
+        """Planned probes that were shown or claimed, oldest due first.
+
+        Asked several times a pass, so it must cost nothing when (as in most studies) nothing
+        waits: CROSS JOIN makes SQLite walk the small awaiting table, not every planned probe."""
         sql = (f"SELECT {_cols('p')}, a.shown_at, a.grace_until, a.claimed_id, a.claimed_url "
-               "FROM awaiting a JOIN probes p ON p.id = a.probe_id WHERE p.state = 'planned'")
+               "FROM awaiting a CROSS JOIN probes p ON p.id = a.probe_id "
+               "WHERE p.state = 'planned'")
         args: list[str] = []
         if channel is not None:
             sql += " AND p.channel = ?"

@@ -1,8 +1,10 @@
 """Keeping a paid channel to the study's ``budget_usd`` while a run goes on.
 
 A channel that charges (X: every post created and every resource read) carries a
-:class:`~mystery.cost.Spend`. What it has spent is saved in the store's meta as it changes and
-restored by the next run of the same study, so a budget holds across restarts; a channel that
+:class:`~mystery.cost.Spend`. What it has spent is saved in the store's meta and restored by the
+next run of the same study, so a budget holds across restarts: on every change when the channel
+has a budget, else every :data:`SAVE_EVERY` passes and at the end of the run (a commit a pass
+was an eighth of a 10,000-probe sandbox run, for a figure nobody was waiting on). A channel that
 reaches the budget, or has too little left for its next post, is stopped (no more reads or
 posts there) until the researcher raises the budget in the study file.
 """
@@ -16,6 +18,9 @@ from mystery.pacing import ChannelState, Pacing
 from mystery.store import ProbeRow, Store
 from mystery.study import Study
 
+SAVE_EVERY = 100
+"""Passes between saves of an unbudgeted channel's spend (a crash loses at most these)."""
+
 
 class Budget:
     """The spend of each paid channel of one run, against the study's budgets."""
@@ -24,6 +29,8 @@ class Budget:
         self.study = study
         self.store = store
         self.pacing = pacing
+        self._saved: dict[str, str] = {}
+        self._passes = 0
         for name, state in pacing.channels.items():
             spend: Spend | None = getattr(state.channel, "spend", None)
             saved = store.meta(f"spend:{name}")
@@ -40,17 +47,23 @@ class Budget:
         self.keep(force=True)
         return False
 
-    def keep(self, force: bool = False) -> None:
+    def keep(self, force: bool = False, final: bool = False) -> None:
         """Save what each paid channel has spent, and stop one that has reached the study's
-        ``budget_usd``: no more reads or posts there until the budget is raised."""
-        for name, state in self.pacing.live():
+        ``budget_usd``: no more reads or posts there until the budget is raised. ``final``:
+        the run is ending, save everything."""
+        self._passes += 1
+        for name, state in self.pacing.channels.items():
             spend: Spend | None = getattr(state.channel, "spend", None)
             if spend is None:
                 continue
-            counts = json.dumps(spend.counts(), sort_keys=True)
-            if self.store.meta(f"spend:{name}") != counts:
-                self.store.set_meta({f"spend:{name}": counts})
             budget = self.study.channels[name].budget_usd
+            if budget is not None or final or self._passes % SAVE_EVERY == 0:
+                counts = json.dumps(spend.counts(), sort_keys=True)
+                if self._saved.get(name) != counts:
+                    self.store.set_meta({f"spend:{name}": counts})
+                    self._saved[name] = counts
+            if state.stopped:
+                continue
             if spend.over(budget) or (force and budget is not None):
                 short = ", with too little left for the next post" if force else ""
                 self.pacing.stop(name, f"the budget is spent: ${spend.total_usd:.3f} of "

@@ -130,6 +130,7 @@ class Runner:
             if wake is None or (until is not None and wake > until):
                 break
             self.clock.sleep_until(wake)
+        self._budget.keep(final=True)
         return RunResult(
             counts=self.store.counts(),
             finished=self._all_settled(everywhere=True),
