@@ -121,6 +121,7 @@ class Runner:
         """Run until every probe is settled (one pass with ``once``; with ``until``, stop
         before the clock would pass that instant)."""
         passes = 0
+        self._budget.keep()  # a budget already spent by earlier runs: not one more request
         while True:
             passes += 1
             self.step()
@@ -146,7 +147,6 @@ class Runner:
     def step(self) -> None:
         """One pass at the present instant: check uncertain sends, send (or show, or ask
         about) what is due, look for posts made by hand, poll."""
-        self._budget.keep()
         now = self.clock.now()
         for name, state in self._live():
             if self._uncertain(name) and (state.check_after is None or now >= state.check_after):

@@ -144,11 +144,13 @@ class ChannelConfig(_Model):
     @property
     def send_mode(self) -> str:
         """The sandbox has no posting policy, so it defaults to ``auto``; a real X, Mastodon or
-        Bluesky to ``manual`` (uninvited automated mentions break their rules). Email, which
-        has no manual mode, is given ``auto`` by :class:`Study` when it names no mode."""
+        Bluesky to ``manual`` (uninvited automated mentions break their rules). Email (an
+        ``imap(s)://`` endpoint) to ``auto``: mail to a support address from one's own
+        mailbox breaks no rule, and manual mode cannot work for it (the runner must set the
+        headers replies are matched by)."""
         if self.mode is not None:
             return self.mode
-        return "auto" if self.is_sandbox else "manual"
+        return "auto" if self.is_sandbox or self.endpoint.startswith("imap") else "manual"
 
     @property
     def guarded(self) -> bool:
@@ -290,11 +292,6 @@ class Study(_Model):
     def _defaults(self) -> Study:
         if not self.series:
             object.__setattr__(self, "series", self.name)
-        email = self.channels.get("email")
-        if email is not None and email.mode is None:
-            # Mail to a support address from one's own mailbox breaks no rule, and manual mode
-            # cannot work for email (the runner sets the headers replies are matched by).
-            object.__setattr__(email, "mode", "auto")
         return self
 
     @property
