@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mystery.errors import Problem
-from mystery.study import CHANNELS
+from mystery.words import CHANNELS
 
 
 def read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:

@@ -13,9 +13,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Protocol
 
-Code = Literal["acknowledgement", "resolution", "not_brand"]
+from mystery.words import Code
+
 CODES: tuple[Code, ...] = ("acknowledgement", "resolution", "not_brand")
 
 # Phrases customer-service teams use when they acknowledge without answering. Deliberately

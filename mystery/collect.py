@@ -20,7 +20,9 @@ from mystery.manual import DueProbe
 from mystery.plan import PlannedProbe, make_plan
 from mystery.runner import Progress, Runner, RunResult
 from mystery.store import Store
-from mystery.study import AUTOMATED_CHANNELS, LoadedStudy, Study, load_study
+from mystery.study import Study
+from mystery.studyload import LoadedStudy, load_study
+from mystery.words import AUTOMATED_CHANNELS
 
 
 def _noop(_: object) -> None:

@@ -20,7 +20,8 @@ import httpx
 from mystery.channels.base import Channel
 from mystery.clock import Clock, RealClock, iso, parse_iso
 from mystery.errors import AuthError, MysteryError, SandboxError
-from mystery.study import HAND_LOGGED_CHANNELS, Study
+from mystery.study import Study
+from mystery.words import HAND_LOGGED_CHANNELS
 
 
 @dataclass

@@ -54,7 +54,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from mystery.study import AUTOMATED_CHANNELS, CHANNELS, Study
+from mystery.study import Study
+from mystery.words import AUTOMATED_CHANNELS, CHANNELS
 
 if TYPE_CHECKING:
     from mystery.plan import PlannedProbe

@@ -34,7 +34,9 @@ from mystery.coding import probe_times
 from mystery.errors import MysteryError
 from mystery.plan import make_plan
 from mystery.store import HandEntry, ProbeRow, ReplyRow, Store
-from mystery.study import HAND_LOGGED_CHANNELS, LoadedStudy, Study
+from mystery.study import Study
+from mystery.studyload import LoadedStudy
+from mystery.words import HAND_LOGGED_CHANNELS, Outcome
 
 HAND_CODES = ("acknowledgement", "resolution")
 FUTURE_SLACK = timedelta(minutes=1)  # a typed "now" may round up past the real clock
@@ -277,8 +279,9 @@ def settle(store: Store, study: Study, now: datetime,
         assert probe.sent_at is not None
         times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, study.cutoff)
         over = probe.sent_at + study.cutoff <= now or probe.id in gave_up
-        outcome = ("answered" if times.resolution is not None or (over and times.ack is not None)
-                   else "unanswered" if over else None)
+        outcome: Outcome | None = (
+            "answered" if times.resolution is not None or (over and times.ack is not None)
+            else "unanswered" if over else None)
         if outcome is not None and (probe.state != "settled" or probe.outcome != outcome):
             store.settle(probe.id, outcome, now)
             settled.append(probe.id)

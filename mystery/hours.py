@@ -25,6 +25,12 @@ deliberately because they fall out of that definition rather than out of a speci
 A window ending at ``23:59:59`` is how the study model stores ``"24:00"`` (``datetime.time``
 cannot), so it is read as "until midnight"; back-to-back days then join without a one-second gap.
 
+Windows are written as a study file writes them (:class:`Window`: days as ``"mon-fri"``,
+``"sat,sun"`` or ``"daily"``, times as ``HH:MM`` in the study's time zone) or on one line, as the
+brands CSV's ``hours`` column does (:func:`parse_hours`, :func:`format_hours`); they live here,
+with the arithmetic over them, so that the study model and the plan both build on this module
+and it on neither.
+
 An empty window list means no hours were declared: always open, and holidays do not apply.
 
 Work is done per local day (a few ``utcoffset`` look-ups and a cached list of UTC intervals), so
@@ -34,20 +40,27 @@ a gap of a year costs a few hundred steps, never one per minute.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from mystery.study import Window
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 __all__ = [
+    "HOURS_EXAMPLE",
+    "Window",
     "add_business_time",
     "business_seconds",
+    "format_hours",
     "is_open",
     "next_open",
     "open_intervals",
+    "parse_days",
+    "parse_hours",
 ]
 
 _DAY = 86_400
@@ -61,6 +74,113 @@ _SAMPLE = timedelta(hours=6)
 
 Interval = tuple[datetime, datetime]
 _WeekSpec = tuple[tuple[tuple[int, int], ...], ...]
+
+
+# -- windows as a study file writes them ----------------------------------------------------
+
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_days(spec: str) -> frozenset[int]:
+    """``"mon-fri"``, ``"sat,sun"``, ``"daily"`` → weekday numbers (Monday = 0)."""
+    spec = spec.strip().lower()
+    if spec in ("daily", "all", "every day"):
+        return frozenset(range(7))
+    days: set[int] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        ends = [p.strip()[:3] for p in part.split("-")]
+        if len(ends) > 2 or any(e not in _DAY_NAMES for e in ends):
+            raise ValueError(
+                f"cannot read days {spec!r}; write e.g. 'mon-fri', 'sat,sun' or 'daily'"
+            )
+        first = _DAY_NAMES.index(ends[0])
+        last = _DAY_NAMES.index(ends[-1])
+        day = first
+        while True:
+            days.add(day)
+            if day == last:
+                break
+            day = (day + 1) % 7
+    return frozenset(days)
+
+
+class Window(BaseModel):
+    """A recurring local-time interval, e.g. weekdays 09:00–17:00 in the study timezone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)  # as every model of the study file
+
+    days: str = "mon-fri"
+    start: time
+    end: time
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        parse_days(value)
+        return value
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> Any:
+        if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+            hours, minutes = value.strip().split(":")
+            if int(hours) == 24 and int(minutes) == 0:
+                return time(23, 59, 59)
+            return time(int(hours), int(minutes))
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError(
+                f"window ends ({self.end:%H:%M}) before it starts ({self.start:%H:%M}); "
+                "windows cannot cross midnight, split it into two"
+            )
+        return self
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return parse_days(self.days)
+
+
+HOURS_EXAMPLE = "mon-fri 09:00-17:00; sat 10:00-16:00"
+_HOURS_ENTRY = re.compile(
+    r"(?P<days>.*?)\s*:?\s*(?P<start>\d{1,2}:\d{2})\s*[-–]\s*(?P<end>\d{1,2}:\d{2})")
+
+
+def parse_hours(spec: str) -> list[Window]:
+    """Opening hours written on one line, as in the brands CSV's ``hours`` column and in
+    ``study.json``: entries separated by ``;``, each days then ``start-end`` in local time
+    (``HOURS_EXAMPLE``). Empty means none declared. ValueError names the entry and the fix."""
+    windows: list[Window] = []
+    for entry in filter(None, (part.strip() for part in spec.split(";"))):
+        match = _HOURS_ENTRY.fullmatch(entry)
+        if match is None or not match["days"]:
+            raise ValueError(f"cannot read {entry!r}; write days then opening times, separated "
+                             f"by ';', e.g. '{HOURS_EXAMPLE}'")
+        for clock in (match["start"], match["end"]):
+            hour, minute = map(int, clock.split(":"))
+            if minute > 59 or hour > 24 or (hour == 24 and minute):
+                raise ValueError(f"{entry!r}: {clock} is not a time of day; write HH:MM from "
+                                 "00:00 to 24:00")
+        try:
+            windows.append(Window.model_validate(match.groupdict()))
+        except ValidationError as exc:
+            raise ValueError(f"{entry!r}: " + str(exc.errors()[0]["msg"]).removeprefix(
+                "Value error, ")) from None
+    return windows
+
+
+def format_hours(windows: Sequence[Window]) -> str:
+    """The one-line form :func:`parse_hours` reads back (``24:00`` for an end at midnight)."""
+    def clock(t: time) -> str:
+        return "24:00" if t == time(23, 59, 59) else f"{t:%H:%M}"
+
+    return "; ".join(f"{w.days} {clock(w.start)}-{clock(w.end)}" for w in windows)
+
+
+# -- arithmetic over windows ----------------------------------------------------------------
 
 
 def _require_aware(dt: datetime, name: str) -> datetime:

@@ -3,7 +3,7 @@
 The plan is a pure function of the study file: the same file (and so the same ``schedule.seed``)
 gives the same plan on any machine, because a study must be repeatable and a crashed run must
 resume the very plan it started (DESIGN.md, rule 5). Nothing here depends on dict or set order
-or on hash randomisation: channels follow the fixed order of ``mystery.study.CHANNELS``, brands
+or on hash randomisation: channels follow the fixed order of ``mystery.words.CHANNELS``, brands
 and questions the file's order, and each brand draws from its own ``random.Random`` seeded with
 a string (hashed with SHA-512 by ``random``, so stable across runs, versions and platforms).
 A brand's send times depend only on the seed, its name, the schedule and its number of probes,
@@ -57,7 +57,8 @@ from pathlib import Path
 from mystery.durations import format_duration
 from mystery.errors import Problem, StudyError
 from mystery.hours import open_intervals
-from mystery.study import AUTOMATED_CHANNELS, CHANNELS, Brand, Study
+from mystery.study import Brand, Study
+from mystery.words import AUTOMATED_CHANNELS, CHANNELS
 
 __all__ = ["PlannedProbe", "make_plan", "schedule_problems"]
 

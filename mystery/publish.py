@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.analysis.metrics import BrandStat
 from mystery.analysis.studyinfo import StudyInfo
 from mystery.errors import ImportFileError, Problem
+from mystery.words import BrandStat
 
 if TYPE_CHECKING:
     import polars as pl

@@ -34,9 +34,10 @@ from mystery.clock import iso
 from mystery.coding import CODES, ProbeTimes, probe_times
 from mystery.errors import ImportFileError, MysteryError, Problem
 from mystery.store import MAIN_CODER, ProbeRow, ReplyRow, Store
+from mystery.words import Code
 
 COLUMNS = ("probe", "channel", "message_id", "brand", "reply_at", "code", "coder", "source")
-KEYS: dict[str, str] = {"a": "acknowledgement", "r": "resolution", "n": "not_brand"}
+KEYS: dict[str, Code] = {"a": "acknowledgement", "r": "resolution", "n": "not_brand"}
 """The review keystrokes, also accepted in a codes file's ``code`` column."""
 
 Key = tuple[str, str]  # (channel, message_id): how a reply is named everywhere

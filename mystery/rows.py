@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from mystery.clock import parse_iso
+from mystery.words import Outcome, ProbeState
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,10 @@ class ProbeRow:
     question: str
     text: str
     planned_at: datetime
-    state: str
+    state: ProbeState
     message_id: str | None
     sent_at: datetime | None
-    outcome: str | None
+    outcome: Outcome | None
 
 
 @dataclass(frozen=True)

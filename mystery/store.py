@@ -36,6 +36,7 @@ from mystery.plan import PlannedProbe
 from mystery.rows import Counts, Flag, HandEntry, ProbeRow, ReplyRow
 from mystery.storereads import StoreReads
 from mystery.study import Study
+from mystery.words import Code, Outcome
 
 __all__ = [  # the records and the schema are imported from here by callers of the store
     "MAIN_CODER",
@@ -255,7 +256,7 @@ class Store(StoreReads):
             "INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?)", (probe_id, kind, reason, iso(now))
         )
 
-    def settle(self, probe_id: str, outcome: str, now: datetime) -> None:
+    def settle(self, probe_id: str, outcome: Outcome, now: datetime) -> None:
         with self.transaction() as db:
             db.execute(
                 "UPDATE probes SET state = 'settled', outcome = ?, settled_at = ? WHERE id = ?",
@@ -294,7 +295,7 @@ class Store(StoreReads):
             )
         return new
 
-    def set_code(self, channel: str, message_id: str, code: str, coder: str,
+    def set_code(self, channel: str, message_id: str, code: Code, coder: str,
                  now: datetime) -> None:
         self.set_codes([(channel, message_id, code)], coder, now)
 

@@ -21,6 +21,7 @@ from mystery.coding import ProbeTimes, probe_times
 from mystery.errors import StoreError
 from mystery.migrations import MAIN_CODER
 from mystery.rows import PROBE_COLS, Counts, Flag, ProbeRow, ReplyRow, opt_time, probe_row
+from mystery.words import ProbeState
 
 
 class StoreReads:
@@ -47,7 +48,7 @@ class StoreReads:
 
     # -- probes ----------------------------------------------------------------------------
 
-    def probes(self, state: str | None = None, channel: str | None = None) -> list[ProbeRow]:
+    def probes(self, state: ProbeState | None = None, channel: str | None = None) -> list[ProbeRow]:
         sql = f"SELECT {PROBE_COLS} FROM probes WHERE 1=1"
         args: list[str] = []
         if state is not None:
@@ -64,22 +65,21 @@ class StoreReads:
         rows = self.db.execute(f"SELECT {PROBE_COLS} FROM probes WHERE id IN ({marks})", ids)
         return [probe_row(r) for r in rows]
 
-    def count(self, states: Iterable[str], channels: Iterable[str] | None = None) -> int:
+    def count(self, states: Iterable[ProbeState], channels: Iterable[str] | None = None) -> int:
         """How many probes are in any of ``states`` (on ``channels``)."""
         return int(self.db.execute(*self._state_query("count(*)", states, channels))
                    .fetchone()[0])
 
-    def any_in(self, states: Iterable[str], channels: Iterable[str] | None = None) -> bool:
+    def any_in(self, states: Iterable[ProbeState], channels: Iterable[str] | None = None) -> bool:
         """Whether any probe is in ``states``: stops at the first, so it is cheap every pass."""
         sql, args = self._state_query("1", states, channels)
         return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
 
     @staticmethod
-    def _state_query(what: str, states: Iterable[str],
+    def _state_query(what: str, states: Iterable[ProbeState],
                      channels: Iterable[str] | None) -> tuple[str, list[str]]:
-        states = list(states)
-        sql = f"SELECT {what} FROM probes WHERE state IN ({','.join('?' * len(states))})"
-        args = list(states)
+        args: list[str] = list(states)
+        sql = f"SELECT {what} FROM probes WHERE state IN ({','.join('?' * len(args))})"
         if channels is not None:
             channels = list(channels)
             sql += f" AND channel IN ({','.join('?' * len(channels))})"

@@ -2,7 +2,8 @@
 
 Why pydantic with ``extra="forbid"``: a typo such as ``cuttoff`` must be an error naming the key,
 never a silent default that changes what a study measures. Every problem is collected and
-reported at once as ``file: key.path: message (fix)`` lines by :func:`load_study`, which raises
+reported at once as ``file: key.path: message (fix)`` lines by
+:func:`~mystery.studyload.load_study`, which raises
 :class:`~mystery.errors.StudyError` (the CLI prints it and exits 1).
 
 The shape, with the keys a researcher writes::
@@ -16,10 +17,11 @@ The shape, with the keys a researcher writes::
                                                        profile, hours
     [sandbox]                                          seed, [sandbox.profiles.<name>] ...
 
-This module holds the models and :func:`load_study`; its parts live beside it: days and hours
-in :mod:`mystery.windows`, the brands CSV in :mod:`mystery.brandscsv`, the checks that span
-sections in :mod:`mystery.studychecks`, and the locating and wording of problems in
-:mod:`mystery.studyerrors`.
+This module holds the models; its parts live beside it: loading and the wording of every problem
+in :mod:`mystery.studyload` (with :mod:`mystery.studyerrors`), days and hours in
+:mod:`mystery.hours`, the brands CSV in :mod:`mystery.brandscsv`, the checks that span sections
+in :mod:`mystery.studychecks`. Of them it imports only :mod:`mystery.hours` (for the windows
+it validates), so the others can build on the model.
 """
 
 from __future__ import annotations
@@ -27,10 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from datetime import date, time, timedelta
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -38,23 +38,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from mystery.durations import parse_duration
-from mystery.errors import Problem, StudyError
-from mystery.studyerrors import error_hint, key_path, line_of
-
-# Re-exported: callers import these from mystery.study, where they were first defined.
-from mystery.windows import Window as Window
-from mystery.windows import format_hours as format_hours
-from mystery.windows import parse_hours as parse_hours
-
-AUTOMATED_CHANNELS = ("x", "mastodon", "bluesky", "email")
-HAND_LOGGED_CHANNELS = ("phone", "chat", "facebook", "instagram", "linkedin", "whatsapp", "web")
-CHANNELS = AUTOMATED_CHANNELS + HAND_LOGGED_CHANNELS
+from mystery.hours import Window, parse_hours
+from mystery.words import AUTOMATED_CHANNELS, CHANNELS, SendMode
 
 
 def _channel_name(value: str) -> str:
@@ -105,7 +95,7 @@ class ChannelConfig(_Model):
 
     account: str = Field(min_length=1)
     endpoint: str = "sandbox"
-    mode: Literal["auto", "confirm", "manual"] | None = None
+    mode: SendMode | None = None
     poll_every: Duration = timedelta(minutes=5)
     # ``manual``: how long after a probe falls due the researcher has to post it by hand
     # before it is marked missed and rescheduled.
@@ -142,7 +132,7 @@ class ChannelConfig(_Model):
         return self.endpoint == "sandbox"
 
     @property
-    def send_mode(self) -> str:
+    def send_mode(self) -> SendMode:
         """The sandbox has no posting policy, so it defaults to ``auto``; a real X, Mastodon or
         Bluesky to ``manual`` (uninvited automated mentions break their rules). Email (an
         ``imap(s)://`` endpoint) to ``auto``: mail to a support address from one's own
@@ -326,97 +316,3 @@ class Study(_Model):
 
     def brand(self, name: str) -> Brand:
         return next(b for b in self.brands if b.name == name)
-
-
-class LoadedStudy(BaseModel):
-    """A validated study with where it came from; the hash pins the store to this file."""
-
-    model_config = ConfigDict(frozen=True)
-
-    study: Study
-    path: Path
-    sha256: str
-
-    @property
-    def default_db(self) -> Path:
-        return self.path.with_suffix(".db")
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading: turn every problem into a Problem with file, key path and a fix hint.
-
-
-def load_study(path: str | Path) -> LoadedStudy:
-    """Read and validate a study file; raise StudyError listing every problem found."""
-    # Imported here, not above: both import this module, as does mystery.plan, which the
-    # checks end with.
-    from mystery.brandscsv import read_brands_csv
-    from mystery.studychecks import cross_checks
-
-    path = Path(path)
-    file = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise StudyError([Problem(file, "", "no such file; check the path")]) from None
-    except IsADirectoryError:
-        raise StudyError([Problem(file, "", "is a folder; name the .toml study file")]) from None
-    except OSError as exc:
-        raise StudyError([Problem(file, "", f"cannot read it: {exc.strerror}")]) from None
-    if raw.startswith(b"SQLite format 3\x00"):
-        raise StudyError([Problem(file, "", "is a store (SQLite), not a study file; name the "
-                                  ".toml study file (its store sits beside it)")])
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise StudyError([Problem(file, "", "not UTF-8 text; save it as UTF-8")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError([Problem(file, "", f"not valid TOML: {exc}")]) from None
-    if not data:
-        raise StudyError(
-            [Problem(file, "", "the file is empty; start from studies/demo.toml")]
-        )
-
-    problems: list[Problem] = []
-    csv_rows: dict[int, str] = {}
-    brands_csv = data.get("brands_csv")
-    if isinstance(brands_csv, str):
-        csv_path = path.parent / brands_csv
-        rows = read_brands_csv(csv_path, problems)
-        offset = len(data.get("brands", []))
-        for i, row in enumerate(rows):
-            csv_rows[offset + i] = f"{csv_path.name} row {row.pop('_row')}"
-        data = {**data, "brands": list(data.get("brands", [])) + rows}
-
-    try:
-        study = Study.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            where = key_path(loc, data)
-            if loc and loc[0] == "brands" and len(loc) > 1 and isinstance(loc[1], int):
-                csv_row = csv_rows.get(loc[1])
-                if csv_row:
-                    where = csv_row + (("." + key_path(loc[2:], data)) if loc[2:] else "")
-            value = error.get("input")
-            hint = error_hint(error)
-            quiet = error["type"] == "missing" or isinstance(value, dict | list)
-            shown = "" if quiet or repr(value) in hint else f" (got {value!r})"
-            problems.append(Problem(file, line_of(text, loc) + where, hint + shown))
-        raise StudyError(problems) from None
-    csv_failed = bool(problems)  # the brands CSV could not be read: "no brands" says nothing new
-    for problem in cross_checks(study, file, csv_rows):
-        if csv_failed and problem.where == "brands":
-            continue
-        if problem.file == file and re.fullmatch(r"[\w.\[\]-]+", problem.where):  # a key path
-            loc = tuple(
-                int(part[1:-1]) if part.startswith("[") else part
-                for part in re.findall(r"\[\d+\]|[^.\[\]]+", problem.where)
-            )
-            problem = Problem(file, line_of(text, loc) + problem.where, problem.message)
-        problems.append(problem)
-    if problems:
-        raise StudyError(problems)
-    return LoadedStudy(study=study, path=path, sha256=hashlib.sha256(raw).hexdigest())

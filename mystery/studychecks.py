@@ -1,6 +1,6 @@
 """Checks of a study that span sections, which a single field validator cannot see.
 
-:func:`~mystery.study.load_study` runs them once every field is valid on its own: brands
+:func:`~mystery.studyload.load_study` runs them once every field is valid on its own: brands
 reachable on the study's channels, handles unique and well formed, questions that X would
 refuse or that mention a second account, a schedule that fits its dates, and, last, whether the
 plan can hold every brand's probes. Each finding is a :class:`~mystery.errors.Problem` with its
@@ -18,7 +18,8 @@ from datetime import timedelta
 from mystery.durations import format_duration
 from mystery.errors import Problem
 from mystery.plan import schedule_problems
-from mystery.study import AUTOMATED_CHANNELS, Study
+from mystery.study import Study
+from mystery.words import AUTOMATED_CHANNELS
 
 X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 X_MAX_WEIGHT = 280

@@ -1,7 +1,7 @@
 """Where a problem in a study file is, and how to say it to the researcher.
 
 pydantic names a problem by its location, a tuple such as ``('brands', 3, 'handles', 'x')``,
-and a terse message. :func:`~mystery.study.load_study` reports each as ``file: line N:
+and a terse message. :func:`~mystery.studyload.load_study` reports each as ``file: line N:
 key.path: message (fix)``: the key path as the file writes it (:func:`key_path`), the line that
 sets it, so that an editor can jump there (:func:`line_of`), and a message that says how to fix
 it (:func:`error_hint`).

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from mystery.cli import app
 from mystery.plan import make_plan
 from mystery.store import Store
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 OTHER = edit(GOOD, 'name = "test-study"', 'name = "other-study"')
 REAL = edit(GOOD, 'account = "researcher"', 'account = "researcher"\nendpoint = "https://api.x.com"')

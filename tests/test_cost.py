@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from mystery.cli import app
 from mystery.cost import X_PRICES, Estimate, Spend, estimate, has_url
 from mystery.plan import make_plan
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 STUDY = """\
 name = "cost-test"

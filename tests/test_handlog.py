@@ -16,7 +16,7 @@ from mystery.cli import app
 from mystery.clock import RealClock
 from mystery.connect import connect
 from mystery.store import ProbeRow, Store
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 NOW = datetime(2026, 3, 10, 12, 0, 42, tzinfo=UTC)  # 08:00 in New York (EDT since 8 March)
 NEW_YORK = ZoneInfo("America/New_York")

@@ -11,8 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mystery.hours import add_business_time, business_seconds, is_open, next_open, open_intervals
-from mystery.study import Window
+from mystery.hours import (
+    Window,
+    add_business_time,
+    business_seconds,
+    is_open,
+    next_open,
+    open_intervals,
+)
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

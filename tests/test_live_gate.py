@@ -18,7 +18,7 @@ from mystery.connect import world_start
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.sandbox.spec import WorldSpec
 from mystery.store import Store
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 STUDY = """\
 name = "real"

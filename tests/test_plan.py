@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from mystery.errors import StudyError
 from mystery.hours import next_open
 from mystery.plan import PlannedProbe, make_plan
-from mystery.study import Study, load_study
+from mystery.study import Study
+from mystery.studyload import load_study
 
 DEMO = Path(__file__).resolve().parents[1] / "studies" / "demo.toml"
 
@@ -150,7 +151,7 @@ def test_same_seed_same_plan_and_another_seed_another_plan() -> None:
 
 def test_the_plan_does_not_depend_on_hash_randomisation() -> None:
     script = (
-        "import json, sys; from mystery.study import load_study;"
+        "import json, sys; from mystery.studyload import load_study;"
         "from mystery.plan import make_plan;"
         "plan = make_plan(load_study(sys.argv[1]).study);"
         "print(json.dumps([[p.id, p.brand, p.channel, p.question, p.planned_at.isoformat()]"

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from mystery.cli import app
 from mystery.plan import make_plan
 from mystery.repeats import SAME_TEXT_PER_DAY, skeleton, study_warnings
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 BRANDS = ["Alpha Stores", "Beta Foods", "Gamma Home", "Delta Shoes", "Epsilon Books"]
 

@@ -29,7 +29,7 @@ from mystery.review import (
     spreadsheet_safe,
 )
 from mystery.store import ReplyRow, Store
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 4, 1, tzinfo=UTC)

@@ -23,7 +23,7 @@ from mystery.connect import world_start
 from mystery.sandbox.client import SandboxControl
 from mystery.sandbox.server import SandboxServer
 from mystery.sandbox.spec import WorldSpec
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_KEYS = sorted({k for c in credentials.CHANNEL_KEYS for k in credentials.channel_keys(c)})

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mystery.cli import app
-from mystery.study import Window, format_hours, load_study, parse_hours
+from mystery.hours import Window, format_hours, parse_hours
+from mystery.studyload import load_study
 
 DEMO = Path(__file__).resolve().parents[1] / "studies" / "demo.toml"
 

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from mystery.study import Window
+from mystery.hours import Window
 
 if TYPE_CHECKING:
     import numpy as np

@@ -17,7 +17,7 @@ from mystery.errors import StoreError
 if TYPE_CHECKING:
     import polars as pl
 
-    from mystery.study import LoadedStudy
+    from mystery.studyload import LoadedStudy
 
 
 def load_timings(loaded: LoadedStudy, db: str | Path | None = None) -> pl.DataFrame:

@@ -21,14 +21,14 @@ What each figure means, and when it is left empty rather than guessed:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from mystery.analysis import km
+from mystery.words import BrandStat
 
 if TYPE_CHECKING:
     import polars as pl
 
-BrandStat = Literal["mean", "median"]
 HOUR, DAY = 3600.0, 86400.0
 FIGURES = (
     "brands", "probes", "answered", "response_rate", "mean_ack_seconds", "median_ack_seconds",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mystery.errors import Problem
-from mystery.study import CHANNELS
+from mystery.words import CHANNELS
 
 REQUIRED = ("study", "year", "brand", "channel")
 OPTIONAL = (

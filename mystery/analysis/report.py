@@ -19,7 +19,7 @@ from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
 if TYPE_CHECKING:
     import polars as pl
 
-    from mystery.study import LoadedStudy
+    from mystery.studyload import LoadedStudy
 
 SUMMARY_COLS = (
     Col("study", "study"),

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mystery.analysis import metrics
-from mystery.analysis.metrics import BrandStat
 from mystery.analysis.tables import Col
+from mystery.words import BrandStat
 
 if TYPE_CHECKING:
     import polars as pl

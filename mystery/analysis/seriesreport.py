@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from mystery.analysis import charts, metrics, series
 from mystery.analysis.batch import Batch, draw
-from mystery.analysis.metrics import BrandStat
 from mystery.analysis.tables import Col, csv_bytes, cutoff_text, hand_timed, markdown, span
+from mystery.words import BrandStat
 
 if TYPE_CHECKING:
     import polars as pl

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from mystery.errors import ImportFileError, Problem
-from mystery.study import LoadedStudy, Window, format_hours, parse_hours
+from mystery.hours import Window, format_hours, parse_hours
+from mystery.studyload import LoadedStudy
 
 FILE_NAME = "study.json"
 FORMAT = 1

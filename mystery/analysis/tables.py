@@ -137,7 +137,7 @@ def cutoff_text(low: object, high: object) -> str:
 
 def hand_timed(channels: Iterable[str]) -> str:
     """The method note's word on hand-logged channels: no platform vouches for their times."""
-    from mystery.study import HAND_LOGGED_CHANNELS
+    from mystery.words import HAND_LOGGED_CHANNELS
 
     hand = sorted(set(channels) & set(HAND_LOGGED_CHANNELS))
     return (f"{', '.join(hand)}: timed by hand by the researcher, to the minute" if hand

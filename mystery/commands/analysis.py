@@ -17,7 +17,7 @@ import typer
 from mystery.console import err_console, friendly_errors, out_console
 
 if TYPE_CHECKING:
-    from mystery.study import LoadedStudy
+    from mystery.studyload import LoadedStudy
 
 StudyPath = Annotated[
     Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
@@ -56,7 +56,7 @@ def export(study: StudyPath, db: DbOption = None, results: ResultsOption = Path(
         -> None:
     """Write the study's timings (one row per probe, no reply text) to results/<study>/."""
     from mystery.analysis.export import export_study
-    from mystery.study import load_study
+    from mystery.studyload import load_study
 
     for path in export_study(load_study(study), db, results):
         err_console.print(f"wrote {_relative(path)}")
@@ -70,7 +70,7 @@ def report(
     highlight: HighlightOption = None,
 ) -> None:
     """Write the study's summary (CSV, Markdown) and chart, and print the summary table."""
-    from mystery.study import load_study
+    from mystery.studyload import load_study
 
     show_report(load_study(study), db, results, highlight or ())
 

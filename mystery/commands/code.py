@@ -45,7 +45,7 @@ def _read_key() -> str:
 def _open_store(study: Path, db: Path | None) -> Store:
     from mystery.errors import StoreError
     from mystery.store import Store
-    from mystery.study import load_study
+    from mystery.studyload import load_study
 
     loaded = load_study(study)
     store = Store.open(db if db is not None else loaded.default_db, create=False)

@@ -30,7 +30,7 @@ DbOption = Annotated[
 def validate(study: StudyPath) -> None:
     """Check a study file and its brands CSV; report every problem at once."""
     from mystery.durations import format_duration
-    from mystery.study import load_study
+    from mystery.studyload import load_study
 
     loaded = load_study(study)
     s = loaded.study
@@ -61,7 +61,7 @@ def plan(
     """Show the deterministic probe plan: who is asked what, when (same seed, same plan)."""
     from mystery.commands.estimate import show_estimate, show_warnings
     from mystery.plan import make_plan
-    from mystery.study import load_study
+    from mystery.studyload import load_study
 
     if as_csv and as_json:
         raise typer.BadParameter("choose one of --csv and --json")

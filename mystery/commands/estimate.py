@@ -87,7 +87,7 @@ def warn_before_run(path: Path) -> None:
     """The study warnings for ``mystery run``; silent when the study does not load, since the
     run then reports why itself."""
     from mystery.errors import MysteryError
-    from mystery.study import load_study
+    from mystery.studyload import load_study
 
     try:
         show_warnings(load_study(path).study, str(path))

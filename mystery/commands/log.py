@@ -55,7 +55,7 @@ def log(study: StudyPath, db: DbOption = None, csv_file: CsvOption = None) -> No
     whose cutoff has passed with no reply logged are settled as unanswered.
     """
     from mystery import handlog
-    from mystery.study import load_study
+    from mystery.studyload import load_study
 
     loaded = load_study(study)
     s = loaded.study

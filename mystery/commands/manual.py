@@ -31,7 +31,7 @@ def sent(
     from mystery.clock import RealClock
     from mystery.collect import store_path
     from mystery.store import Store
-    from mystery.study import load_study
+    from mystery.studyload import load_study
 
     loaded = load_study(study)
     path = store_path(loaded, db)

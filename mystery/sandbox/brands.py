@@ -24,9 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from mystery.hours import add_business_time, next_open
+from mystery.hours import Window, add_business_time, next_open
 from mystery.sandbox.spec import BrandSpec
-from mystery.study import Window
 
 ReplyKind = Literal["holding", "answer"]
 

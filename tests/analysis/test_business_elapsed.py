@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from mystery.analysis import business, report, timings
 from mystery.analysis.studyinfo import StudyInfo
 from mystery.errors import ImportFileError
-from mystery.hours import business_seconds
-from mystery.study import parse_hours
+from mystery.hours import business_seconds, parse_hours
 
 LONDON = "Europe/London"
 

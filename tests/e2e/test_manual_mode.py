@@ -26,7 +26,7 @@ from mystery.plan import make_plan
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.sandbox.spec import WorldSpec
 from mystery.store import Store
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 GRACE = timedelta(hours=1)
 CUTOFF = timedelta(days=2)

@@ -25,7 +25,7 @@ from mystery.runner import Runner
 from mystery.sandbox.server import SandboxServer
 from mystery.sandbox.spec import WorldSpec
 from mystery.store import Store
-from mystery.study import load_study
+from mystery.studyload import load_study
 from studies import write_big_study
 
 PYTHON = sys.executable

@@ -14,7 +14,7 @@ from mystery.clock import parse_iso
 from mystery.errors import SandboxError
 from mystery.sandbox import SandboxControl, SandboxServer, WorldSpec
 from mystery.sandbox.world import user_id_for
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 REPO = Path(__file__).resolve().parents[2]
 
