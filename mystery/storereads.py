@@ -4,20 +4,17 @@
 transactions and every write; a caller opens a ``Store`` and reads through it. Kept apart so
 that the store's module is about what must be crash-safe (the writes), and this one about what
 a store holds: probes by state, send attempts, replies and cursors, codes, and the summaries
-analysis reads (``timing_rows``: the seam between collecting and analysing).
+analysis reads through :func:`mystery.analysis.export.timing_rows`.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from mystery.clock import iso, parse_iso
-from mystery.coding import ProbeTimes, probe_times
 from mystery.errors import StoreError
 from mystery.migrations import MAIN_CODER
 from mystery.rows import PROBE_COLS, Counts, Flag, ProbeRow, ReplyRow, opt_time, probe_row
@@ -38,9 +35,9 @@ class StoreReads:
         return None if row is None else str(row[0])
 
     def cutoff(self) -> timedelta:
-        return timedelta(seconds=float(self._required_meta("cutoff_seconds")))
+        return timedelta(seconds=float(self.required_meta("cutoff_seconds")))
 
-    def _required_meta(self, key: str) -> str:
+    def required_meta(self, key: str) -> str:
         value = self.meta(key)
         if value is None:
             raise StoreError(f"{self.path} holds no study yet; run 'mystery run' first")
@@ -237,50 +234,6 @@ class StoreReads:
             "THEN probe_id END) FROM replies"
         ).fetchone()
         return Counts(planned, sent, acknowledged, resolved, unanswered or 0, settled or 0)
-
-    def timing_rows(self) -> list[dict[str, Any]]:
-        """One row per probe in the timings schema (``mystery.analysis.timings``): the seam
-        between collecting and analysing. Probes not yet settled are left out: their outcome
-        is not known yet."""
-        brands: dict[str, dict[str, str]] = json.loads(self._required_meta("brands"))
-        cutoff = self.cutoff()
-        codes = self.codes()
-        replies: dict[str, list[ReplyRow]] = {}
-        for reply in self.replies():
-            replies.setdefault(reply.probe_id, []).append(reply)
-        common = {
-            "study": self._required_meta("study"),
-            "series": self._required_meta("series"),
-            "year": int(self._required_meta("year")),
-        }
-        gave_up = self.gave_up()
-        rows = []
-        for probe in self.probes(state="settled"):
-            censor = cutoff
-            if probe.outcome == "excluded" or probe.sent_at is None:
-                # Never sent, or sent but its replies cannot be vouched for (see ``flags``):
-                # no times, so no figure can pick up half-known ones.
-                times, status = ProbeTimes(None, None), "excluded"
-            else:
-                if probe.id in gave_up:  # the researcher stopped waiting (``mystery log``):
-                    # what was not seen by then is censored there, not at the cutoff
-                    censor = max(timedelta(0), min(cutoff, gave_up[probe.id] - probe.sent_at))
-                times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, censor)
-                status = "answered" if times.ack is not None else "unanswered"
-            rows.append({
-                **common,
-                "brand": probe.brand,
-                "sector": brands.get(probe.brand, {}).get("sector", ""),
-                "country": brands.get(probe.brand, {}).get("country", ""),
-                "channel": probe.channel,
-                "question": probe.question,
-                "sent_at": probe.sent_at,
-                "ack_seconds": times.ack,
-                "resolution_seconds": times.resolution,
-                "status": status,
-                "cutoff_seconds": censor.total_seconds(),
-            })
-        return rows
 
     # -- codes by coder (mystery code) -----------------------------------------------------
 

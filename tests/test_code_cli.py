@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.review import coder_codes
 from mystery.store import ReplyRow, Store
@@ -61,7 +62,7 @@ def _holding(study: Path) -> tuple[int, ReplyRow]:
 def _resolution_seconds(study: Path, probe_id: str) -> float | None:
     with Store.open(study.with_suffix(".db"), create=False) as store:
         probe = next(p for p in store.probes() if p.id == probe_id)
-        row = next(r for r in store.timing_rows()
+        row = next(r for r in timing_rows(store)
                    if (r["brand"], r["sent_at"]) == (probe.brand, probe.sent_at))
     return row["resolution_seconds"]  # type: ignore[no-any-return]
 

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mystery import handlog
+from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.clock import RealClock
 from mystery.connect import connect
@@ -163,7 +164,7 @@ def test_a_csv_logs_sends_and_replies_and_settles_what_it_decides(
         # Marked hand-timed, for the method notes.
         sources = store.timing_sources()
         assert {sources[p.id] for p in (acme, globex, chat)} == {"hand"}
-        rows = {r["brand"] + r["channel"]: r for r in store.timing_rows()}
+        rows = {r["brand"] + r["channel"]: r for r in timing_rows(store)}
     assert rows["Acmephone"]["ack_seconds"] == 17 * 60
     assert rows["Acmephone"]["resolution_seconds"] == 108 * 60
 
@@ -319,7 +320,7 @@ def test_a_probe_given_up_on_is_censored_when_the_researcher_stopped_waiting(
         handlog.log(store, study, [ack], now)
         handlog.give_up(store, study, a, sent + timedelta(minutes=40), now)
         handlog.give_up(store, study, b, sent + timedelta(hours=2), now)
-        rows = {r["brand"]: r for r in store.timing_rows()}
+        rows = {r["brand"]: r for r in timing_rows(store)}
         brands = {p.id: p.brand for p in store.probes_by_id([a, b])}
     # Not answered by the time the researcher hung up: censored at 40 min, not at the cutoff.
     assert rows[brands[a]]["status"] == "unanswered"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mystery.analysis.export import timing_rows
 from mystery.coders import Coders, MainCoderChange, coders, set_main_coder
 from mystery.errors import ImportFileError, MysteryError
 from mystery.plan import make_plan
@@ -67,7 +68,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def _resolution(store: Store, probe_id: str) -> float | None:
     probe = next(p for p in store.probes() if p.id == probe_id)
-    row = next(r for r in store.timing_rows() if r["sent_at"] == probe.sent_at
+    row = next(r for r in timing_rows(store) if r["sent_at"] == probe.sent_at
                and r["brand"] == probe.brand)
     return row["resolution_seconds"]  # type: ignore[no-any-return]
 

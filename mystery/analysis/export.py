@@ -1,22 +1,31 @@
-"""From a study's store to ``results/<study>/timings.csv`` and ``study.json``.
+"""From a study's store to timings (``results/<study>/timings.csv``) and ``study.json``.
 
 The export is the only way collected data leaves the store for analysis, and it carries only
 timings (no reply text, no account or agent name, no credential), so ``results/`` can be
-committed and published as is.
+committed and published as is. Why the timings are computed here and not by the store: the
+store keeps what was sent and answered; which reply acknowledges and which resolves is coding
+(:func:`mystery.coding.probe_times`), and the seam is where the two meet.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mystery.analysis import timings
 from mystery.analysis.studyinfo import StudyInfo
+from mystery.analysis.timings import TimingRow
+from mystery.coding import ProbeTimes, probe_times
 from mystery.errors import StoreError
+from mystery.words import Outcome
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from mystery.rows import ReplyRow
+    from mystery.store import Store
     from mystery.studyload import LoadedStudy
 
 
@@ -32,7 +41,7 @@ def load_timings(loaded: LoadedStudy, db: str | Path | None = None) -> pl.DataFr
                 f"{path} belongs to study {owner!r}, not {loaded.study.name!r}; pass the "
                 "store of this study with --db"
             )
-        rows = store.timing_rows()
+        rows = timing_rows(store)
     names = {row["study"] for row in rows}
     if names - {loaded.study.name}:
         raise StoreError(
@@ -40,6 +49,50 @@ def load_timings(loaded: LoadedStudy, db: str | Path | None = None) -> pl.DataFr
             "pass the store of this study with --db"
         )
     return timings.frame(rows)
+
+
+def timing_rows(store: Store) -> list[TimingRow]:
+    """One row per settled probe of ``store`` in the timings schema. Probes not yet settled
+    are left out: their outcome is not known yet."""
+    brands: dict[str, dict[str, str]] = json.loads(store.required_meta("brands"))
+    cutoff = store.cutoff()
+    codes = store.codes()
+    replies: dict[str, list[ReplyRow]] = {}
+    for reply in store.replies():
+        replies.setdefault(reply.probe_id, []).append(reply)
+    study, series = store.required_meta("study"), store.required_meta("series")
+    year = int(store.required_meta("year"))
+    gave_up = store.gave_up()
+    rows: list[TimingRow] = []
+    for probe in store.probes(state="settled"):
+        censor = cutoff
+        status: Outcome
+        if probe.outcome == "excluded" or probe.sent_at is None:
+            # Never sent, or sent but its replies cannot be vouched for (see ``flags``):
+            # no times, so no figure can pick up half-known ones.
+            times, status = ProbeTimes(None, None), "excluded"
+        else:
+            if probe.id in gave_up:  # the researcher stopped waiting (``mystery log``):
+                # what was not seen by then is censored there, not at the cutoff
+                censor = max(timedelta(0), min(cutoff, gave_up[probe.id] - probe.sent_at))
+            times = probe_times(probe.sent_at, replies.get(probe.id, []), codes, censor)
+            status = "answered" if times.ack is not None else "unanswered"
+        rows.append(TimingRow(
+            study=study,
+            series=series,
+            year=year,
+            brand=probe.brand,
+            sector=brands.get(probe.brand, {}).get("sector", ""),
+            country=brands.get(probe.brand, {}).get("country", ""),
+            channel=probe.channel,
+            question=probe.question,
+            sent_at=probe.sent_at,
+            ack_seconds=times.ack,
+            resolution_seconds=times.resolution,
+            status=status,
+            cutoff_seconds=censor.total_seconds(),
+        ))
+    return rows
 
 
 def write_export(df: pl.DataFrame, info: StudyInfo, folder: Path) -> list[Path]:

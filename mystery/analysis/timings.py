@@ -41,10 +41,12 @@ name or credential is ever part of timings.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from mystery.errors import ImportFileError, Problem
+from mystery.words import Outcome
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,6 +58,24 @@ COLUMNS = (
     "sent_at", "ack_seconds", "resolution_seconds", "status", "cutoff_seconds",
 )  # fmt: skip
 STATUSES = ("answered", "unanswered", "excluded")
+
+
+class TimingRow(TypedDict):
+    """One probe's row, as code builds it before it becomes a frame (``COLUMNS``, in order)."""
+
+    study: str
+    series: str
+    year: int
+    brand: str
+    sector: str | None
+    country: str | None
+    channel: str
+    question: str | None
+    sent_at: datetime | None
+    ack_seconds: float | None
+    resolution_seconds: float | None
+    status: Outcome
+    cutoff_seconds: float | None
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 SORT_KEYS = ("study", "sent_at", "brand", "channel", "question", "ack_seconds")
 _REQUIRED = ("study", "series", "year", "brand", "channel", "status")
@@ -82,8 +102,9 @@ def empty() -> pl.DataFrame:
     return pl.DataFrame(schema=schema())
 
 
-def frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
-    """Build a timings frame from row mappings (the store's ``timing_rows()``).
+def frame(rows: Iterable[TimingRow] | Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """Build a timings frame from rows (:func:`mystery.analysis.export.timing_rows`, or an
+    imported file's rows).
 
     ``sent_at`` may be an aware datetime in any zone (it is converted to UTC) or None. Missing
     or unknown keys are a programming error (ValueError); rows that break the rules of the

@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mystery.analysis.export import timing_rows
 from mystery.clock import parse_iso
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def mismatches(truth: dict[str, Any], store: Store, *, excluded: frozenset[str] 
     unsent = [p.id for p in planned if p.message_id is None]
     if unsent:
         problems.append(f"never sent: {', '.join(unsent)}")
-    rows = {(r["brand"], r["sent_at"]): r for r in store.timing_rows() if r["channel"] == channel}
+    rows = {(r["brand"], r["sent_at"]): r for r in timing_rows(store) if r["channel"] == channel}
     cutoff = store.cutoff().total_seconds()
     seen_excluded: set[str] = set()
     for post in posts:

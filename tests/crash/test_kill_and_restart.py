@@ -25,6 +25,7 @@ from pathlib import Path
 
 from crash_helpers import run_command, standalone_sandbox, write_study
 
+from mystery.analysis.export import timing_rows
 from mystery.sandbox import SandboxControl
 from mystery.sandbox.verify import mismatches
 from mystery.store import Store
@@ -145,11 +146,11 @@ def test_a_study_killed_at_random_moments_ends_as_an_undisturbed_one(tmp_path: P
         assert mismatches(disturbed_truth, killed) == []
         assert mismatches(calm_truth, calm_store) == []
         # Identical to the undisturbed run, row for row, to the millisecond.
-        assert killed.timing_rows() == calm_store.timing_rows()
+        assert timing_rows(killed) == timing_rows(calm_store)
         # Every probe went out at its planned instant: the clock never ran past a due send.
         assert all(p.sent_at == p.planned_at for p in killed.probes())
-        assert len(killed.timing_rows()) == 24
-        statuses = Counter(r["status"] for r in killed.timing_rows())
+        assert len(timing_rows(killed)) == 24
+        statuses = Counter(r["status"] for r in timing_rows(killed))
         assert statuses["answered"] > 0 and statuses["unanswered"] > 0
         reconciled = killed.db.execute(
             "SELECT count(*) FROM send_attempts WHERE outcome = 'reconciled'").fetchone()[0]

@@ -17,6 +17,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.clock import parse_iso
 from mystery.collect import run_study
@@ -140,7 +141,7 @@ def test_the_runner_finds_posts_made_by_hand_and_times_them_from_the_platform(
     fates = {p["id"]: p["fate"] for p in truth["posts"]}
     with Store.open(path.with_suffix(".db"), create=False) as store:
         probes = {p.id: p for p in store.probes()}
-        rows = {r["sent_at"]: r for r in store.timing_rows() if r["sent_at"]}
+        rows = {r["sent_at"]: r for r in timing_rows(store) if r["sent_at"]}
         attempts = {p: [a[1] for a in store.attempts(p)] for p in probes}
         flags = {f.probe_id: f.kind for f in store.flags()}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.clock import parse_iso
 from mystery.sandbox.server import SandboxServer
@@ -45,7 +46,7 @@ def test_demo_run_matches_ground_truth(demo: Path, sandbox: SandboxServer) -> No
     assert len({p["text"] for p in posts}) == 66
 
     with Store.open(demo.with_suffix(".db"), create=False) as store:
-        rows = store.timing_rows()
+        rows = timing_rows(store)
         probes = {p.message_id: p for p in store.probes()}
     assert len(rows) == 66
     by_sent = {(r["brand"], r["sent_at"]): r for r in rows}

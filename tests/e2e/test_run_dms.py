@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.clock import parse_iso
 from mystery.sandbox.server import SandboxServer
@@ -113,7 +114,7 @@ def test_a_brand_resolving_by_dm_counts_only_when_dms_are_read(
     posts = truth["posts"]
     assert len(posts) == 6 and len({p["text"] for p in posts}) == 6
     with Store.open(study.with_suffix(".db"), create=False) as store:
-        rows = {(r["brand"], r["sent_at"]): r for r in store.timing_rows()}
+        rows = {(r["brand"], r["sent_at"]): r for r in timing_rows(store)}
         probes = {p.message_id: p for p in store.probes()}
         recorded = {r.message_id: r for r in store.replies()}
         assert mismatches(truth, store, read_dms=read_dms) == []

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.clock import parse_iso
 from mystery.sandbox.faults import Fault
@@ -111,7 +112,7 @@ def times_match(study: Path, posts: list[dict[str, Any]]) -> dict[str, Any]:
     """Every probe's sent, acknowledged and resolved times equal the ground truth to the ms;
     returns the probes by message id."""
     with Store.open(study.with_suffix(".db"), create=False) as store:
-        rows = {(r["brand"], r["sent_at"]): r for r in store.timing_rows()}
+        rows = {(r["brand"], r["sent_at"]): r for r in timing_rows(store)}
         probes = {p.message_id: p for p in store.probes()}
     assert len(rows) == len(posts)
     for post in posts:

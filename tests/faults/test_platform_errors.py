@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fault_helpers import assert_exact, collect
 
+from mystery.analysis.export import timing_rows
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.store import Store
 
@@ -78,7 +79,7 @@ def test_a_platform_that_never_takes_a_post_gets_a_bounded_number_of_tries(
     assert outcome.result.finished
     assert sandbox.stats.snapshot()[POST] == 5 * 10
     with Store.open(study.with_suffix(".db"), create=False) as store:
-        rows = store.timing_rows()
+        rows = timing_rows(store)
         flags = store.flags()
     assert {r["status"] for r in rows} == {"excluded"} and len(rows) == 10
     assert all(r["sent_at"] is None for r in rows)
