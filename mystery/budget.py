@@ -1,19 +1,18 @@
 """Keeping a paid channel to the study's ``budget_usd`` while a run goes on.
 
 A channel that charges (X: every post created and every resource read) carries a
-:class:`~mystery.cost.Spend`. What it has spent is saved in the store's meta and restored by the
-next run of the same study, so a budget holds across restarts: on every change when the channel
-has a budget, else every :data:`SAVE_EVERY` passes and at the end of the run (a commit a pass
-was an eighth of a 10,000-probe sandbox run, for a figure nobody was waiting on). A channel that
-reaches the budget, or has too little left for its next post, is stopped (no more reads or
-posts there) until the researcher raises the budget in the study file.
-"""
+:class:`~mystery.channels.x_billing.Spend`. What it has spent is saved in the store's meta and
+restored by the next run of the same study, so a budget holds across restarts: on every change when
+the channel has a budget, else every :data:`SAVE_EVERY` passes and at the end of the run (a commit
+a pass was an eighth of a 10,000-probe sandbox run, for a figure nobody was waiting on). A channel
+that reaches the budget, or has too little left for its next post, is stopped (no more reads or
+posts there) until the researcher raises the budget in the study file."""
 
 from __future__ import annotations
 
 import json
 
-from mystery.cost import Spend
+from mystery.channels.x_billing import Spend
 from mystery.pacing import ChannelState, Pacing
 from mystery.store import ProbeRow, Store
 from mystery.study import Study

@@ -1,4 +1,4 @@
-"""What a study will cost on X's pay-per-use API before it runs, and what a run has spent.
+"""What a study will cost on X's pay-per-use API, estimated from its plan before it runs.
 
 X charges for its API since 2026 (research/platforms.md §1.2, from X's pricing page,
 docs.x.com/x-api/getting-started/pricing, as of August 2026):
@@ -22,8 +22,9 @@ app; read through someone else's app, the same posts cost $0.005 each (Posts: Re
 Reads are charged per resource *returned*, not per request, so a poll that returns nothing
 costs nothing (platforms.md §7.4): polling often is free, answers are what cost. X also
 deduplicates a resource read twice within one UTC day, but calls that a soft guarantee; the
-estimate and :class:`Spend` ignore it, so both err high. Mastodon, Bluesky, email and the
-hand-logged channels have no API charges; neither has the sandbox.
+estimate and the run's ledger (:class:`~mystery.channels.x_billing.Spend`) ignore it, so both
+err high. Mastodon, Bluesky, email and the hand-logged channels have no API charges; neither has
+the sandbox.
 
 :func:`estimate` prices a study's plan before it runs. Its assumptions, each stated in the
 line it shapes:
@@ -47,141 +48,25 @@ line it shapes:
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from mystery.channels.x_billing import X_PRICES, has_url, usd
 from mystery.study import Study
 from mystery.words import AUTOMATED_CHANNELS, CHANNELS
 
 if TYPE_CHECKING:
     from mystery.plan import PlannedProbe
 
-__all__ = ["X_PRICES", "Estimate", "LineItem", "Spend", "XPrices", "estimate", "has_url"]
+__all__ = ["Estimate", "LineItem", "estimate"]
 
 REPLIES_PER_PROBE = 2
 """Replies assumed per X probe: an acknowledgement and a resolution."""
 DMS_PER_PROBE = 1
 """Direct-message events assumed per X probe when ``read_dms`` is on ("we've sent you a DM")."""
-
-# X turns a scheme, "www." or a bare domain with a common top-level domain into a link; erring
-# towards "has a link" only ever raises an estimate or a ledger.
-_URL = re.compile(
-    r"https?://|\bwww\.|\b[a-z0-9-]+\.(?:com|net|org|io|co|uk|ly|me|app|shop|store|info|biz)\b",
-    re.IGNORECASE,
-)
-
-
-def has_url(text: str) -> bool:
-    """Whether X would price a post of ``text`` as one with a URL."""
-    return _URL.search(text) is not None
-
-
-@dataclass(frozen=True)
-class XPrices:
-    """X's pay-per-use prices in US dollars (research/platforms.md §1.2, August 2026)."""
-
-    post: Decimal = Decimal("0.015")
-    post_with_url: Decimal = Decimal("0.200")
-    owned_read: Decimal = Decimal("0.001")
-    post_read: Decimal = Decimal("0.005")
-    dm_event_read: Decimal = Decimal("0.010")
-
-    def of_post(self, text: str) -> Decimal:
-        return self.post_with_url if has_url(text) else self.post
-
-
-X_PRICES = XPrices()
-
-ReadKind = Literal["owned", "post", "dm"]
-
-
-@dataclass
-class Spend:
-    """The runner's ledger of what a run has cost on X: posts created and resources returned.
-
-    Counts rather than dollars, so that a ledger saved as ``spend.counts()`` and restored as
-    ``Spend(**saved)`` is priced again with today's table. Every resource returned is counted,
-    including ones the channel then skips as unusable: X charges for them too. :meth:`read`
-    counts every resource; :meth:`read_ids` applies X's once-per-UTC-day deduplication, which
-    matters for DM events (each poll returns the newest page again).
-    """
-
-    posts: int = 0
-    posts_with_url: int = 0
-    owned_reads: int = 0
-    post_reads: int = 0
-    dm_event_reads: int = 0
-    prices: XPrices = field(default=X_PRICES, compare=False, repr=False)
-    _day: date | None = field(default=None, init=False, compare=False, repr=False)
-    _seen: dict[str, set[str]] = field(default_factory=dict, init=False, compare=False,
-                                       repr=False)
-
-    def counts(self) -> dict[str, int]:
-        """The ledger without its price table, to store and restore."""
-        return {"posts": self.posts, "posts_with_url": self.posts_with_url,
-                "owned_reads": self.owned_reads, "post_reads": self.post_reads,
-                "dm_event_reads": self.dm_event_reads}
-
-    def posted(self, text: str) -> Decimal:
-        """Record one post of ``text`` created through the API; its price."""
-        if has_url(text):
-            self.posts_with_url += 1
-        else:
-            self.posts += 1
-        return self.prices.of_post(text)
-
-    def read(self, count: int, kind: ReadKind = "owned") -> Decimal:
-        """Record ``count`` resources returned by a read; their price. ``kind``: ``owned``
-        (our mentions, our own timeline), ``post`` (recent search), ``dm`` (DM events)."""
-        if count < 0:
-            raise ValueError(f"a read returns no fewer than 0 resources, not {count}")
-        if kind == "owned":
-            self.owned_reads += count
-            return self.prices.owned_read * count
-        if kind == "post":
-            self.post_reads += count
-            return self.prices.post_read * count
-        self.dm_event_reads += count
-        return self.prices.dm_event_read * count
-
-    def read_ids(self, ids: Iterable[str], kind: ReadKind, at: datetime) -> Decimal:
-        """Record the resources ``ids`` returned by a read at ``at``, charging each at most
-        once per UTC day, as X bills; their price. The day's ids are kept in memory only, so
-        after a restart a resource may be counted twice: the ledger errs high."""
-        day = at.astimezone(UTC).date()
-        if day != self._day:
-            self._day, self._seen = day, {}
-        seen = self._seen.setdefault(kind, set())
-        new = [i for i in dict.fromkeys(ids) if i not in seen]
-        seen.update(new)
-        return self.read(len(new), kind)
-
-    @property
-    def total_usd(self) -> Decimal:
-        p = self.prices
-        return (p.post * self.posts + p.post_with_url * self.posts_with_url
-                + p.owned_read * self.owned_reads + p.post_read * self.post_reads
-                + p.dm_event_read * self.dm_event_reads)
-
-    def remaining(self, budget: float | Decimal | None) -> Decimal | None:
-        """What is left of ``budget`` (negative once past it); None without a budget."""
-        return None if budget is None else _usd(budget) - self.total_usd
-
-    def over(self, budget: float | Decimal | None) -> bool:
-        """Whether the spend has reached ``budget`` (``channels.x.budget_usd``); never without
-        one. To ask before a post: ``spend.remaining(b) < spend.prices.of_post(text)``."""
-        left = self.remaining(budget)
-        return left is not None and left <= 0
-
-
-def _usd(value: float | Decimal) -> Decimal:
-    # str() first: Decimal(0.1) is 0.1000000000000000055511151231257827...
-    return value if isinstance(value, Decimal) else Decimal(str(value))
-
 
 @dataclass(frozen=True)
 class LineItem:
@@ -308,7 +193,7 @@ def estimate(study: Study, plan: Sequence[PlannedProbe], *,
     budget = x.budget_usd if x is not None else None
     return Estimate(
         items=tuple(items),
-        budget_usd=None if budget is None else _usd(budget),
+        budget_usd=None if budget is None else usd(budget),
         sandbox=x is not None and x.is_sandbox,
         replies_per_probe=replies_per_probe,
         dms_per_probe=dms_per_probe,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from mystery.channels.x_billing import Spend
 from mystery.cli import app
-from mystery.cost import Spend
 from mystery.sandbox import SandboxServer
 from mystery.store import Store
 

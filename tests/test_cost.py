@@ -7,15 +7,15 @@ every count is known by hand: 6 probes, collection over 2 UTC days (Mon and Tue)
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from mystery.channels.x_billing import X_PRICES, Spend, has_url
 from mystery.cli import app
-from mystery.cost import X_PRICES, Estimate, Spend, estimate, has_url
+from mystery.cost import Estimate, estimate
 from mystery.plan import make_plan
 from mystery.studyload import load_study
 
@@ -237,17 +237,6 @@ def test_spend_survives_a_restart_as_counts() -> None:
                      "dm_event_reads": 0}
     assert Spend(**saved) == spend
     assert Spend(**saved).total_usd == Decimal("0.019")
-
-
-def test_spend_charges_a_resource_once_per_utc_day_when_given_ids() -> None:
-    spend = Spend()
-    monday = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    assert spend.read_ids(["1", "2", "2"], "dm", monday) == Decimal("0.020")
-    assert spend.read_ids(["2", "3"], "dm", monday.replace(hour=23)) == Decimal("0.010")
-    assert spend.read_ids(["1"], "owned", monday) == Decimal("0.001")  # another kind
-    assert spend.read_ids(["2", "3"], "dm", datetime(2026, 3, 3, 0, 1, tzinfo=UTC)) == \
-        Decimal("0.020")  # a new UTC day: charged again
-    assert spend.dm_event_reads == 5 and spend.owned_reads == 1
 
 
 def test_spend_refuses_a_negative_read() -> None:

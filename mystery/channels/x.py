@@ -38,8 +38,8 @@ import tweepy
 from mystery import credentials
 from mystery.channels.base import Message, Outgoing, Sent
 from mystery.channels.catchup import Gap, GappedPoll, Thread
+from mystery.channels.x_billing import ReadKind, Spend
 from mystery.channels.x_dms import join_cursor, read_dms, split_cursor
-from mystery.cost import ReadKind, Spend
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
 from mystery.snowflake import snowflake_time
 
@@ -69,7 +69,7 @@ _READS: dict[str, ReadKind] = {
     "GET /2/tweets/search/recent": "post",
     "GET /2/dm_events": "dm",
 }
-"""What each read is billed as (``mystery.cost``); user lookups are not counted."""
+"""What each read is billed as (``mystery.channels.x_billing``); user lookups are not counted."""
 
 
 class RebasedSession(requests.Session):
