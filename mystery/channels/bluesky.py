@@ -162,6 +162,9 @@ class BlueskyChannel:
             self.did = str(session.get("did") or self.did)
         except KeyError:
             raise TransientError("Bluesky sent a session without tokens") from None
+        # Derived from the app password and as good as it until they expire: out of every log.
+        credentials.protect(self._access)
+        credentials.protect(self._refresh)
         services = (session.get("didDoc") or {}).get("service") or []
         for service in services:
             if isinstance(service, dict) and service.get("id") == "#atproto_pds":

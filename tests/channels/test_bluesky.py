@@ -4,6 +4,7 @@ the same code against the sandbox's XRPC over loopback HTTP."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,6 +195,19 @@ def test_an_expired_token_is_refreshed_and_the_call_made_once_more(
     polls = pds.sent("GET app.bsky.notification.listNotifications")
     assert [p.headers["Authorization"] for p in polls] == ["Bearer access-1", "Bearer access-2"]
     assert len(pds.sent("POST com.atproto.server.createSession")) == 1  # never a second login
+
+
+def test_session_tokens_never_reach_a_log(channel: BlueskyChannel, pds: Pds,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    pds.on("GET app.bsky.notification.listNotifications",
+           error(400, "ExpiredToken"), httpx.Response(200, json={"notifications": []}))
+    pds.on("POST com.atproto.server.refreshSession", httpx.Response(200, json=session(22)))
+    channel.poll(None, NOW)  # logged in with session 1, refreshed to session 22
+    with caplog.at_level(logging.DEBUG, logger="httpx"):
+        for token in ("access-1", "refresh-1", "access-22", "refresh-22"):
+            logging.getLogger("httpx").debug("Authorization: Bearer %s", token)
+    assert "access-" not in caplog.text and "refresh-" not in caplog.text
+    assert caplog.text.count("Bearer ***") == 4
 
 
 def test_a_dead_refresh_token_logs_in_once_more(channel: BlueskyChannel, pds: Pds) -> None:
