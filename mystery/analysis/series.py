@@ -1,7 +1,7 @@
 """Year-on-year tables of a series: what published surveys report, with the caveats kept.
 
 The headline table (``yoy.csv``) has one row per year × channel and exactly the columns of
-``YOY_COLUMNS``. Its rules, which are the point of the table:
+``YOY_COLS``. Its rules, which are the point of the table:
 
 * a brand's time is its mean acknowledgement over answered probes (``brand_stat="mean"``, the
   figure published surveys quote) or its Kaplan–Meier median (``"median"``);
@@ -30,11 +30,6 @@ from mystery.words import BrandStat
 if TYPE_CHECKING:
     import polars as pl
 
-YOY_COLUMNS = (
-    "series", "year", "channel", "brands", "probes", "answered", "response_rate",
-    "fastest_brand", "fastest_minutes", "slowest_brand", "slowest_minutes", "median_minutes",
-    "within_1h", "within_24h",
-)  # fmt: skip
 YOY_COLS = (
     Col("series", "series"), Col("year", "year", "year", "Year"),
     Col("channel", "channel", header="Channel"), Col("brands", "brands", "int", "Brands"),
