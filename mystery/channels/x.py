@@ -435,7 +435,8 @@ class XChannel:
     def _message(self, post_id: str, post: Mapping[str, Any],
                  users: dict[str, str]) -> Message:
         author_id = _optional_id(post.get("author_id")) or ""
-        referenced = post.get("referenced_tweets")
+        # X's v2.167 spec renames the field; tweepy and the July spec use the old name.
+        referenced = post.get("referenced_tweets", post.get("referenced_posts"))
         replied_to = next(
             (i for r in referenced if isinstance(r, dict) and r.get("type") == "replied_to"
              and (i := _optional_id(r.get("id")))),

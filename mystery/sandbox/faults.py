@@ -17,6 +17,8 @@ Every fault kind DESIGN.md names is here:
 ``duplicate``      the real answer with every item of ``data`` twice
 ``out_of_order``   the real answer with ``data`` shuffled (seeded)
 ``bad_items``      the real answer plus items no client should trust (no id, a bad id, ``null``)
+``renamed``        the real answer in the field names of X's v2.167 spec (``referenced_posts``,
+                   ``edit_history_post_ids``): what a client must read as well as the old ones
 =================  ===============================================================================
 
 ``when="before"``: a failing fault answers without doing the work; ``"after"``: the work is done
@@ -34,12 +36,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 FaultBody = Literal[
-    "problem", "malformed", "empty", "drop", "pass", "duplicate", "out_of_order", "bad_items"
+    "problem", "malformed", "empty", "drop", "pass", "duplicate", "out_of_order", "bad_items",
+    "renamed",
 ]
 FAULT_BODIES: tuple[FaultBody, ...] = (
     "problem", "malformed", "empty", "drop", "pass", "duplicate", "out_of_order", "bad_items",
+    "renamed",
 )  # fmt: skip
-PASS_THROUGH: frozenset[str] = frozenset({"pass", "duplicate", "out_of_order", "bad_items"})
+PASS_THROUGH: frozenset[str] = frozenset(
+    {"pass", "duplicate", "out_of_order", "bad_items", "renamed"})
+RENAMED = {
+    "referenced_tweets": "referenced_posts",
+    "edit_history_tweet_ids": "edit_history_post_ids",
+}
+"""X's v2.167 names for the fields of a post (research/platforms.md §1.4)."""
 """Kinds that let the request do its work and answer with its (changed) real response."""
 
 BAD_ITEMS: list[Any] = [
@@ -162,4 +172,7 @@ def transform(body: bytes, fault: Fault, rng: random.Random) -> bytes:
         value["data"] = shuffled
     elif fault.body == "bad_items":
         value["data"] = [*data[:1], *BAD_ITEMS, *data[1:]]
+    elif fault.body == "renamed":
+        value["data"] = [{RENAMED.get(k, k): v for k, v in item.items()}
+                         if isinstance(item, dict) else item for item in data]
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

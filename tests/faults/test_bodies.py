@@ -55,3 +55,19 @@ def test_duplicate_and_out_of_order_items_are_harmless(
     with Store.open(study.with_suffix(".db"), create=False) as store:
         ids = Counter(r.message_id for r in store.replies())
     assert ids and max(ids.values()) == 1
+
+
+def test_the_renamed_fields_of_x_s_newest_spec_are_read_too(
+    study: Path, sandbox: SandboxServer, control: SandboxControl
+) -> None:
+    """v2.167 renames ``referenced_tweets`` to ``referenced_posts``: a reply found only by its
+    replied-to id must still be attributed, with the same times."""
+    control.add_fault(MENTIONS, times=None, body="renamed")
+    outcome = collect(study, sandbox)
+    assert outcome.result.finished
+    assert control.faults()["fired"][f"{MENTIONS} renamed"] > 10
+    assert_exact(study, sandbox)
+    truth = {r["id"]: r["in_reply_to"] for r in sandbox.ground_truth()["replies"]}
+    with Store.open(study.with_suffix(".db"), create=False) as store:
+        replies = store.replies()
+    assert replies and all(r.in_reply_to == truth[r.message_id] for r in replies)
