@@ -38,6 +38,7 @@ from mystery import credentials
 from mystery.channels.atproto import error_message, error_name, mention_facet, probe_rkey
 from mystery.channels.base import Message, Outgoing, Poll, Sent
 from mystery.channels.jsonbody import json_body
+from mystery.channels.paging import Pages
 from mystery.channels.ratelimit import atproto_reset
 from mystery.clock import iso, parse_iso
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
@@ -242,6 +243,7 @@ class BlueskyChannel:
             return found
         params: dict[str, str] = {"actor": self.did, "filter": "posts_no_replies",
                                   "limit": str(PAGE)}  # fmt: skip
+        pages = Pages("Bluesky", "getAuthorFeed")
         while True:
             page = self._xrpc("GET", "app.bsky.feed.getAuthorFeed", "getAuthorFeed",
                               params=params)  # fmt: skip
@@ -259,7 +261,7 @@ class BlueskyChannel:
                     return sent
             if not feed or not page.get("cursor"):
                 return None
-            params = {**params, "cursor": str(page["cursor"])}
+            params = {**params, "cursor": pages.next(str(page["cursor"]))}
 
     def fetch_own(self, message_id: str) -> Sent | None:
         """Our own post with record key (or ``at://`` URI) ``message_id``, as ``mystery sent``
@@ -279,6 +281,7 @@ class BlueskyChannel:
         newest = seen
         messages: list[Message] = []
         page_cursor: str | None = None
+        pages = Pages("Bluesky", "listNotifications")
         while True:
             params: list[tuple[str, str]] = [("reasons", "mention"), ("reasons", "reply"),
                                              ("limit", str(PAGE))]  # fmt: skip
@@ -301,7 +304,7 @@ class BlueskyChannel:
                     messages.append(message)
             if reached or not items or not page.get("cursor"):
                 break
-            page_cursor = str(page["cursor"])
+            page_cursor = pages.next(str(page["cursor"]))
         warnings, self._warnings = self._warnings, []
         return Poll(
             messages=messages,

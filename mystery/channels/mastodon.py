@@ -37,6 +37,7 @@ import httpx
 from mystery import credentials
 from mystery.channels.base import Message, Outgoing, Poll, Sent
 from mystery.channels.jsonbody import json_body
+from mystery.channels.paging import Pages
 from mystery.channels.ratelimit import mastodon_reset
 from mystery.clock import parse_iso
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
@@ -225,6 +226,7 @@ class MastodonChannel:
         text = outgoing.compose()
         params: dict[str, str] = {"limit": str(STATUS_PAGE), "exclude_replies": "true"}
         path = f"/api/v1/accounts/{self.account_id}/statuses"
+        pages = Pages("Mastodon", "GET our statuses")
         while True:
             statuses = self._json("GET", path, "GET our statuses", list, params=params)
             for status in statuses:
@@ -236,7 +238,7 @@ class MastodonChannel:
             older = _link(self._links, "next", "max_id")
             if not statuses or older is None:
                 return None
-            params = {**params, "max_id": older}
+            params = {**params, "max_id": pages.next(older)}
 
     def fetch_own(self, message_id: str) -> Sent | None:
         """Our own status ``message_id`` (``mystery sent`` names it), or None when the server
@@ -263,6 +265,7 @@ class MastodonChannel:
         ]
         # Forward from the cursor with min_id; with none yet, backward through everything.
         step = ("min_id", cursor) if cursor else None
+        pages = Pages("Mastodon", "GET notifications")
         while True:
             params = base + ([step] if step else [])
             page = self._json(
@@ -285,12 +288,12 @@ class MastodonChannel:
                 following = _link(links, "prev", "min_id") or newest
                 if len(page) < PAGE or following is None:
                     break
-                step = ("min_id", following)
+                step = ("min_id", pages.next(following))
             else:
                 older = _link(links, "next", "max_id")
                 if not page or older is None:
                     break
-                step = ("max_id", older)
+                step = ("max_id", pages.next(older))
         warnings, self._warnings = self._warnings, []
         return Poll(
             messages=messages,

@@ -38,6 +38,7 @@ import tweepy
 from mystery import credentials
 from mystery.channels.base import Message, Outgoing, Sent
 from mystery.channels.catchup import Gap, GappedPoll, Thread
+from mystery.channels.paging import Pages
 from mystery.channels.x_billing import ReadKind, Spend
 from mystery.channels.x_dms import join_cursor, read_dms, split_cursor
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
@@ -55,7 +56,6 @@ _SEARCH_MARGIN = timedelta(hours=1)
 """Trust search only this far inside its horizon: our clock and X's may disagree a little."""
 _RECHECK_AFTER = timedelta(hours=6)
 """After this long without a poll (or on a fresh start), an empty poll is double-checked."""
-_MAX_PAGES = 200
 _ID = re.compile(r"^[0-9]{1,19}$")
 _LINK = re.compile(r"https?://\S+")
 # 403s that refuse one post, not our credentials (X's own wording).
@@ -386,8 +386,8 @@ class XChannel:
         items: list[Any] = []
         users: dict[str, str] = {}
         token: str | None = None
-        seen: set[str] = set()
-        for _ in range(_MAX_PAGES):
+        pages = Pages("X", what)
+        while True:
             params = dict(kwargs, max_results=100, tweet_fields=_FIELDS,
                           expansions=["author_id"], user_auth=self._user_auth)
             if token:
@@ -406,10 +406,7 @@ class XChannel:
             token = meta.get("next_token") if isinstance(meta, dict) else None
             if not isinstance(token, str) or not token:
                 return items, users
-            if token in seen:
-                raise TransientError(f"X repeated a pagination token on {what}")
-            seen.add(token)
-        raise TransientError(f"X kept paginating {what} past {_MAX_PAGES} pages")
+            token = pages.next(token)
 
     def _messages(self, posts: list[Any], users: dict[str, str], cursor: str | None,
                   warnings: list[str]) -> tuple[list[Message], str | None]:

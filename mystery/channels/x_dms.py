@@ -31,6 +31,7 @@ from typing import Any
 import tweepy
 
 from mystery.channels.base import Message
+from mystery.channels.paging import Pages
 from mystery.clock import parse_iso
 from mystery.errors import AuthError, TransientError
 from mystery.snowflake import snowflake_time
@@ -38,7 +39,6 @@ from mystery.snowflake import snowflake_time
 DM_FIELDS = ["id", "text", "event_type", "created_at", "sender_id", "dm_conversation_id"]
 DM_PAGE = 100
 """The largest page, X's maximum: requests are scarce too (15 per 15 minutes)."""
-_MAX_PAGES = 200
 _ID = re.compile(r"^[0-9]{1,19}$")
 _WHAT = "GET /2/dm_events"
 
@@ -123,8 +123,8 @@ def read_dms(call: Call, client: tweepy.Client, *, user_auth: bool, own_id: str,
     bad = 0
     size = 1 if cursor is not None else DM_PAGE
     token: str | None = None
-    seen: set[str] = set()
-    for _ in range(_MAX_PAGES):
+    pages = Pages("X", _WHAT)
+    while True:
         data, following = page(size, token)
         reached = False
         for event in data:
@@ -145,12 +145,7 @@ def read_dms(call: Call, client: tweepy.Client, *, user_auth: bool, own_id: str,
         if size < DM_PAGE:  # all new so far: read again from the top, a larger page
             size, token, bad = min(DM_PAGE, size * 5), None, 0
             continue
-        if following in seen:
-            raise TransientError(f"X repeated a pagination token on {_WHAT}")
-        seen.add(following)
-        token = following
-    else:
-        raise TransientError(f"X kept paginating {_WHAT} past {_MAX_PAGES} pages")
+        token = pages.next(following)
     for sender in sorted({s for s, _ in found.values() if s and s not in names}):
         _look_up(call, client, sender, user_auth, names)
     messages = [_message(i, sender, event, names) for i, (sender, event) in found.items()]

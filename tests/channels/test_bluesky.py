@@ -15,6 +15,7 @@ import pytest
 from mystery.channels.atproto import mention_facet, probe_rkey, tid
 from mystery.channels.base import Outgoing
 from mystery.channels.bluesky import BlueskyChannel
+from mystery.channels.paging import MAX_PAGES
 from mystery.channels.ratelimit import atproto_reset, retry_after
 from mystery.clock import parse_iso
 from mystery.errors import AuthError, RateLimited, Rejected, TransientError
@@ -415,3 +416,28 @@ def test_in_the_sandbox_a_post_named_by_mystery_sent_is_fetched_only_if_ours(
     assert chan.fetch_own(rkey) == sent  # a bsky.app URL gives the record key
     assert chan.fetch_own(sent.message_id) == sent
     assert chan.fetch_own("3zzzzzzzzzzzz") is None  # no such post of ours
+
+
+# -- paging that never ends -----------------------------------------------------------------
+
+
+def test_a_cursor_the_server_repeats_is_refused_not_followed_forever(
+    channel: BlueskyChannel, pds: Pds
+) -> None:
+    pds.on("GET app.bsky.notification.listNotifications",
+           httpx.Response(200, json={"notifications": [notification(1)], "cursor": "c1"}))
+    with pytest.raises(TransientError, match="Bluesky repeated a pagination cursor on "
+                       "listNotifications"):
+        channel.poll(None, NOW)
+    assert len(pds.sent("GET app.bsky.notification.listNotifications")) == 2
+
+
+def test_a_walk_that_never_ends_stops_at_the_page_cap(channel: BlueskyChannel, pds: Pds) -> None:
+    def another(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params.get("cursor", "c0")[1:]) + 1
+        return httpx.Response(200, json={"notifications": [notification(n)], "cursor": f"c{n}"})
+
+    pds.on("GET app.bsky.notification.listNotifications", another)
+    with pytest.raises(TransientError, match=f"past {MAX_PAGES} pages"):
+        channel.poll(None, NOW)
+    assert len(pds.sent("GET app.bsky.notification.listNotifications")) == MAX_PAGES

@@ -13,6 +13,7 @@ import pytest
 
 from mystery.channels.base import Outgoing, Sent
 from mystery.channels.mastodon import MastodonChannel, html_to_text, idempotency_key
+from mystery.channels.paging import MAX_PAGES
 from mystery.channels.ratelimit import mastodon_reset
 from mystery.clock import parse_iso
 from mystery.errors import AuthError, RateLimited, Rejected, TransientError
@@ -370,3 +371,31 @@ def test_in_the_sandbox_a_post_named_by_mystery_sent_is_fetched_only_if_ours(
     reply = chan.poll(None, server.world.now()).messages[0]
     assert chan.fetch_own(reply.message_id) is None  # the brand's, not ours
     assert chan.fetch_own("999999999999") is None  # no such status
+
+
+# -- paging that never ends -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cursor", ["100", None], ids=["forward", "first poll, backward"])
+def test_a_cursor_the_instance_repeats_is_refused_not_followed_forever(
+    channel: MastodonChannel, instance: Instance, cursor: str | None
+) -> None:
+    full = [mention(n, reply_to="500", reply_to_account="42") for n in range(180, 100, -1)]
+    instance.on("GET /api/v1/notifications", page(full))  # the same page, whatever is asked
+    with pytest.raises(TransientError, match="Mastodon repeated a pagination cursor on GET "
+                       "notifications"):
+        channel.poll(cursor, datetime(2026, 3, 3, tzinfo=UTC))
+    assert len(instance.sent("GET /api/v1/notifications")) == 2
+
+
+def test_a_walk_back_that_never_ends_stops_at_the_page_cap(
+    channel: MastodonChannel, instance: Instance
+) -> None:
+    def older(request: httpx.Request) -> httpx.Response:
+        top = int(request.url.params.get("max_id", "1000000"))
+        return page([mention(top - 1), mention(top - 2)])
+
+    instance.on("GET /api/v1/notifications", older)
+    with pytest.raises(TransientError, match=f"past {MAX_PAGES} pages"):
+        channel.poll(None, datetime(2026, 3, 3, tzinfo=UTC))
+    assert len(instance.sent("GET /api/v1/notifications")) == MAX_PAGES
