@@ -36,6 +36,7 @@ from mystery.plan import PlannedProbe
 from mystery.rows import Counts, Flag, HandEntry, ProbeRow, ReplyRow
 from mystery.storereads import StoreReads
 from mystery.study import Study
+from mystery.text import well_formed
 from mystery.words import Code, Outcome
 
 __all__ = [  # the records and the schema are imported from here by callers of the store
@@ -208,7 +209,7 @@ class Store(StoreReads):
         db.execute(
             "UPDATE send_attempts SET finished_at = ?, outcome = ?, detail = ? "
             "WHERE id = (SELECT max(id) FROM send_attempts WHERE probe_id = ?)",
-            (iso(now), outcome, detail, probe_id),
+            (iso(now), outcome, well_formed(detail), probe_id),  # may quote the platform
         )
 
     def mark_sent(self, probe_id: str, message_id: str, sent_at: datetime, posted_text: str,
@@ -217,7 +218,7 @@ class Store(StoreReads):
             db.execute(
                 "UPDATE probes SET state = 'sent', message_id = ?, sent_at = ?, posted_text = ? "
                 "WHERE id = ?",
-                (message_id, iso(sent_at), posted_text, probe_id),
+                (message_id, iso(sent_at), well_formed(posted_text), probe_id),
             )
             self._finish_attempt(db, probe_id, how, message_id, now)
 
@@ -282,7 +283,8 @@ class Store(StoreReads):
             for r in replies:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.channel, r.message_id, r.probe_id, r.author, r.text, iso(r.created_at),
+                    (r.channel, r.message_id, r.probe_id, well_formed(r.author),
+                     well_formed(r.text), iso(r.created_at),
                      r.in_reply_to, r.conversation_id, r.auto_code, iso(now)),
                 )
                 new += cur.rowcount
@@ -341,8 +343,8 @@ class Store(StoreReads):
                         "text, created_at, in_reply_to, conversation_id, auto_code, "
                         "recorded_at) SELECT channel, ?, id, ?, ?, ?, message_id, NULL, ?, ? "
                         "FROM probes WHERE id = ?",
-                        (e.message_id, e.author, e.text, iso(e.at), e.code, iso(now),
-                         e.probe_id),
+                        (e.message_id, well_formed(e.author), well_formed(e.text), iso(e.at),
+                         e.code, iso(now), e.probe_id),
                     )
                 else:  # gave_up: settled now, at the time the researcher stopped waiting
                     db.execute(

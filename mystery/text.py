@@ -14,6 +14,11 @@ reply may carry
 Each helper returns plain ``str`` (or a ``rich.text.Text``, which rich never parses for markup)
 and makes the hidden visible rather than silently deleting it: a coder should see that a
 reply tried something.
+
+One thing is mended on arrival rather than on showing: a lone UTF-16 surrogate (JSON may spell
+``"\\ud83d"``, and real clients send it when they cut an emoji in half) is not a character, and
+no UTF-8 file or SQLite database can hold it. :func:`well_formed` turns each into U+FFFD, so a
+reply that carries one is recorded like any other instead of stopping the study for good.
 """
 
 from __future__ import annotations
@@ -27,6 +32,17 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 PREVIEW = 280  # a post's length on X: enough to code most replies at a glance
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD; a pair spelt as two escapes
+    (``"\\ud83d\\ude00"``) becomes the character it encodes. Text without surrogates is
+    returned as it is, at the cost of one regex search."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _escape(code: int) -> str:

@@ -11,7 +11,14 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from mystery.text import PREVIEW, markdown_safe, terminal_safe, terminal_text, truncate
+from mystery.text import (
+    PREVIEW,
+    markdown_safe,
+    terminal_safe,
+    terminal_text,
+    truncate,
+    well_formed,
+)
 
 ESC = "\x1b"
 HOSTILE = (
@@ -149,3 +156,15 @@ def test_ten_thousand_hostile_characters_are_made_safe_quickly() -> None:
         assert _no_controls(terminal_safe(body))
         assert "<" not in markdown_safe(body)
     assert time.perf_counter() - start < 2.0  # about 0.2 s on a laptop: room for a busy CI
+
+
+def test_a_lone_surrogate_becomes_the_replacement_character_and_a_pair_its_character() -> None:
+    import json
+
+    assert well_formed(json.loads('"sorry \\ud83d"')) == "sorry \ufffd"
+    assert well_formed(json.loads('"\\ud83d\\ude00 ok"')) == "😀 ok"
+    assert well_formed("\udc80 and \ud800") == "\ufffd and \ufffd"
+    plain = "👩‍👩‍👧 東京"
+    assert well_formed(plain) is plain  # nothing to mend: the same object back
+    for text in ("a \ud83d", "\udfff", "x\ud800\ud800y"):
+        well_formed(text).encode("utf-8")  # storable

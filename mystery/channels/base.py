@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from mystery.text import well_formed
+
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -44,6 +46,9 @@ class Sent:
     sent_at: datetime  # the platform's own timestamp, UTC
     text: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", well_formed(self.text))
+
 
 @dataclass(frozen=True)
 class Message:
@@ -62,6 +67,11 @@ class Message:
     # A direct message (X DMs): outside any thread, so ``in_reply_to`` and ``conversation_id``
     # are None and the runner attributes it by brand and time instead.
     direct: bool = False
+
+    def __post_init__(self) -> None:
+        """Platform text as it can be stored: no lone surrogates (:func:`well_formed`)."""
+        object.__setattr__(self, "text", well_formed(self.text))
+        object.__setattr__(self, "author", well_formed(self.author))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ Every fault kind DESIGN.md names is here:
 ``bad_items``      the real answer plus items no client should trust (no id, a bad id, ``null``)
 ``renamed``        the real answer in the field names of X's v2.167 spec (``referenced_posts``,
                    ``edit_history_post_ids``): what a client must read as well as the old ones
+``surrogate``      the real answer with half an emoji (a lone ``\\ud83d``) ending every text, as
+                   clients that cut a string in UTF-16 send it
 =================  ===============================================================================
 
 ``when="before"``: a failing fault answers without doing the work; ``"after"``: the work is done
@@ -37,14 +39,14 @@ from typing import Any, Literal
 
 FaultBody = Literal[
     "problem", "malformed", "empty", "drop", "pass", "duplicate", "out_of_order", "bad_items",
-    "renamed",
+    "renamed", "surrogate",
 ]
 FAULT_BODIES: tuple[FaultBody, ...] = (
     "problem", "malformed", "empty", "drop", "pass", "duplicate", "out_of_order", "bad_items",
-    "renamed",
+    "renamed", "surrogate",
 )  # fmt: skip
 PASS_THROUGH: frozenset[str] = frozenset(
-    {"pass", "duplicate", "out_of_order", "bad_items", "renamed"})
+    {"pass", "duplicate", "out_of_order", "bad_items", "renamed", "surrogate"})
 RENAMED = {
     "referenced_tweets": "referenced_posts",
     "edit_history_tweet_ids": "edit_history_post_ids",
@@ -175,4 +177,10 @@ def transform(body: bytes, fault: Fault, rng: random.Random) -> bytes:
     elif fault.body == "renamed":
         value["data"] = [{RENAMED.get(k, k): v for k, v in item.items()}
                          if isinstance(item, dict) else item for item in data]
+    elif fault.body == "surrogate":
+        for item in data:
+            if isinstance(item, dict) and isinstance(item.get("text"), str):
+                item["text"] += "\ud83d"
+        # Only an ASCII body can carry a lone surrogate: it is not a character UTF-8 can hold.
+        return json.dumps(value, separators=(",", ":")).encode()
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

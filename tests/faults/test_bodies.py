@@ -71,3 +71,17 @@ def test_the_renamed_fields_of_x_s_newest_spec_are_read_too(
     with Store.open(study.with_suffix(".db"), create=False) as store:
         replies = store.replies()
     assert replies and all(r.in_reply_to == truth[r.message_id] for r in replies)
+
+
+def test_half_an_emoji_in_a_reply_is_recorded_and_the_study_goes_on(
+    study: Path, sandbox: SandboxServer, control: SandboxControl
+) -> None:
+    """A lone surrogate cannot be stored as UTF-8: it becomes U+FFFD, never a wedged study."""
+    control.add_fault(MENTIONS, times=None, body="surrogate")
+    outcome = collect(study, sandbox)
+    assert outcome.result.finished
+    assert control.faults()["fired"][f"{MENTIONS} surrogate"] > 10
+    assert_exact(study, sandbox)
+    with Store.open(study.with_suffix(".db"), create=False) as store:
+        texts = [r.text for r in store.replies()]
+    assert texts and all(t.endswith("\ufffd") for t in texts)
