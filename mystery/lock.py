@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from mystery.clock import iso
-from mystery.errors import StoreLockedError
+from mystery.errors import StoreError, StoreLockedError
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -138,16 +138,20 @@ class StudyLock:
     def acquire(self) -> StudyLock:
         from filelock import Timeout
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         previous = read_holder(self.path)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             lock = _os_lock(self.path, self._on_acquired)
             lock.acquire()
         except Timeout:
             raise self._refusal(read_holder(self.path) or previous) from None
         except OSError as exc:
             if exc.errno not in _NO_OS_LOCKS:
-                raise
+                raise StoreError(
+                    f"cannot create the study's lock file {self.path}: {exc.strerror}; the "
+                    "store's folder must be writable while a study runs (or pass --db with a "
+                    "store in a writable folder)"
+                ) from None
             self._acquire_without_os_locks(previous)
         else:
             self._lock = lock

@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from mystery.errors import StoreError
 from mystery.migrations import MAIN_CODER, MIGRATIONS
 from mystery.plan import PlannedProbe
 from mystery.rows import Counts, Flag, HandEntry, ProbeRow, ReplyRow
+from mystery.storedb import StoreConnection, connect
 from mystery.storereads import StoreReads
 from mystery.study import Study
 from mystery.text import well_formed
@@ -54,7 +55,7 @@ __all__ = [  # the records and the schema are imported from here by callers of t
 class Store(StoreReads):
     """One study's store. Use :meth:`open`; every mutating method commits before returning."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, db: StoreConnection, path: Path) -> None:
         super().__init__(db, path)
         # Sync each intent to send to disk (see begin_send). Off for the sandbox, whose world
         # a power cut ends too: there is no post on any platform to be sent twice.
@@ -69,18 +70,31 @@ class Store(StoreReads):
             raise StoreError(
                 f"no store at {path}; run 'mystery run' on the study first, or pass --db"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            # Owner-only from the first byte: the store holds reply texts and account details.
-            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
         try:
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Owner-only from the first byte: the store holds reply texts and account details.
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            with open(path, "rb") as file:
+                header = file.read(16)
+        except IsADirectoryError:
+            raise StoreError(f"{path} is a folder, not a mystery store; pass the store's file "
+                             "(the .db beside the study file) with --db") from None
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open {path}: {exc.strerror}; check that you may read and write it and "
+                "its folder (or pass another --db)"
+            ) from None
+        if header and header != b"SQLite format 3\x00":
+            raise StoreError(f"{path} is not a mystery store (not an SQLite database); pass "
+                             "another --db")
+        db = connect(path)
+        try:
             # Look before touching: switching to WAL rewrites the file header, which must not
             # happen to another program's database.
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if tables and "migrations" not in tables:
-                db.close()
                 raise StoreError(
                     f"{path} is not a mystery store (an SQLite database of another program); "
                     "pass another --db"
@@ -89,8 +103,9 @@ class Store(StoreReads):
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA busy_timeout = 5000")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is not a mystery store ({exc}); pass another --db") from None
+        except BaseException:
+            db.close()
+            raise
         store = cls(db, path)
         store._migrate()
         return store
@@ -110,10 +125,14 @@ class Store(StoreReads):
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk, an I/O error): then there is
+            # nothing to undo, and the first error is the one to tell.
+            if self.db.in_transaction:
+                with suppress(StoreError):
+                    self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self.transaction() as db:
