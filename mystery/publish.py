@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.analysis.manifest import FILE
+from mystery.analysis.manifest import FILE, file_hash
 from mystery.analysis.metrics import BrandStat
 from mystery.analysis.studyinfo import StudyInfo
 from mystery.errors import ImportFileError, Problem
@@ -234,6 +234,19 @@ def publish(
     return outcomes
 
 
+def _chart_state(path: Path, chart: Chart) -> str:
+    """One file of a chart: current when the chart's fingerprint is the manifest's and the
+    file has the hash recorded when it was drawn."""
+    found = file_hash(path)
+    if found is None:
+        return "missing"
+    previous = chart.previous
+    if (previous is not None and previous.fingerprint == chart.fingerprint
+            and previous.files.get(path.name) == found):
+        return "unchanged"
+    return "stale"
+
+
 def check(
     root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
     workers: int | None = 1,
@@ -249,9 +262,6 @@ def check(
         made = generate(base, tmp, brand_stat=brand_stat, highlight=highlight,
                         workers=workers, drawing=False)
         outcomes = _compare(base, Path(tmp), made.files)
-    for rel, chart in _chart_files(base, made.charts):
-        state = chart.state if chart.state != "current" else "unchanged"
-        if state == "missing" and (base / rel).exists():
-            state = "stale"  # its sibling is the missing one
-        outcomes.append(Outcome(rel, state))
+    outcomes += [Outcome(rel, _chart_state(base / rel, chart))
+                 for rel, chart in _chart_files(base, made.charts)]
     return sorted(outcomes, key=lambda o: o.path)
