@@ -17,6 +17,11 @@ Why generate into a temporary folder first: ``check`` compares those bytes with 
 files without touching them, and ``publish`` copies only files whose bytes changed, so a
 regeneration that changes nothing leaves the working tree clean (the CI "commit if changed"
 idiom depends on it).
+
+Charts are the exception to byte comparison: their bytes differ from one CPU to another, so
+each results folder's ``charts.json`` records what every chart draws (its fingerprint) and
+its files' hashes as drawn (:mod:`.analysis.manifest`). ``publish`` draws only the charts
+whose fingerprint changed or whose file is missing or edited; ``check`` draws none.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mystery.analysis.manifest import FILE, file_hash
 from mystery.analysis.studyinfo import StudyInfo
 from mystery.errors import ImportFileError, Problem
 from mystery.words import BrandStat
@@ -34,7 +40,7 @@ from mystery.words import BrandStat
 if TYPE_CHECKING:
     import polars as pl
 
-    from mystery.analysis.batch import Batch
+    from mystery.analysis.batch import Batch, Chart
 
 
 @dataclass
@@ -113,22 +119,46 @@ def gather(root: str | Path = ".") -> Sources:
     return sources
 
 
+@dataclass(frozen=True)
+class Generated:
+    """What a generation wrote under ``out`` (tables, manifests, charts it drew) and every
+    chart it saw, with its state."""
+
+    files: list[Path]
+    charts: list[Chart]
+
+
 def generate(
     root: str | Path, out: str | Path, *, brand_stat: BrandStat = "mean",
-    highlight: Sequence[str] = (), workers: int | None = 1,
-) -> list[Path]:
-    """Write every study report and series result of ``root`` under ``out/results``; return
-    the paths relative to ``out``. Charts are drawn in ``workers`` processes (None: one per
-    CPU), each as soon as its data is known, while the tables are still being computed. The
-    default, 1, draws them in this process, last: a pool re-imports the caller's main module,
-    which a script needs to guard with ``if __name__ == "__main__":``; the ``mystery``
-    command is guarded and uses one process per CPU."""
+    highlight: Sequence[str] = (), workers: int | None = 1, drawing: bool = True,
+) -> Generated:
+    """Write every study report and series result of ``root`` under ``out/results``; paths
+    are relative to ``out``. Tables are always computed (they are compared byte for byte);
+    a chart is drawn only when it is not current under ``root/results`` by its folder's
+    ``charts.json``, and never with ``drawing`` False (check).
+
+    Charts are drawn in ``workers`` processes (None: one per CPU), each as soon as its data
+    is known, while the tables are still being computed. The default, 1, draws them in this
+    process, last: a pool re-imports the caller's main module, which a script needs to guard
+    with ``if __name__ == "__main__":``; the ``mystery`` command is guarded and uses one
+    process per CPU."""
     from mystery.analysis.batch import Batch
 
-    with Batch(workers) as batch:  # the pool starts now, while the sources are read
-        written = _write_all(gather(root), Path(out) / "results", brand_stat, highlight, batch)
+    base, fresh = Path(root), Path(out)
+    eager = drawing and _expects_drawing(base / "results")
+    with Batch(workers, out=fresh / "results", home=base / "results", drawing=drawing,
+               eager=eager) as batch:  # an eager pool starts now, while sources are read
+        written = _write_all(gather(base), fresh / "results", brand_stat, highlight, batch)
         batch.run()
-    return sorted(p.relative_to(out) for p in written)
+        written += batch.settle(merge=False)
+    return Generated(sorted(p.relative_to(fresh) for p in written), batch.charts)
+
+
+def _expects_drawing(results: Path) -> bool:
+    """A folder of timings without a manifest: its charts will be drawn, so start the pool
+    at once (the cold publish); otherwise only at the first chart to draw."""
+    folders = [csv.parent for csv in results.glob("*/timings.csv")]
+    return not folders or any(not (f / FILE).exists() for f in folders)
 
 
 def _write_all(
@@ -172,18 +202,29 @@ def _compare(root: Path, fresh: Path, files: list[Path]) -> list[Outcome]:
     return outcomes
 
 
+def _chart_files(root: Path, charts: list[Chart]) -> list[tuple[Path, Chart]]:
+    return [((chart.home / name).relative_to(root), chart)
+            for chart in charts for name in chart.files]
+
+
 def publish(
     root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
     workers: int | None = 1,
 ) -> list[Outcome]:
-    """Regenerate ``results/``; write only files whose bytes changed (state ``written``)."""
+    """Regenerate ``results/``; write only files whose bytes changed (state ``written``).
+
+    Tables and manifests are compared byte for byte; a chart is drawn only when its
+    fingerprint changed or its file is missing or edited, and written only then."""
     base = Path(root)
     with tempfile.TemporaryDirectory(prefix="mystery-publish-") as tmp:
         fresh = Path(tmp)
-        files = generate(base, fresh, brand_stat=brand_stat, highlight=highlight,
-                         workers=workers)
+        made = generate(base, fresh, brand_stat=brand_stat, highlight=highlight,
+                        workers=workers)
+        compared = _compare(base, fresh, made.files)
+        compared += [Outcome(rel, "unchanged") for rel, chart in _chart_files(base, made.charts)
+                     if chart.state == "current"]
         outcomes = []
-        for outcome in _compare(base, fresh, files):
+        for outcome in sorted(compared, key=lambda o: o.path):
             if outcome.state != "unchanged":
                 target = base / outcome.path
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -193,13 +234,34 @@ def publish(
     return outcomes
 
 
+def _chart_state(path: Path, chart: Chart) -> str:
+    """One file of a chart: current when the chart's fingerprint is the manifest's and the
+    file has the hash recorded when it was drawn."""
+    found = file_hash(path)
+    if found is None:
+        return "missing"
+    previous = chart.previous
+    if (previous is not None and previous.fingerprint == chart.fingerprint
+            and previous.files.get(path.name) == found):
+        return "unchanged"
+    return "stale"
+
+
 def check(
     root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
     workers: int | None = 1,
 ) -> list[Outcome]:
-    """Every output with its state; ``stale`` or ``missing`` ones mean results/ is not current."""
+    """Every output with its state; ``stale`` or ``missing`` ones mean results/ is not current.
+
+    Draws nothing: tables and manifests are compared byte for byte, and each chart is
+    ``unchanged`` when today's fingerprint is its manifest's and its file has the recorded
+    hash (``missing`` when the file is absent, ``stale`` otherwise). ``workers`` is accepted
+    for symmetry with :func:`publish`; no chart process is started."""
     base = Path(root)
     with tempfile.TemporaryDirectory(prefix="mystery-check-") as tmp:
-        files = generate(base, tmp, brand_stat=brand_stat, highlight=highlight,
-                         workers=workers)
-        return _compare(base, Path(tmp), files)
+        made = generate(base, tmp, brand_stat=brand_stat, highlight=highlight,
+                        workers=workers, drawing=False)
+        outcomes = _compare(base, Path(tmp), made.files)
+    outcomes += [Outcome(rel, _chart_state(base / rel, chart))
+                 for rel, chart in _chart_files(base, made.charts)]
+    return sorted(outcomes, key=lambda o: o.path)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mystery.analysis import brandrows, business, charts, metrics
-from mystery.analysis.batch import Batch, draw
+from mystery.analysis.batch import Batch
 from mystery.analysis.studyinfo import StudyInfo
 from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
 
@@ -132,7 +132,9 @@ def write_report(
     ``info`` (time zone, title, synthetic flag, brands' service hours) comes from the study
     file or its study.json; without it times are read in UTC, business hours are the default
     and the output is not marked synthetic. With ``batch`` the chart is only queued there
-    (publish draws all charts at the end, in parallel).
+    (publish draws all charts at the end, in parallel); without, it is drawn here, and only
+    when its folder's ``charts.json`` says it changed, so that an unchanged report never
+    rewrites a committed chart.
     """
     return build_report(timings, out_dir, info, highlight=highlight, batch=batch).paths
 
@@ -146,6 +148,11 @@ def build_report(
     batch: Batch | None = None,
 ) -> StudyReport:
     """``write_report``, also returning the summary frame."""
+    if batch is None:
+        with Batch() as own:  # in place: charts drawn here, the manifest merged
+            built = build_report(timings, out_dir, info, highlight=highlight, batch=own)
+            own.run()
+            return StudyReport(built.paths + own.settle(merge=True), built.summary)
     import polars as pl
 
     out = Path(out_dir)
@@ -172,8 +179,8 @@ def build_report(
     per_channel = metrics.summarise(t, brandrows.empty(), ["channel"])
     paths[1].write_text(_markdown(info, note, table, windows, per_channel), encoding="utf-8",
                         newline="\n")
-    paths += draw(
-        batch, "ranking", _bars(table, len(channels) > 1), out / "ack_by_brand",
+    paths += batch.add(
+        "ranking", _bars(table, len(channels) > 1), out / "ack_by_brand",
         title=_headline(table) + (" (synthetic data)" if info.synthetic else ""),
         xlabel="median time to acknowledgement (Kaplan–Meier, log scale)",
         note=note, highlight=highlight,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mystery.analysis import charts, metrics, series
-from mystery.analysis.batch import Batch, draw
+from mystery.analysis.batch import Batch
 from mystery.analysis.tables import Col, csv_bytes, cutoff_text, hand_timed, markdown, span
 from mystery.words import BrandStat
 
@@ -110,7 +110,14 @@ def write_series(
 ) -> list[Path]:
     """Write every table and chart of series ``name`` into ``out_dir``; return the paths.
 
-    With ``batch`` the charts are only queued there, to be drawn together (in parallel)."""
+    With ``batch`` the charts are only queued there, to be drawn together (in parallel);
+    without, those whose fingerprint changed are drawn here and the manifest merged."""
+    if batch is None:
+        with Batch() as own:
+            paths = write_series(name, timings, brand_rows, synthetic, out_dir,
+                                 brand_stat=brand_stat, highlight=highlight, batch=own)
+            own.run()
+            return paths + own.settle(merge=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = series.tables(timings, brand_rows, synthetic, brand_stat)
@@ -171,7 +178,7 @@ def _markdown(name: str, t: series.SeriesTables, brand_stat: BrandStat) -> str:
 
 def _charts(
     name: str, t: series.SeriesTables, timings: pl.DataFrame, out: Path, brand_stat: BrandStat,
-    highlight: Sequence[str], batch: Batch | None,
+    highlight: Sequence[str], batch: Batch,
 ) -> list[Path]:
     import polars as pl
 
@@ -194,9 +201,9 @@ def _charts(
         ]
     every = sorted(set(t.yoy["year"].to_list()))
     years = f"{every[0]}–{every[-1]}" if len(every) > 1 else str(every[0])
-    paths += draw(batch, "yoy", ranges, out / "yoy", client=client,
-                         note=note(name, t, brand_stat),
-                         title=f"{name}: fastest and slowest brand each year, {years}")
+    paths += batch.add("yoy", ranges, out / "yoy", client=client,
+                       note=note(name, t, brand_stat),
+                       title=f"{name}: fastest and slowest brand each year, {years}")
     for channel in channels:
         latest = t.brands.filter(pl.col("channel") == channel)
         year = max(latest["year"].to_list())
@@ -205,8 +212,8 @@ def _charts(
         bars = [charts.Bar(r["brand"], r["time"], r["answered"], r["probes"],
                            r["cutoff_max_seconds"] if r["probe_level"] else None)
                 for r in latest.iter_rows(named=True)]
-        paths += draw(
-            batch, "ranking", bars, out / f"ranking-{channel}", highlight=highlight,
+        paths += batch.add(
+            "ranking", bars, out / f"ranking-{channel}", highlight=highlight,
             title=f"{name} {year}{mark} on {channel}: time to acknowledgement by brand",
             xlabel=f"brand time to acknowledgement ({label}, log scale)",
             note=note(name, t, brand_stat, channel, year),
@@ -217,8 +224,8 @@ def _charts(
         missing = sorted({str(y) for y in t.yoy["year"].to_list()} - drawn)
         gap = (f" · no curve for {', '.join(missing)}: published brand figures only"
                if missing else "")
-        paths += draw(
-            batch, "survival", {c: v for c, v in curves.items() if v}, out / "survival",
+        paths += batch.add(
+            "survival", {c: v for c, v in curves.items() if v}, out / "survival",
             title=f"{name}: share of probes still unanswered over time",
             note=note(name, t, brand_stat) + gap,
         )
@@ -236,8 +243,8 @@ def _charts(
             for r in part.filter(pl.col("year") == year).iter_rows(named=True)
         ]
     if any(points.values()):
-        paths += draw(
-            batch, "distribution", {c: p for c, p in points.items() if p}, out / "sectors",
+        paths += batch.add(
+            "distribution", {c: p for c, p in points.items() if p}, out / "sectors",
             highlight=highlight,
             title=f"{name}: brand times by sector, latest year per channel",
             xlabel=f"brand time to acknowledgement ({label}, log scale); bar: sector median",
@@ -257,6 +264,21 @@ def _client_time(t: series.SeriesTables, year: int, channel: str, client: str) \
     return (client, float(row["time"][0])) if row.height else None
 
 
+def _grid(end: float) -> list[float]:
+    """Log-spaced times from 1 min to ``end``, in decimal arithmetic (a software library, so
+    the same digits on every machine): a float ``**`` is the C library's pow, which may differ
+    in the last bit from one platform to another, and the survival chart draws these times
+    and is fingerprinted by them."""
+    from decimal import Decimal, localcontext
+
+    if end <= 0:
+        return [60.0] + [0.0] * (_GRID_POINTS - 1)
+    with localcontext() as context:
+        context.prec = 34
+        ratio, step = Decimal(end) / 60, 1 / Decimal(_GRID_POINTS - 1)
+        return [float(60 * ratio ** (i * step)) for i in range(_GRID_POINTS)]
+
+
 def _curves(
     timings: pl.DataFrame, channels: list[str], synthetic: Mapping[int, bool]
 ) -> dict[str, list[charts.Curve]]:
@@ -268,7 +290,7 @@ def _curves(
         part = timings.filter(pl.col("channel") == channel)
         end = float(part.select(pl.coalesce(  # the longest cutoff, else the slowest answer
             pl.col("cutoff_seconds").max(), pl.col("ack_seconds").max(), 3600.0)).item())
-        grid = [60.0 * (end / 60.0) ** (i / (_GRID_POINTS - 1)) for i in range(_GRID_POINTS)]
+        grid = _grid(end)
         for year in sorted(part["year"].unique().to_list()):
             result = metrics.survival_curve(part.filter(pl.col("year") == year), grid)
             if result is None:

@@ -11,6 +11,12 @@ CPU seconds (the publishing process, the pool's fork server and its workers) and
 resident memory of a fresh process (``resource.getrusage`` of the child, so earlier tests
 cannot inflate it), prints them with the machine's load, and holds them under 10 s and 2 GB.
 The machine's load matters: on a shared machine the wall time grows with other work.
+
+Then, nothing changed, a *warm* ``publish`` (every chart current by its manifest: no chart
+drawn, matplotlib not imported) and ``publish --check`` each take at most 2 × the time of
+reading the series' timings CSVs with polars and grouping them by study, brand and channel,
+measured side by side: subprocesses, the median of three runs each, interleaved so that the
+machine's load falls on both alike.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 ANALYSIS_TESTS = Path(__file__).resolve().parents[1] / "analysis"
 YEARS = range(2017, 2027)
@@ -47,9 +55,16 @@ def _build(root: Path) -> int:
     return total
 
 
-def test_publish_a_million_probes_in_under_ten_seconds(tmp_path: Path) -> None:
-    probes = _build(tmp_path)
-    assert probes == 1_000_000
+@pytest.fixture(scope="module")
+def series(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The million probes, built once for both tests."""
+    root = tmp_path_factory.mktemp("bench")
+    assert _build(root) == 1_000_000
+    return root
+
+
+def test_publish_a_million_probes_in_under_ten_seconds(series: Path) -> None:
+    tmp_path, probes = series, 1_000_000
     script = textwrap.dedent(f"""
         import json, multiprocessing.forkserver, time
         start = time.perf_counter()
@@ -79,3 +94,51 @@ def test_publish_a_million_probes_in_under_ten_seconds(tmp_path: Path) -> None:
     )
     assert result["seconds"] < 10
     assert peak_mib < 2048
+
+
+_BASELINE = """
+import sys, time
+start = time.perf_counter()
+from pathlib import Path
+import polars as pl
+files = sorted(Path(sys.argv[1]).glob("results/*/timings.csv"))
+df = pl.concat([pl.read_csv(f) for f in files])
+df.group_by(["study", "brand", "channel"]).agg(pl.len(), pl.col("ack_seconds").mean())
+print(time.perf_counter() - start)
+"""
+_COMMAND = """
+import sys, time
+start = time.perf_counter()
+from mystery.cli import main
+sys.argv = ["mystery", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as done:
+    assert not done.code, done.code
+print(time.perf_counter() - start)
+"""
+
+
+def _seconds(args: list[str]) -> float:
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def test_warm_publish_and_check_cost_at_most_twice_reading_the_timings(series: Path) -> None:
+    import statistics
+
+    root = series
+    _seconds(["-c", _COMMAND, "publish", "--root", str(root)])  # warm (and drawn, if cold)
+    runs: dict[str, list[float]] = {"read": [], "publish": [], "check": []}
+    for _ in range(3):
+        runs["read"].append(_seconds(["-c", _BASELINE, str(root)]))
+        runs["publish"].append(_seconds(["-c", _COMMAND, "publish", "--root", str(root)]))
+        runs["check"].append(_seconds(["-c", _COMMAND, "publish", "--check", "--root",
+                                       str(root)]))
+    median = {name: statistics.median(times) for name, times in runs.items()}
+    print(f"warm publish {median['publish']:.2f} s, publish --check {median['check']:.2f} s, "
+          f"reading + grouping the timings {median['read']:.2f} s (medians of 3; "
+          f"{median['publish'] / median['read']:.2f} x and "
+          f"{median['check'] / median['read']:.2f} x); load average {os.getloadavg()[0]:.1f}")
+    assert median["publish"] <= 2 * median["read"]
+    assert median["check"] <= 2 * median["read"]
