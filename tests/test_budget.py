@@ -4,9 +4,12 @@ budget is spent, keeps the count across runs, and goes on when the budget is rai
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery.channels.x_billing import Spend
@@ -14,35 +17,23 @@ from mystery.cli import app
 from mystery.sandbox import SandboxServer
 from mystery.store import Store
 
-STUDY = """\
-name = "budgeted"
-year = 2026
-cutoff = "1d"
-synthetic = true
 
-[channels.x]
-account = "mystery_res"
-poll_every = "30m"
-budget_usd = {budget}
-
-[[questions]]
-id = "a"
-text = "Hi {{brand}}, do you deliver on Saturdays?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-06
-probes_per_brand = 1
-
-[sandbox.profiles.quick]
-ack_median = "20m"
-"""
+def budgeted(budget: str) -> dict[str, Any]:
+    """6 brands × 1 probe on X in the sandbox, with ``budget`` dollars to spend."""
+    return study_data(
+        name="budgeted", timezone=None, cutoff="1d",
+        channels={"x": {"account": "mystery_res", "poll_every": "30m",
+                        "budget_usd": float(budget)}},
+        questions=[{"id": "a", "text": "Hi {brand}, do you deliver on Saturdays?"}],
+        schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 6), "probes_per_brand": 1},
+        brands=[{"name": f"B{i}", "handles": {"x": f"Brand{i}"}, "profile": "quick"}
+                for i in range(6)],
+        sandbox={"profiles": {"quick": {"ack_median": "20m"}}},
+    )
 
 
 def _run(path: Path, sandbox: SandboxServer, budget: str) -> tuple[int, str]:
-    brands = "".join(f'[[brands]]\nname = "B{i}"\nhandles = {{ x = "Brand{i}" }}\n'
-                     'profile = "quick"\n' for i in range(6))
-    path.write_text(STUDY.format(budget=budget) + brands, encoding="utf-8")
+    write_study(path.parent, budgeted(budget), path.name)
     result = CliRunner().invoke(app, ["run", str(path), "--sandbox-url", sandbox.url,
                                       "--quiet", "--no-report"])
     return result.exit_code, result.output

@@ -7,10 +7,13 @@ every count is known by hand: 6 probes, collection over 2 UTC days (Mon and Tue)
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery.channels.x_billing import X_PRICES, Spend, has_url
@@ -19,60 +22,32 @@ from mystery.cost import Estimate, estimate
 from mystery.plan import make_plan
 from mystery.studyload import load_study
 
-STUDY = """\
-name = "cost-test"
-year = 2026
-timezone = "Europe/London"
-cutoff = "1d"
-
-[channels.x]
-account = "researcher"
-endpoint = "https://api.x.com"
-mode = "auto"
-poll_every = "30m"
-grace = "2h"
-
-[[questions]]
-id = "delivery"
-text = "Hi {brand}, do you deliver on Sundays?"
-
-[[questions]]
-id = "hours"
-text = "Hello {brand}, are you open on bank holidays?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-02
-probes_per_brand = 2
-min_gap = "1h"
-
-[[brands]]
-name = "Alpha Stores"
-handles = { x = "AlphaStores" }
-
-[[brands]]
-name = "Beta Foods"
-handles = { x = "BetaFoods" }
-
-[[brands]]
-name = "Gamma Home"
-handles = { x = "GammaHome" }
-"""
+X = {"account": "researcher", "endpoint": "https://api.x.com", "mode": "auto",
+     "poll_every": "30m", "grace": "2h"}
+QUESTIONS = [{"id": "delivery", "text": "Hi {brand}, do you deliver on Sundays?"},
+             {"id": "hours", "text": "Hello {brand}, are you open on bank holidays?"}]
+BRANDS = [{"name": "Alpha Stores", "handles": {"x": "AlphaStores"}},
+          {"name": "Beta Foods", "handles": {"x": "BetaFoods"}},
+          {"name": "Gamma Home", "handles": {"x": "GammaHome"}}]
+STUDY = study_data(
+    name="cost-test", cutoff="1d", synthetic=None, channels={"x": X}, questions=QUESTIONS,
+    schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 2), "probes_per_brand": 2,
+              "min_gap": "1h"},
+    brands=BRANDS, sandbox=None,
+)
 
 
-def edit(text: str, old: str, new: str) -> str:
-    assert old in text, old
-    return text.replace(old, new, 1)
+def with_x(**changes: Any) -> dict[str, Any]:
+    """The study with ``changes`` to its X channel's settings."""
+    return {**STUDY, "channels": {"x": {**X, **changes}}}
 
 
-def write(tmp_path: Path, text: str = STUDY) -> Path:
-    path = tmp_path / "study.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def write(tmp_path: Path, data: dict[str, Any] = STUDY) -> Path:
+    return write_study(tmp_path, data)
 
 
-def estimate_of(tmp_path: Path, text: str = STUDY) -> Estimate:
-    study = load_study(write(tmp_path, text)).study
+def estimate_of(tmp_path: Path, data: dict[str, Any] = STUDY) -> Estimate:
+    study = load_study(write(tmp_path, data)).study
     return estimate(study, make_plan(study))
 
 
@@ -92,7 +67,7 @@ def test_auto_posts_are_charged_and_each_reply_is_read_once(tmp_path: Path) -> N
 
 
 def test_manual_posts_are_free_but_finding_them_reads_our_timeline(tmp_path: Path) -> None:
-    est = estimate_of(tmp_path, edit(STUDY, 'mode = "auto"', 'mode = "manual"'))
+    est = estimate_of(tmp_path, with_x(mode="manual"))
     got = lines(est)
     assert "posts created" not in got
     # grace 2 h / poll_every 30 min = 4 checks per probe, 1 post each: 24 × $0.001
@@ -101,14 +76,14 @@ def test_manual_posts_are_free_but_finding_them_reads_our_timeline(tmp_path: Pat
 
 
 def test_confirm_posts_through_the_api_like_auto(tmp_path: Path) -> None:
-    est = estimate_of(tmp_path, edit(STUDY, 'mode = "auto"', 'mode = "confirm"'))
+    est = estimate_of(tmp_path, with_x(mode="confirm"))
     assert lines(est)["posts created"] == (6, Decimal("0.090"))
 
 
 def test_reading_dms_adds_one_event_per_probe_and_one_per_utc_day(tmp_path: Path) -> None:
     from mystery.channels.x_dms import DM_PAGE  # the first poll reads a page of history
 
-    est = estimate_of(tmp_path, edit(STUDY, 'grace = "2h"', 'grace = "2h"\nread_dms = true'))
+    est = estimate_of(tmp_path, with_x(read_dms=True))
     # 6 DMs + the newest event read again on Mon and on Tue + the first page, at $0.010 each
     events = 6 + 2 + DM_PAGE
     assert lines(est)["DM events read"] == (events, Decimal("0.010") * events)
@@ -124,28 +99,27 @@ def test_the_assumed_replies_per_probe_can_be_changed(tmp_path: Path) -> None:
 
 def test_a_text_with_a_link_is_priced_as_a_post_with_a_url(tmp_path: Path) -> None:
     # A bare domain passes validation (no scheme), but X links it and charges $0.20.
-    text = edit(STUDY, "are you open on bank holidays?", "is alphastores.com down?")
-    got = lines(estimate_of(tmp_path, text))
+    linked = {"id": "hours", "text": "Hello {brand}, is alphastores.com down?"}
+    data = {**STUDY, "questions": [QUESTIONS[0], linked]}
+    got = lines(estimate_of(tmp_path, data))
     assert got["posts created"] == (3, Decimal("0.045"))
     assert got["posts created with a URL"] == (3, Decimal("0.600"))
 
 
 def test_other_channels_cost_nothing(tmp_path: Path) -> None:
-    text = edit(STUDY, "[[questions]]", '[channels.phone]\naccount = "desk"\n\n[[questions]]')
-    text = edit(text, 'handles = { x = "GammaHome" }', 'handles = { x = "GammaHome", '
-                'phone = "0800 000 000" }')
-    est = estimate_of(tmp_path, text)
+    gamma = {"name": "Gamma Home", "handles": {"x": "GammaHome", "phone": "0800 000 000"}}
+    data = {**STUDY, "channels": {"x": X, "phone": {"account": "desk"}},
+            "brands": [*BRANDS[:2], gamma]}
+    est = estimate_of(tmp_path, data)
     phone = [i for i in est.items if i.channel == "phone"]
     assert len(phone) == 1 and phone[0].count > 0 and phone[0].total_usd == 0
     assert all(i.channel == "x" for i in est.items if i.total_usd)
 
 
 def test_the_sandbox_is_priced_as_the_real_x_but_flagged(tmp_path: Path) -> None:
-    text = edit(STUDY, 'endpoint = "https://api.x.com"', 'endpoint = "sandbox"')
-    text += '\n[sandbox.profiles.fast]\n'
-    for name in ("AlphaStores", "BetaFoods", "GammaHome"):
-        text = edit(text, f'x = "{name}" }}', f'x = "{name}" }}\nprofile = "fast"')
-    est = estimate_of(tmp_path, text)
+    data = {**with_x(endpoint="sandbox"), "brands": [{**b, "profile": "fast"} for b in BRANDS],
+            "sandbox": {"profiles": {"fast": {}}}}
+    est = estimate_of(tmp_path, data)
     assert est.sandbox and est.total_usd == Decimal("0.102")
 
 
@@ -159,7 +133,7 @@ def plan_cost(path: Path, *extra: str) -> tuple[int, str, str]:
 
 
 def test_plan_cost_prints_each_line_the_total_and_the_budget(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(STUDY, 'grace = "2h"', 'grace = "2h"\nbudget_usd = 5'))
+    path = write(tmp_path, with_x(budget_usd=5))
     code, out, err = plan_cost(path)
     assert code == 0, err
     for fragment in ("posts created", "$0.015", "$0.090", "mentions read (replies)", "$0.012",
@@ -169,7 +143,7 @@ def test_plan_cost_prints_each_line_the_total_and_the_budget(tmp_path: Path) -> 
 
 
 def test_plan_cost_warns_when_the_estimate_exceeds_the_budget(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(STUDY, 'grace = "2h"', 'grace = "2h"\nbudget_usd = 0.10'))
+    path = write(tmp_path, with_x(budget_usd=0.10))
     code, out, err = plan_cost(path)
     assert code == 0
     assert "$0.102" in out
@@ -178,7 +152,7 @@ def test_plan_cost_warns_when_the_estimate_exceeds_the_budget(tmp_path: Path) ->
 
 
 def test_plan_cost_as_json_and_csv(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(STUDY, 'grace = "2h"', 'grace = "2h"\nbudget_usd = 0.10'))
+    path = write(tmp_path, with_x(budget_usd=0.10))
     code, out, _ = plan_cost(path, "--json")
     assert code == 0
     data = json.loads(out)

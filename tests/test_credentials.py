@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+from datetime import date
 from pathlib import Path
 
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery import credentials
@@ -298,34 +300,18 @@ def test_a_corrupt_keys_file_is_refused_with_the_fix(content: bytes) -> None:
 
 # -- running without credentials -----------------------------------------------------------------
 
-REAL_STUDY = """\
-name = "real"
-year = 2026
-cutoff = "2d"
-
-[channels.x]
-account = "researcher"
-endpoint = "https://api.x.com"
-mode = "auto"
-
-[[questions]]
-id = "q"
-text = "Hi {brand}, are you open on Sundays?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-08
-probes_per_brand = 1
-
-[[brands]]
-name = "Alpha"
-handles = { x = "Alpha" }
-"""
+REAL_STUDY = study_data(
+    name="real", timezone=None, synthetic=None,
+    channels={"x": {"account": "researcher", "endpoint": "https://api.x.com", "mode": "auto"}},
+    questions=[{"id": "q", "text": "Hi {brand}, are you open on Sundays?"}],
+    schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 8), "probes_per_brand": 1},
+    brands=[{"name": "Alpha", "handles": {"x": "Alpha"}}],
+    sandbox=None,
+)
 
 
 def test_running_for_real_without_credentials_says_exactly_what_to_set(tmp_path: Path) -> None:
-    study = tmp_path / "real.toml"
-    study.write_text(REAL_STUDY)
+    study = write_study(tmp_path, REAL_STUDY, "real.toml")
     code, output = invoke("run", str(study), "--once", "--quiet", "--live")
     assert code == 1
     assert output.startswith("Error: no X credentials")

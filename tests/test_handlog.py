@@ -4,11 +4,12 @@ by CSV, at minute precision in the study's time zone; cutoffs settle probes on t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery import handlog
@@ -22,52 +23,24 @@ from mystery.studyload import load_study
 NOW = datetime(2026, 3, 10, 12, 0, 42, tzinfo=UTC)  # 08:00 in New York (EDT since 8 March)
 NEW_YORK = ZoneInfo("America/New_York")
 
-STUDY = """
-name = "hand-t"
-year = 2026
-timezone = "America/New_York"
-cutoff = "2d"
-
-[channels.phone]
-account = "researcher"
-
-[channels.chat]
-account = "researcher"
-
-[[questions]]
-id = "sunday"
-text = "Hi {brand}, do you deliver on Sundays?"
-
-[[questions]]
-id = "returns"
-text = "Hello {brand}, can I return an opened item?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-06
-probes_per_brand = 1
-min_gap = "1d"
-
-[[brands]]
-name = "Acme"
-handles = { phone = "+1 212 555 0100", chat = "https://acme.test/chat" }
-profile = "none"   # study.py asks sandbox profiles of hand-logged channels (reported)
-
-[[brands]]
-name = "Globex"
-handles = { phone = "1-800-555-0199" }
-profile = "none"
-
-[sandbox.profiles.none]
-answer_rate = 0.0
-"""
+STUDY = study_data(
+    name="hand-t", timezone="America/New_York", synthetic=None,
+    channels={"phone": {"account": "researcher"}, "chat": {"account": "researcher"}},
+    questions=[{"id": "sunday", "text": "Hi {brand}, do you deliver on Sundays?"},
+               {"id": "returns", "text": "Hello {brand}, can I return an opened item?"}],
+    schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 6), "probes_per_brand": 1,
+              "min_gap": "1d"},
+    # study.py asks sandbox profiles of hand-logged channels (reported)
+    brands=[{"name": "Acme", "handles": {"phone": "+1 212 555 0100",
+                                         "chat": "https://acme.test/chat"}, "profile": "none"},
+            {"name": "Globex", "handles": {"phone": "1-800-555-0199"}, "profile": "none"}],
+    sandbox={"profiles": {"none": {"answer_rate": 0.0}}},
+)
 
 
 @pytest.fixture
 def study_file(tmp_path: Path) -> Path:
-    path = tmp_path / "hand.toml"
-    path.write_text(STUDY)
-    return path
+    return write_study(tmp_path, STUDY, "hand.toml")
 
 
 @pytest.fixture

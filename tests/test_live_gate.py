@@ -8,9 +8,12 @@ record shows what was posted."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery.cli import app
@@ -20,50 +23,32 @@ from mystery.sandbox.spec import WorldSpec
 from mystery.store import Store
 from mystery.studyload import load_study
 
-STUDY = """\
-name = "real"
-year = 2026
-cutoff = "2d"
 
-[channels.x]
-account = "researcher"
-endpoint = "https://api.x.com"
-{mode}
-
-[[questions]]
-id = "q"
-text = "Hi {{brand}}, are you open on Sundays?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-08
-probes_per_brand = 1
-
-[[brands]]
-name = "Alpha"
-handles = {{ x = "Alpha" }}
-"""
+def real_study(mode: str | None, endpoint: str = "https://api.x.com",
+               brands: tuple[str, ...] = ("Alpha",)) -> dict[str, Any]:
+    """One probe per brand on X at ``endpoint``, in ``mode`` (``None``: the channel's
+    default)."""
+    x = {"account": "researcher", "endpoint": endpoint} | ({"mode": mode} if mode else {})
+    return study_data(
+        name="real", timezone=None, synthetic=None, channels={"x": x},
+        questions=[{"id": "q", "text": "Hi {brand}, are you open on Sundays?"}],
+        schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 8), "probes_per_brand": 1},
+        brands=[{"name": name, "handles": {"x": name}} for name in brands],
+        sandbox=None,
+    )
 
 
-def _run(tmp_path: Path, mode: str, *args: str) -> tuple[int, str]:
-    path = tmp_path / "real.toml"
-    path.write_text(STUDY.format(mode=mode), encoding="utf-8")
+def _run(tmp_path: Path, mode: str | None, *args: str) -> tuple[int, str]:
+    path = write_study(tmp_path, real_study(mode), "real.toml")
     result = CliRunner().invoke(app, ["run", str(path), "--once", "--quiet", *args])
     return result.exit_code, result.output
 
 
 def test_real_endpoint_without_live_posts_nothing_and_writes_nothing(tmp_path: Path) -> None:
-    code, output = _run(tmp_path, 'mode = "auto"')
+    code, output = _run(tmp_path, "auto")
     assert code == 1
     assert "nothing is posted there without --live" in output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["real.toml"]
-
-
-PSEUDO_REAL = STUDY.replace('endpoint = "https://api.x.com"', 'endpoint = "{url}"') + """
-[[brands]]
-name = "Beta"
-handles = {{ x = "Beta" }}
-"""
 
 
 @pytest.fixture
@@ -73,10 +58,9 @@ def pseudo_real(tmp_path: Path, sandbox: SandboxServer, control: SandboxControl,
     return tmp_path
 
 
-def _pseudo(tmp_path: Path, url: str, control: SandboxControl, mode: str,
+def _pseudo(tmp_path: Path, url: str, control: SandboxControl, mode: str | None,
             *args: str, answers: str | None = None) -> tuple[int, str]:
-    path = tmp_path / "real.toml"
-    path.write_text(PSEUDO_REAL.format(url=url, mode=mode), encoding="utf-8")
+    path = write_study(tmp_path, real_study(mode, url, ("Alpha", "Beta")), "real.toml")
     study = load_study(path).study
     control.put_world(WorldSpec.from_study(study, world_start(study)))
     result = CliRunner().invoke(app, ["run", str(path), "--once", "--quiet", "--no-report",
@@ -86,7 +70,7 @@ def _pseudo(tmp_path: Path, url: str, control: SandboxControl, mode: str,
 
 def test_without_live_the_platform_sees_no_post(pseudo_real: Path, sandbox: SandboxServer,
                                                 control: SandboxControl) -> None:
-    code, output = _pseudo(pseudo_real, sandbox.url, control, 'mode = "auto"')
+    code, output = _pseudo(pseudo_real, sandbox.url, control, "auto")
     assert code == 1 and "without --live" in output
     assert control.posts()["posts"] == []
     assert sorted(p.name for p in pseudo_real.iterdir()) == ["real.toml"]
@@ -94,7 +78,7 @@ def test_without_live_the_platform_sees_no_post(pseudo_real: Path, sandbox: Sand
 
 def test_manual_mode_shows_the_probes_and_posts_nothing(
         pseudo_real: Path, sandbox: SandboxServer, control: SandboxControl) -> None:
-    code, output = _pseudo(pseudo_real, sandbox.url, control, "", "--live")  # manual: default
+    code, output = _pseudo(pseudo_real, sandbox.url, control, None, "--live")  # manual: default
     assert code == 0, output
     for brand in ("Alpha", "Beta"):
         assert f"to:    {brand} (@{brand})" in output
@@ -106,7 +90,7 @@ def test_manual_mode_shows_the_probes_and_posts_nothing(
 
 def test_confirm_mode_posts_only_what_the_researcher_accepts(
         pseudo_real: Path, sandbox: SandboxServer, control: SandboxControl) -> None:
-    code, output = _pseudo(pseudo_real, sandbox.url, control, 'mode = "confirm"', "--live",
+    code, output = _pseudo(pseudo_real, sandbox.url, control, "confirm", "--live",
                            answers="n\ny\n")
     assert code == 0, output
     assert "Post p0001 to Alpha now?" in output or "Post p0001 to Beta now?" in output
@@ -122,7 +106,7 @@ def test_confirm_mode_posts_only_what_the_researcher_accepts(
 
 def test_confirm_mode_with_nobody_to_answer_stops_cleanly(
         pseudo_real: Path, sandbox: SandboxServer, control: SandboxControl) -> None:
-    code, output = _pseudo(pseudo_real, sandbox.url, control, 'mode = "confirm"', "--live")
+    code, output = _pseudo(pseudo_real, sandbox.url, control, "confirm", "--live")
     assert code == 1
     assert "needs a yes or no" in output and "Traceback" not in output
     assert control.posts()["posts"] == []

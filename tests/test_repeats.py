@@ -6,8 +6,11 @@ warning is printed by ``mystery validate``, ``mystery plan`` and at the start of
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery.cli import app
@@ -18,39 +21,24 @@ from mystery.studyload import load_study
 BRANDS = ["Alpha Stores", "Beta Foods", "Gamma Home", "Delta Shoes", "Epsilon Books"]
 
 
-def study_text(brands: list[str], questions: list[str], endpoint: str = "https://api.x.com",
-               end: str = "2026-03-02") -> str:
-    text = f"""\
-name = "repeats"
-year = 2026
-timezone = "Europe/London"
-cutoff = "1d"
-
-[channels.x]
-account = "researcher"
-endpoint = "{endpoint}"
-mode = "auto"
-
-[schedule]
-start = 2026-03-02
-end = {end}
-probes_per_brand = 1
-
-"""
-    for i, question in enumerate(questions):
-        text += f'[[questions]]\nid = "q{i}"\ntext = "{question}"\n\n'
-    for name in brands:
-        text += f'[[brands]]\nname = "{name}"\nhandles = {{ x = "{name.replace(" ", "")}" }}\n'
-        text += 'profile = "fast"\n\n' if endpoint == "sandbox" else "\n"
-    if endpoint == "sandbox":
-        text += "[sandbox.profiles.fast]\n"
-    return text
+def repeats_study(brands: list[str], questions: list[str], endpoint: str = "https://api.x.com",
+                  end: str = "2026-03-02") -> dict[str, Any]:
+    """One probe per brand on X at ``endpoint``, for ``questions`` (ids q0, q1…)."""
+    sandbox = endpoint == "sandbox"
+    return study_data(
+        name="repeats", cutoff="1d", synthetic=None,
+        channels={"x": {"account": "researcher", "endpoint": endpoint, "mode": "auto"}},
+        schedule={"start": date(2026, 3, 2), "end": date.fromisoformat(end),
+                  "probes_per_brand": 1},
+        questions=[{"id": f"q{i}", "text": text} for i, text in enumerate(questions)],
+        brands=[{"name": name, "handles": {"x": name.replace(" ", "")}}
+                | ({"profile": "fast"} if sandbox else {}) for name in brands],
+        sandbox={"profiles": {"fast": {}}} if sandbox else None,
+    )
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "study.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def write(tmp_path: Path, data: dict[str, Any]) -> Path:
+    return write_study(tmp_path, data)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -61,7 +49,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_one_question_to_five_brands_on_one_day_is_a_warning_not_an_error(
         tmp_path: Path) -> None:
-    path = write(tmp_path, study_text(BRANDS, ["Hi {brand}, do you deliver on Sundays?"]))
+    path = write(tmp_path, repeats_study(BRANDS, ["Hi {brand}, do you deliver on Sundays?"]))
     code, _, err = invoke("validate", str(path))
     assert code == 0, err
     assert "OK: 5 brands" in err
@@ -71,7 +59,7 @@ def test_one_question_to_five_brands_on_one_day_is_a_warning_not_an_error(
 
 
 def test_plan_and_run_print_the_warning_too(tmp_path: Path) -> None:
-    path = write(tmp_path, study_text(BRANDS, ["Hi {brand}, do you deliver on Sundays?"]))
+    path = write(tmp_path, repeats_study(BRANDS, ["Hi {brand}, do you deliver on Sundays?"]))
     code, out, err = invoke("plan", str(path))
     assert code == 0 and "5 probes" in out
     assert "Warning:" in err and "questions[0].text" in err
@@ -83,7 +71,7 @@ def test_plan_and_run_print_the_warning_too(tmp_path: Path) -> None:
 def test_texts_that_differ_only_by_brand_case_or_punctuation_count_as_one(
         tmp_path: Path) -> None:
     questions = ["Hi {brand}, do you deliver on Sundays?", "hi {brand} - do you deliver on sundays"]
-    study = load_study(write(tmp_path, study_text(BRANDS, questions))).study
+    study = load_study(write(tmp_path, repeats_study(BRANDS, questions))).study
     warnings = study_warnings(study, make_plan(study), "f")
     assert len(warnings) == 1
     assert "questions 'q0', 'q1' read the same on x" in warnings[0].message
@@ -92,21 +80,21 @@ def test_texts_that_differ_only_by_brand_case_or_punctuation_count_as_one(
 
 def test_varied_questions_or_few_brands_a_day_are_fine(tmp_path: Path) -> None:
     varied = ["Hi {brand}, do you deliver on Sundays?", "Hello {brand}, are you open today?"]
-    study = load_study(write(tmp_path, study_text(BRANDS, varied))).study
+    study = load_study(write(tmp_path, repeats_study(BRANDS, varied))).study
     assert study_warnings(study, make_plan(study)) == []  # 3 and 2 brands a day
 
 
 def test_the_limit_is_more_than_three_brands_on_one_day(tmp_path: Path) -> None:
     one = ["Hi {brand}, do you deliver on Sundays?"]
-    at_limit = load_study(write(tmp_path, study_text(BRANDS[:SAME_TEXT_PER_DAY], one))).study
+    at_limit = load_study(write(tmp_path, repeats_study(BRANDS[:SAME_TEXT_PER_DAY], one))).study
     assert study_warnings(at_limit, make_plan(at_limit)) == []
-    over = load_study(write(tmp_path, study_text(BRANDS[:SAME_TEXT_PER_DAY + 1], one))).study
+    over = load_study(write(tmp_path, repeats_study(BRANDS[:SAME_TEXT_PER_DAY + 1], one))).study
     assert len(study_warnings(over, make_plan(over))) == 1
 
 
 def test_the_sandbox_has_no_spam_rules_to_warn_about(tmp_path: Path) -> None:
-    text = study_text(BRANDS, ["Hi {brand}, do you deliver on Sundays?"], endpoint="sandbox")
-    path = write(tmp_path, text)
+    data = repeats_study(BRANDS, ["Hi {brand}, do you deliver on Sundays?"], endpoint="sandbox")
+    path = write(tmp_path, data)
     study = load_study(path).study
     assert study_warnings(study, make_plan(study)) == []
     code, _, err = invoke("validate", str(path))
@@ -114,6 +102,6 @@ def test_the_sandbox_has_no_spam_rules_to_warn_about(tmp_path: Path) -> None:
 
 
 def test_an_email_address_is_not_a_mention(tmp_path: Path) -> None:
-    text = study_text(BRANDS[:2], ["Hi {brand}, can I write to help@alphastores.example?"])
-    code, _, err = invoke("validate", str(write(tmp_path, text)))
+    data = repeats_study(BRANDS[:2], ["Hi {brand}, can I write to help@alphastores.example?"])
+    code, _, err = invoke("validate", str(write(tmp_path, data)))
     assert code == 0, err

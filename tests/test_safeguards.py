@@ -4,56 +4,31 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+
+from studybuilder import study_data, write_study
 
 from mystery.collect import run_study
 from mystery.store import Store
 
-STUDY = """\
-name = "guarded"
-year = 2026
-cutoff = "1d"
-synthetic = true
-
-[channels.x]
-account = "mystery_res"
-poll_every = "10m"
-safeguards = true
-daily_cap = 4
-
-[[questions]]
-id = "a"
-text = "Hi {brand}, do you deliver on Saturdays?"
-
-[[questions]]
-id = "b"
-text = "Hello {brand}, what time are you open until today?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-03
-probes_per_brand = 2
-min_gap = "1h"
-seed = 1
-
-[sandbox.profiles.slow]
-ack_median = "3h"
-resolve_after = "2h"
-
-[sandbox.profiles.silent]
-answer_rate = 0.0
-"""
+STUDY = study_data(
+    name="guarded", timezone=None, cutoff="1d",
+    channels={"x": {"account": "mystery_res", "poll_every": "10m", "safeguards": True,
+                    "daily_cap": 4}},
+    questions=[{"id": "a", "text": "Hi {brand}, do you deliver on Saturdays?"},
+               {"id": "b", "text": "Hello {brand}, what time are you open until today?"}],
+    schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 3), "probes_per_brand": 2,
+              "min_gap": "1h", "seed": 1},
+    sandbox={"profiles": {"slow": {"ack_median": "3h", "resolve_after": "2h"},
+                          "silent": {"answer_rate": 0.0}}},
+)
 
 
 def test_caps_gaps_and_one_open_probe_per_brand_hold(tmp_path: Path) -> None:
-    brands = "".join(
-        f'[[brands]]\nname = "B{i}"\nhandles = {{ x = "Brand{i}" }}\n'
-        f'profile = "{"silent" if i % 3 == 0 else "slow"}"\n'
-        for i in range(5)
-    )
-    path = tmp_path / "guarded.toml"
-    path.write_text(STUDY + brands, encoding="utf-8")
+    brands = [{"name": f"B{i}", "handles": {"x": f"Brand{i}"},
+               "profile": "silent" if i % 3 == 0 else "slow"} for i in range(5)]
+    path = write_study(tmp_path, STUDY, "guarded.toml", brands=brands)
     notices: list[str] = []
     _, result = run_study(path, on_notice=notices.append)
     assert result.finished

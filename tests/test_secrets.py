@@ -12,9 +12,12 @@ import secrets
 import shutil
 import stat
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner, Result
 
 from mystery import credentials
@@ -98,33 +101,17 @@ def test_a_sandbox_study_run_exported_and_reported_leaks_no_secret(
     assert _leaks(secret_values, project, [*outputs, caplog.text]) == []
 
 
-REAL_ENDPOINT = """\
-name = "pseudo-real"
-year = 2026
-cutoff = "1d"
-
-[channels.x]
-account = "researcher"
-endpoint = "{url}"
-mode = "auto"
-
-[[questions]]
-id = "open"
-text = "Hi {{brand}}, are you open on Sunday?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-03
-probes_per_brand = 1
-
-[[brands]]
-name = "Alpha"
-handles = {{ x = "AlphaShop" }}
-
-[[brands]]
-name = "Beta"
-handles = {{ x = "BetaShop" }}
-"""
+def real_endpoint(url: str) -> dict[str, Any]:
+    """A study on X in ``auto`` mode at ``url``: the sandbox, posing as the real X."""
+    return study_data(
+        name="pseudo-real", timezone=None, cutoff="1d", synthetic=None,
+        channels={"x": {"account": "researcher", "endpoint": url, "mode": "auto"}},
+        questions=[{"id": "open", "text": "Hi {brand}, are you open on Sunday?"}],
+        schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 3), "probes_per_brand": 1},
+        brands=[{"name": "Alpha", "handles": {"x": "AlphaShop"}},
+                {"name": "Beta", "handles": {"x": "BetaShop"}}],
+        sandbox=None,
+    )
 
 
 @pytest.fixture
@@ -132,8 +119,7 @@ def pseudo_real(tmp_path: Path, sandbox: SandboxServer,
                 monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, SandboxControl]]:
     """A study that takes the sandbox for the real X: the researcher's credentials are read
     and sent over the wire, as they would be to api.x.com."""
-    path = tmp_path / "pseudo-real.toml"
-    path.write_text(REAL_ENDPOINT.format(url=sandbox.url))
+    path = write_study(tmp_path, real_endpoint(sandbox.url), "pseudo-real.toml")
     monkeypatch.chdir(tmp_path)
     loaded = load_study(path).study
     with SandboxControl(sandbox.url) as control:

@@ -13,75 +13,35 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
+import studybuilder
+from studybuilder import study_data
 
 PYTHON = sys.executable
 
-STUDY = """\
-name = "crash"
-year = 2026
-timezone = "Europe/London"
-cutoff = "2d"
-synthetic = true
-
-[channels.x]
-account = "crash_researcher"
-endpoint = "sandbox"
-mode = "auto"
-poll_every = "30m"
-
-[[questions]]
-id = "delivery"
-text = "Hi {brand}, do you deliver on Sundays?"
-
-[[questions]]
-id = "stock"
-text = "Hello {brand}, is the blue kettle in stock?"
-
-[[questions]]
-id = "hours"
-text = "Hi {brand}, when do you open tomorrow?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-04
-probes_per_brand = 3
-min_gap = "4h"
-seed = 11
-
-[[schedule.windows]]
-days = "mon-sun"
-start = "09:00"
-end = "17:00"
-
-[sandbox]
-seed = 5
-
-[sandbox.profiles.fast]
-ack_median = "10m"
-
-[sandbox.profiles.holding]
-ack_median = "30m"
-resolve_after = "2h"
-holding_share = 1.0
-
-[sandbox.profiles.never]
-answer_rate = 0.0
-
-[sandbox.profiles.patchy]
-answer_rate = 0.5
-ack_median = "3h"
-
-[sandbox.profiles.alias]
-ack_median = "20m"
-alias_share = 1.0
-
-[sandbox.profiles.slow]
-ack_median = "30h"
-ack_spread = 0.3
-"""
+STUDY = study_data(
+    name="crash",
+    channels={"x": {"account": "crash_researcher", "endpoint": "sandbox", "mode": "auto",
+                    "poll_every": "30m"}},
+    questions=[{"id": "delivery", "text": "Hi {brand}, do you deliver on Sundays?"},
+               {"id": "stock", "text": "Hello {brand}, is the blue kettle in stock?"},
+               {"id": "hours", "text": "Hi {brand}, when do you open tomorrow?"}],
+    schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 4), "probes_per_brand": 3,
+              "min_gap": "4h", "seed": 11,
+              "windows": [{"days": "mon-sun", "start": "09:00", "end": "17:00"}]},
+    sandbox={"seed": 5, "profiles": {
+        "fast": {"ack_median": "10m"},
+        "holding": {"ack_median": "30m", "resolve_after": "2h", "holding_share": 1.0},
+        "never": {"answer_rate": 0.0},
+        "patchy": {"answer_rate": 0.5, "ack_median": "3h"},
+        "alias": {"ack_median": "20m", "alias_share": 1.0},
+        "slow": {"ack_median": "30h", "ack_spread": 0.3},
+    }},
+)
 
 BRANDS = [
     ("Alpha", "alpha", "fast", []),
@@ -98,19 +58,16 @@ answering, answering from an alias, and answering past the 2-day cutoff (censore
 
 
 def write_study(folder: Path, brands: list[tuple[str, str, str, list[str]]] = BRANDS,
-                replace: dict[str, str] | None = None, name: str = "crash.toml") -> Path:
-    """The study with ``brands``, each ``replace`` key (a line of the file) swapped."""
-    text = STUDY
-    for old, new in (replace or {}).items():
-        assert old in text, old
-        text = text.replace(old, new)
+                name: str = "crash.toml", **schedule: Any) -> Path:
+    """The study with ``brands``, and each ``schedule`` key (e.g. ``probes_per_brand=1``)
+    changed."""
+    rows: list[dict[str, Any]] = []
     for brand, handle, profile, aliases in brands:
-        alias = f"\naliases = {{ x = {aliases!r} }}".replace("'", '"') if aliases else ""
-        text += (f'\n[[brands]]\nname = "{brand}"\nhandles = {{ x = "{handle}" }}{alias}\n'
-                 f'profile = "{profile}"\n')
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
+        rows.append({"name": brand, "handles": {"x": handle}, "profile": profile})
+        if aliases:
+            rows[-1]["aliases"] = {"x": aliases}
+    return studybuilder.write_study(folder, STUDY, name, brands=rows,
+                                    schedule={**STUDY["schedule"], **schedule})
 
 
 def free_port() -> int:

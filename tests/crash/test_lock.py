@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,7 @@ time.sleep(60)
 
 @pytest.fixture
 def study(tmp_path: Path) -> Path:
-    return write_study(tmp_path, BRANDS[:2], {"end = 2026-03-04": "end = 2026-03-02",
-                                              "probes_per_brand = 3": "probes_per_brand = 1"})
+    return write_study(tmp_path, BRANDS[:2], end=date(2026, 3, 2), probes_per_brand=1)
 
 
 def _hold_in_another_process(path: Path) -> subprocess.Popen[str]:

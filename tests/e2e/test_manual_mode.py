@@ -11,10 +11,11 @@ at a slot the plan's rules allow, and a probe never posted must end excluded, no
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery.analysis.export import timing_rows
@@ -32,75 +33,28 @@ from mystery.studyload import load_study
 GRACE = timedelta(hours=1)
 CUTOFF = timedelta(days=2)
 
-STUDY = """\
-name = "by-hand"
-year = 2026
-timezone = "Europe/London"
-cutoff = "2d"
-synthetic = true
-
-[channels.x]
-account = "mystery_res"
-endpoint = "sandbox"
-mode = "manual"
-grace = "1h"
-poll_every = "10m"
-
-[[questions]]
-id = "delivery"
-text = "Hi {brand}, do you deliver on Saturdays?"
-
-[[questions]]
-id = "hours"
-text = "Hello {brand}, what time are you open until today?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-13
-probes_per_brand = 2
-min_gap = "1d"
-seed = 3
-
-[[brands]]
-name = "Acme"
-handles = { x = "AcmeHelp" }
-profile = "quick"
-
-[[brands]]
-name = "Globex"
-handles = { x = "GlobexCares" }
-profile = "slow"
-
-[[brands]]
-name = "Initech"
-handles = { x = "InitechCS" }
-profile = "quick"
-
-[[brands]]
-name = "Umbrella"
-handles = { x = "UmbrellaCo" }
-profile = "silent"
-
-[sandbox]
-seed = 4
-
-[sandbox.profiles.quick]
-ack_median = "15m"
-resolve_after = "40m"
-holding_share = 0.5
-
-[sandbox.profiles.slow]
-ack_median = "5h"
-
-[sandbox.profiles.silent]
-answer_rate = 0.0
-"""
+STUDY = study_data(
+    name="by-hand",
+    channels={"x": {"account": "mystery_res", "endpoint": "sandbox", "mode": "manual",
+                    "grace": "1h", "poll_every": "10m"}},
+    questions=[{"id": "delivery", "text": "Hi {brand}, do you deliver on Saturdays?"},
+               {"id": "hours", "text": "Hello {brand}, what time are you open until today?"}],
+    schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 13), "probes_per_brand": 2,
+              "min_gap": "1d", "seed": 3},
+    brands=[{"name": "Acme", "handles": {"x": "AcmeHelp"}, "profile": "quick"},
+            {"name": "Globex", "handles": {"x": "GlobexCares"}, "profile": "slow"},
+            {"name": "Initech", "handles": {"x": "InitechCS"}, "profile": "quick"},
+            {"name": "Umbrella", "handles": {"x": "UmbrellaCo"}, "profile": "silent"}],
+    sandbox={"seed": 4, "profiles": {
+        "quick": {"ack_median": "15m", "resolve_after": "40m", "holding_share": 0.5},
+        "slow": {"ack_median": "5h"},
+        "silent": {"answer_rate": 0.0},
+    }},
+)
 
 
 def _write(tmp_path: Path) -> Path:
-    path = tmp_path / "by-hand.toml"
-    path.write_text(STUDY, encoding="utf-8")
-    return path
+    return write_study(tmp_path, STUDY, "by-hand.toml")
 
 
 def _prepare(path: Path, control: SandboxControl) -> None:

@@ -8,11 +8,12 @@ public acknowledgement and no resolution. Probes answered in public come out the
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery.analysis.export import timing_rows
@@ -24,70 +25,34 @@ from mystery.store import Store
 
 CUTOFF = timedelta(days=2)
 
-STUDY = """
-name = "dms"
-year = 2026
-timezone = "Europe/London"
-cutoff = "2d"
-synthetic = true
-
-[channels.x]
-account = "mystery_res"
-endpoint = "sandbox"
-poll_every = "30m"
-read_dms = {read_dms}
-
-[[questions]]
-id = "refund"
-text = "Hi {{brand}}, I returned my order two weeks ago, where is my refund?"
-
-[[questions]]
-id = "address"
-text = "Hello {{brand}}, can I change the delivery address of my order?"
-
-[schedule]
-start = 2026-03-02
-end = 2026-03-06
-probes_per_brand = 2
-min_gap = "3d"
-seed = 8
-
-[[brands]]
-name = "Acme"
-handles = {{ x = "Acme" }}
-aliases = {{ x = ["AcmeHelp"] }}
-profile = "private"
-
-[[brands]]
-name = "Globex"
-handles = {{ x = "Globex" }}
-profile = "mixed"
-
-[[brands]]
-name = "Initech"
-handles = {{ x = "Initech" }}
-profile = "public"
-
-[sandbox]
-seed = 15
-
-[sandbox.profiles.private]
-ack_median = "20m"
-resolve_after = "1h"
-dm_share = 1.0
-alias_share = 0.5
-
-[sandbox.profiles.mixed]
-ack_median = "30m"
-resolve_after = "2h"
-dm_share = 0.5
-holding_share = 0.5
-
-[sandbox.profiles.public]
-ack_median = "40m"
-resolve_after = "1h"
-holding_share = 0.5
-"""
+def dm_study(read_dms: bool) -> dict[str, Any]:
+    """3 brands × 2 probes: one resolving by DM, one by DM half the time, one in public."""
+    return study_data(
+        name="dms",
+        channels={"x": {"account": "mystery_res", "endpoint": "sandbox", "poll_every": "30m",
+                        "read_dms": read_dms}},
+        questions=[
+            {"id": "refund",
+             "text": "Hi {brand}, I returned my order two weeks ago, where is my refund?"},
+            {"id": "address",
+             "text": "Hello {brand}, can I change the delivery address of my order?"},
+        ],
+        schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 6), "probes_per_brand": 2,
+                  "min_gap": "3d", "seed": 8},
+        brands=[
+            {"name": "Acme", "handles": {"x": "Acme"}, "aliases": {"x": ["AcmeHelp"]},
+             "profile": "private"},
+            {"name": "Globex", "handles": {"x": "Globex"}, "profile": "mixed"},
+            {"name": "Initech", "handles": {"x": "Initech"}, "profile": "public"},
+        ],
+        sandbox={"seed": 15, "profiles": {
+            "private": {"ack_median": "20m", "resolve_after": "1h", "dm_share": 1.0,
+                        "alias_share": 0.5},
+            "mixed": {"ack_median": "30m", "resolve_after": "2h", "dm_share": 0.5,
+                      "holding_share": 0.5},
+            "public": {"ack_median": "40m", "resolve_after": "1h", "holding_share": 0.5},
+        }},
+    )
 
 
 def _within(at: str | None, sent: datetime) -> float | None:
@@ -101,8 +66,7 @@ def _within(at: str | None, sent: datetime) -> float | None:
 def test_a_brand_resolving_by_dm_counts_only_when_dms_are_read(
     tmp_path: Path, sandbox: SandboxServer, read_dms: bool
 ) -> None:
-    study = tmp_path / "dms.toml"
-    study.write_text(STUDY.format(read_dms=str(read_dms).lower()), encoding="utf-8")
+    study = write_study(tmp_path, dm_study(read_dms), "dms.toml")
     result = CliRunner().invoke(
         app, ["run", str(study), "--sandbox-url", sandbox.url, "--quiet", "--no-report"]
     )

@@ -5,11 +5,12 @@ whose brand never answers; a post whose answer is lost is found again, never sen
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery.analysis.export import timing_rows
@@ -38,61 +39,38 @@ HANDLES = {
 PROFILES = {"Acme": "thread", "Globex": "patchy", "Initech": "office", "Umbrella": "silent"}
 
 
-def study_text(channel: str) -> str:
-    account, brands = HANDLES[channel]
-    lines = [
-        'name = "fedi"',
-        "year = 2026",
-        'timezone = "Europe/London"',
-        'cutoff = "2d"',
-        "synthetic = true",
-        f"[channels.{channel}]",
-        f'account = "{account}"',
-        'endpoint = "sandbox"',
-        'poll_every = "30m"',
-        "[[questions]]",
-        'id = "delivery"',
-        'text = "Hi {brand}, do you deliver to Zürich? 📦 Merci!"',
-        "[[questions]]",
-        'id = "hours"',
-        'text = "Hello {brand}, what time are you open until today?"',
-        "[schedule]",
-        "start = 2026-03-02",
-        "end = 2026-03-03",
-        "probes_per_brand = 2",
-        'min_gap = "1d"',
-        "seed = 5",
-    ]
-    for name, (handle, alias) in brands.items():
-        lines += ["[[brands]]", f'name = "{name}"', f'handles = {{ {channel} = "{handle}" }}']
+def fedi_study(channel: str) -> dict[str, Any]:
+    """4 brands × 2 probes on ``channel``: a thread with an alias, patchy, office hours, silent."""
+    account, handles = HANDLES[channel]
+    brands: list[dict[str, Any]] = []
+    for name, (handle, alias) in handles.items():
+        brands.append({"name": name, "handles": {channel: handle}})
         if alias:
-            lines.append(f'aliases = {{ {channel} = ["{alias}"] }}')
-        lines.append(f'profile = "{PROFILES[name]}"')
-    lines += [
-        "[sandbox]",
-        "seed = 11",
-        "[sandbox.profiles.thread]",
-        'ack_median = "20m"',
-        'resolve_after = "1h"',
-        "holding_share = 0.9",
-        "alias_share = 0.5",
-        "[sandbox.profiles.patchy]",
-        "answer_rate = 0.5",
-        'ack_median = "2h"',
-        "[sandbox.profiles.office]",
-        'ack_median = "40m"',
-        'resolve_after = "30m"',
-        "holding_share = 0.5",
-        'hours = [{ days = "mon-fri", start = "09:00", end = "17:30" }]',
-        "[sandbox.profiles.silent]",
-        "answer_rate = 0.0",
-    ]
-    return "\n".join(lines) + "\n"
+            brands[-1]["aliases"] = {channel: [alias]}
+        brands[-1]["profile"] = PROFILES[name]
+    return study_data(
+        name="fedi",
+        channels={channel: {"account": account, "endpoint": "sandbox", "poll_every": "30m"}},
+        questions=[
+            {"id": "delivery", "text": "Hi {brand}, do you deliver to Zürich? 📦 Merci!"},
+            {"id": "hours", "text": "Hello {brand}, what time are you open until today?"},
+        ],
+        schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 3), "probes_per_brand": 2,
+                  "min_gap": "1d", "seed": 5},
+        brands=brands,
+        sandbox={"seed": 11, "profiles": {
+            "thread": {"ack_median": "20m", "resolve_after": "1h", "holding_share": 0.9,
+                       "alias_share": 0.5},
+            "patchy": {"answer_rate": 0.5, "ack_median": "2h"},
+            "office": {"ack_median": "40m", "resolve_after": "30m", "holding_share": 0.5,
+                       "hours": [{"days": "mon-fri", "start": "09:00", "end": "17:30"}]},
+            "silent": {"answer_rate": 0.0},
+        }},
+    )
 
 
 def run(tmp_path: Path, channel: str, sandbox: SandboxServer) -> Path:
-    study = tmp_path / f"{channel}.toml"
-    study.write_text(study_text(channel), encoding="utf-8")
+    study = write_study(tmp_path, fedi_study(channel), f"{channel}.toml")
     result = CliRunner().invoke(
         app, ["run", str(study), "--sandbox-url", sandbox.url, "--quiet", "--no-report"]
     )
@@ -186,52 +164,30 @@ def test_a_post_whose_answer_is_lost_is_found_not_sent_again(
     assert sum(1 for a in how if "reconciled" in str(a)) == 2
 
 
-MIXED = """
-name = "mixed"
-year = 2026
-timezone = "Europe/London"
-cutoff = "2d"
-synthetic = true
-[channels.x]
-account = "mystery_res"
-poll_every = "30m"
-[channels.mastodon]
-account = "mystery_res"
-poll_every = "30m"
-[channels.bluesky]
-account = "mystery-res.bsky.social"
-poll_every = "30m"
-[[questions]]
-id = "q"
-text = "Hi {brand}, do you deliver to Zürich? 📦"
-[schedule]
-start = 2026-03-02
-end = 2026-03-04
-probes_per_brand = 1
-min_gap = "4h"
-seed = 5
-[[brands]]
-name = "Acme"
-handles = { x = "Acme", mastodon = "help@acme.example", bluesky = "acme.example" }
-profile = "p"
-[[brands]]
-name = "Globex"
-handles = { x = "Globex", mastodon = "support@globex.example", bluesky = "globex.bsky.social" }
-profile = "p"
-[sandbox]
-seed = 2
-[sandbox.profiles.p]
-ack_median = "30m"
-resolve_after = "1h"
-holding_share = 0.5
-"""
+MIXED = study_data(
+    name="mixed",
+    channels={"x": {"account": "mystery_res", "poll_every": "30m"},
+              "mastodon": {"account": "mystery_res", "poll_every": "30m"},
+              "bluesky": {"account": "mystery-res.bsky.social", "poll_every": "30m"}},
+    questions=[{"id": "q", "text": "Hi {brand}, do you deliver to Zürich? 📦"}],
+    schedule={"start": date(2026, 3, 2), "end": date(2026, 3, 4), "probes_per_brand": 1,
+              "min_gap": "4h", "seed": 5},
+    brands=[
+        {"name": "Acme", "handles": {"x": "Acme", "mastodon": "help@acme.example",
+                                     "bluesky": "acme.example"}, "profile": "p"},
+        {"name": "Globex", "handles": {"x": "Globex", "mastodon": "support@globex.example",
+                                       "bluesky": "globex.bsky.social"}, "profile": "p"},
+    ],
+    sandbox={"seed": 2, "profiles": {
+        "p": {"ack_median": "30m", "resolve_after": "1h", "holding_share": 0.5},
+    }},
+)
 
 
 def test_x_mastodon_and_bluesky_share_one_world_and_one_clock(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
-    study = tmp_path / "mixed.toml"
-    study.write_text(MIXED, encoding="utf-8")
+    study = write_study(tmp_path, MIXED, "mixed.toml")
     result = CliRunner().invoke(
         app, ["run", str(study), "--sandbox-url", sandbox.url, "--quiet", "--no-report"]
     )

@@ -8,9 +8,12 @@ equals the sandbox's ground truth (:func:`mystery.sandbox.verify.mismatches`). I
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+import studybuilder
+from studybuilder import study_data
 
 from mystery.collect import run_study
 from mystery.runner import RunResult
@@ -18,98 +21,45 @@ from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.sandbox.verify import mismatches
 from mystery.store import Store
 
-STUDY = """\
-name = "faults"
-year = 2026
-timezone = "Europe/London"
-cutoff = "{cutoff}"
-synthetic = true
 
-[channels.x]
-account = "fault_researcher"
-endpoint = "sandbox"
-mode = "auto"
-poll_every = "{poll_every}"
-
-[[questions]]
-id = "delivery"
-text = "Hi {{brand}}, do you deliver on Sundays?"
-
-[[questions]]
-id = "stock"
-text = "Hello {{brand}}, is the blue kettle in stock? Price < £30 & in Leeds?"
-
-[schedule]
-start = 2026-03-02
-end = {end}
-probes_per_brand = 2
-min_gap = "{min_gap}"
-seed = 3
-
-[[schedule.windows]]
-days = "mon-sun"
-start = "09:00"
-end = "17:00"
-
-[sandbox]
-seed = 9
-
-[sandbox.profiles.fast]
-ack_median = "10m"
-
-[sandbox.profiles.holding]
-ack_median = "40m"
-resolve_after = "3h"
-holding_share = 1.0
-
-[sandbox.profiles.never]
-answer_rate = 0.0
-
-[sandbox.profiles.alias]
-ack_median = "20m"
-alias_share = 1.0
-
-[sandbox.profiles.slow]
-ack_median = "{slow}"
-ack_spread = 0.2
-
-[[brands]]
-name = "Alpha"
-handles = {{ x = "alpha" }}
-profile = "fast"
-
-[[brands]]
-name = "Bravo"
-handles = {{ x = "bravo" }}
-profile = "holding"
-
-[[brands]]
-name = "Charlie"
-handles = {{ x = "charlie" }}
-profile = "never"
-
-[[brands]]
-name = "Echo"
-handles = {{ x = "echo" }}
-aliases = {{ x = ["echohelp"] }}
-profile = "alias"
-
-[[brands]]
-name = "Foxtrot"
-handles = {{ x = "foxtrot" }}
-profile = "slow"
-"""
-"""5 brands × 2 probes: fast, holding then answering, silent, answering from an alias, and
-slow (past the cutoff by default). One question holds ``<``, ``&`` and ``£``: X returns such
-text HTML-escaped, and reconciliation must still recognise it."""
+def study(*, cutoff: str = "2d", poll_every: str = "30m", end: str = "2026-03-03",
+          min_gap: str = "4h", slow: str = "60h") -> dict[str, Any]:
+    """5 brands × 2 probes: fast, holding then answering, silent, answering from an alias, and
+    slow (past the cutoff by default). One question holds ``<``, ``&`` and ``£``: X returns
+    such text HTML-escaped, and reconciliation must still recognise it."""
+    return study_data(
+        name="faults", cutoff=cutoff,
+        channels={"x": {"account": "fault_researcher", "endpoint": "sandbox", "mode": "auto",
+                        "poll_every": poll_every}},
+        questions=[
+            {"id": "delivery", "text": "Hi {brand}, do you deliver on Sundays?"},
+            {"id": "stock",
+             "text": "Hello {brand}, is the blue kettle in stock? Price < £30 & in Leeds?"},
+        ],
+        schedule={"start": date(2026, 3, 2), "end": date.fromisoformat(end),
+                  "probes_per_brand": 2, "min_gap": min_gap, "seed": 3,
+                  "windows": [{"days": "mon-sun", "start": "09:00", "end": "17:00"}]},
+        sandbox={"seed": 9, "profiles": {
+            "fast": {"ack_median": "10m"},
+            "holding": {"ack_median": "40m", "resolve_after": "3h", "holding_share": 1.0},
+            "never": {"answer_rate": 0.0},
+            "alias": {"ack_median": "20m", "alias_share": 1.0},
+            "slow": {"ack_median": slow, "ack_spread": 0.2},
+        }},
+        brands=[
+            {"name": "Alpha", "handles": {"x": "alpha"}, "profile": "fast"},
+            {"name": "Bravo", "handles": {"x": "bravo"}, "profile": "holding"},
+            {"name": "Charlie", "handles": {"x": "charlie"}, "profile": "never"},
+            {"name": "Echo", "handles": {"x": "echo"}, "aliases": {"x": ["echohelp"]},
+             "profile": "alias"},
+            {"name": "Foxtrot", "handles": {"x": "foxtrot"}, "profile": "slow"},
+        ],
+    )
 
 
-def write_study(folder: Path, *, cutoff: str = "2d", poll_every: str = "30m",
-                end: str = "2026-03-03", min_gap: str = "4h", slow: str = "60h") -> Path:
-    path = folder / "faults.toml"
-    path.write_text(STUDY.format(cutoff=cutoff, poll_every=poll_every, end=end,
-                                 min_gap=min_gap, slow=slow), encoding="utf-8")
-    return path
+def write_study(folder: Path, **changes: str) -> Path:
+    """:func:`study` with ``changes``, written to ``folder / "faults.toml"``."""
+    return studybuilder.write_study(folder, study(**changes), "faults.toml")
 
 
 @dataclass
