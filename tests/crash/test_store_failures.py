@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ MYSTERY = [sys.executable, "-m", "mystery"]
 
 @pytest.fixture
 def study(tmp_path: Path) -> Path:
-    return write_study(tmp_path, BRANDS[:4], {"end = 2026-03-04": "end = 2026-03-03"})
+    return write_study(tmp_path, BRANDS[:4], end=date(2026, 3, 3))
 
 
 def _mystery(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
