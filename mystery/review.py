@@ -34,6 +34,7 @@ from mystery.clock import iso
 from mystery.coding import CODES, ProbeTimes, probe_times
 from mystery.errors import ImportFileError, MysteryError, Problem
 from mystery.store import MAIN_CODER, ProbeRow, ReplyRow, Store
+from mystery.text import terminal_safe
 from mystery.words import Code
 
 COLUMNS = ("probe", "channel", "message_id", "brand", "reply_at", "code", "coder", "source")
@@ -182,7 +183,12 @@ def spreadsheet_safe(cell: str) -> str:
     return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
-def write_codes(rows: Iterable[CodeRow], handle: IO[str], *, with_text: bool = False) -> None:
+def write_codes(rows: Iterable[CodeRow], handle: IO[str], *, with_text: bool = False,
+                terminal: bool = False) -> None:
+    """The codes CSV. ``terminal``: the handle is a terminal (``--export -`` read by a
+    person), so every cell is made :func:`~mystery.text.terminal_safe`: a reply's escape
+    sequences would otherwise retitle, clear or write the clipboard of the coder's terminal.
+    A file or a pipe gets the text as it is (a spreadsheet-safe CSV cell)."""
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow([*COLUMNS, "text"] if with_text else COLUMNS)
     for r in rows:
@@ -190,7 +196,8 @@ def write_codes(rows: Iterable[CodeRow], handle: IO[str], *, with_text: bool = F
                  r.source]
         if with_text:
             cells.append(spreadsheet_safe(redact_signature(r.text)))
-        writer.writerow(cells)
+        writer.writerow([terminal_safe(c, keep_newlines=True) for c in cells] if terminal
+                        else cells)
 
 
 def export_codes(store: Store, path: Path, coder: str | None = None, *,

@@ -270,3 +270,56 @@ def test_the_first_coder_drives_the_timings_until_another_is_made_main(study: Pa
     output = _code(str(study), "--coder", "alice", input="q\n")[1]
     assert "Codes by bob drive the timings; you are coding as alice (second coder)" \
         in _said(output)
+
+
+HOSTILE = ("thanks\x1b]0;pwned\x07 \x1b[2J\x1b[H "
+           "\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\ "
+           "\x1b]52;c;cHduZWQ=\x07 \x9b31m red \u202egnp.exe \x00 end")
+"""A reply that retitles the terminal, clears it, forges a link, writes the clipboard, uses an
+8-bit CSI, reverses what follows and holds a NUL."""
+
+
+def _in_a_terminal(*args: str) -> bytes:
+    """What ``mystery`` writes to a real pseudo-terminal as its stdout and stderr."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "mystery", *args], stdin=subprocess.DEVNULL,
+                               stdout=follower, stderr=follower)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command has ended
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, out[-2000:]
+    return out
+
+
+def test_exported_reply_text_cannot_act_on_the_terminal_it_is_shown_in(study: Path) -> None:
+    with Store.open(study.with_suffix(".db"), create=False) as store:
+        probe = next(p for p in store.probes() if p.sent_at is not None)
+        assert probe.sent_at is not None and probe.message_id is not None
+        brand = store.replies(probe.id)[0].author
+        now = datetime(2026, 3, 9, tzinfo=UTC)
+        store.record_poll("x", [ReplyRow(
+            channel="x", message_id="999000111", probe_id=probe.id, author=brand,
+            text=HOSTILE, created_at=probe.sent_at, in_reply_to=probe.message_id,
+            conversation_id=probe.message_id, auto_code="acknowledgement",
+        )], None, now, now)
+    shown = _in_a_terminal("code", str(study), "--export", "-", "--with-text")
+    assert b"999000111" in shown  # the hostile reply is listed ...
+    for raw in (b"\x1b]", b"\x1b[2J", b"\x9b", "\u202e".encode(), b"\x00", b"\x07"):
+        assert raw not in shown  # ... but none of its controls reach the terminal
+    assert rb"\x1b]0;pwned\x07" in shown and rb"\u202e" in shown  # shown, made visible
+
+    piped = CliRunner().invoke(app, ["code", str(study), "--export", "-", "--with-text"])
+    assert piped.exit_code == 0 and "\x1b]0;pwned\x07" in piped.stdout  # a pipe: the evidence

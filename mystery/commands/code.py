@@ -267,7 +267,8 @@ def code(
         elif export is not None:
             who = None if coder is None else review.check_coder(coder)
             if str(export) == "-":
-                review.write_codes(review.code_rows(store, who), sys.stdout, with_text=with_text)
+                review.write_codes(review.code_rows(store, who), sys.stdout, with_text=with_text,
+                                   terminal=sys.stdout.isatty())
                 return
             n = review.export_codes(store, export, who, with_text=with_text)
             err_console.print(f"wrote {n} codes to {export}", markup=False)
