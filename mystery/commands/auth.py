@@ -98,7 +98,7 @@ def _prompt(key: str, *, if_empty: str = "") -> str:
 
 def _ask(channel: str, keys: list[str], explicit: bool) -> dict[str, str]:
     """Prompt with hidden input; for X without --key, an empty bearer token means OAuth 1.0a."""
-    err_console.print(_INTRO[channel] + " Input is hidden.", markup=False)
+    err_console().print(_INTRO[channel] + " Input is hidden.", markup=False)
     if channel == "x" and not explicit:
         bearer = _prompt(credentials.X_BEARER, if_empty="to give the OAuth 1.0a keys instead")
         if bearer:
@@ -142,10 +142,10 @@ def set_(
     keys = _chosen_keys(name, key)
     values = _ask(name, keys, bool(key)) if _interactive() else _read_stdin(name, keys, bool(key))
     where = credentials.store_secrets(values, use_keyring=use_keyring)
-    err_console.print(f"Saved {', '.join(values)} in {where}.", markup=False)
+    err_console().print(f"Saved {', '.join(values)} in {where}.", markup=False)
     shadowed = [credentials.env_name(k) for k in values if _source(k) == "environment"]
     if shadowed:
-        err_console.print(
+        err_console().print(
             f"Note: {', '.join(shadowed)} is set in the environment and wins over what was "
             "just saved; unset it to use the saved value.", markup=False,
         )
@@ -191,15 +191,15 @@ def list_(
             table.add_row(name, key, "********" if hit else "-",
                           escape(hit.where) if hit else "not set")  # a path may hold "["
         states.append(f"{name}: {_status(name, found)}")
-    out_console.print(table)
+    out_console().print(table)
     for state in states:
-        out_console.print(state, markup=False)
+        out_console().print(state, markup=False)
 
 
 @friendly_errors
 def path() -> None:
     """Print the keys file's path (it may not exist yet); $MYSTERY_CONFIG_DIR moves it."""
-    out_console.print(str(credentials.keys_path()), markup=False, soft_wrap=True)
+    out_console().print(str(credentials.keys_path()), markup=False, soft_wrap=True)
 
 
 @friendly_errors
@@ -209,14 +209,14 @@ def remove(channel: ChannelArgument, key: KeyOption = None) -> None:
     keys = _chosen_keys(name, key)
     removed = credentials.remove_secrets(keys)
     for found in removed:
-        err_console.print(f"Removed {found.key} from {found.where}.", markup=False)
+        err_console().print(f"Removed {found.key} from {found.where}.", markup=False)
     if not removed:
-        err_console.print(
+        err_console().print(
             f"No {name} key was stored in {credentials.keys_path()} or the keyring.", markup=False
         )
     still = [credentials.env_name(k) for k in keys if credentials.lookup(k)]
     if still:
-        err_console.print(
+        err_console().print(
             f"Still set in the environment: {', '.join(still)}; unset it yourself.", markup=False
         )
 

@@ -34,7 +34,7 @@ def validate(study: StudyPath) -> None:
 
     loaded = load_study(study)
     s = loaded.study
-    err_console.print(
+    err_console().print(
         f"{study}: OK: {len(s.brands)} brands, {len(s.questions)} questions, "
         f"channels {', '.join(s.channels)}, cutoff {format_duration(s.cutoff.total_seconds())}"
     )
@@ -102,7 +102,7 @@ def plan(
     for p in probes:
         table.add_row(p.id, p.planned_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
                       p.brand, p.channel, p.question)
-    out_console.print(table)
+    out_console().print(table)
 
 
 def due_text(due: DueProbe, study: Path, asking: bool = False) -> str:
@@ -175,9 +175,9 @@ def run(
     from mystery.commands.estimate import warn_before_run
 
     warn_before_run(study)
-    live_progress = not quiet and err_console.is_terminal
+    live_progress = not quiet and err_console().is_terminal
     title = f"mystery run {study}"
-    live = Live(console=err_console, auto_refresh=False, transient=False) if live_progress \
+    live = Live(console=err_console(), auto_refresh=False, transient=False) if live_progress \
         else None
     last = 0.0
 
@@ -188,16 +188,16 @@ def run(
             last = time.monotonic()
 
     def on_notice(message: str) -> None:
-        err_console.print(message, markup=False)
+        err_console().print(message, markup=False)
 
     def on_due(due: DueProbe) -> None:
-        err_console.print(due_text(due, study), markup=False, highlight=False)
+        err_console().print(due_text(due, study), markup=False, highlight=False)
 
     def confirm(due: DueProbe) -> bool:
         """Ask before posting; the live display is paused so the question can be read."""
         if live is not None:
             live.stop()
-        err_console.print(due_text(due, study, asking=True), markup=False, highlight=False)
+        err_console().print(due_text(due, study, asking=True), markup=False, highlight=False)
         try:
             return typer.confirm(f"Post {due.probe_id} to {due.brand} now?", err=True)
         except typer.Abort:
@@ -222,13 +222,13 @@ def run(
             live.stop()
     c = result.counts
     state = "finished" if result.finished else "paused (run again to resume)"
-    err_console.print(
+    err_console().print(
         f"{loaded.study.name}: {state}: {c.sent}/{c.planned} probes sent, {c.acknowledged} "
         f"acknowledged, {c.resolved} resolved, {c.unanswered} unanswered, "
         f"{c.settled} settled; {result.passes} passes."
     )
     for name, why in result.stopped.items():
-        err_console.print(f"channel {name} stopped: {why}", markup=False)
+        err_console().print(f"channel {name} stopped: {why}", markup=False)
     if result.finished and report:
         from mystery.commands.analysis import show_report
 
