@@ -126,7 +126,7 @@ def due_text(due: DueProbe, study: Path, asking: bool = False) -> str:
 def _progress_table(progress: object, title: str) -> Table:
     from rich.table import Table
 
-    from mystery.runner import Progress
+    from mystery.progress import Progress
 
     assert isinstance(progress, Progress)
     c = progress.counts()
