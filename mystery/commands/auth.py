@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mystery import credentials
 from mystery.console import err_console, friendly_errors, out_console
 from mystery.errors import MysteryError
+
+if TYPE_CHECKING:  # imported in each command: ~11 ms (json, logging, tempfile) that
+    from mystery import credentials  # 'mystery --help' does not need to pay
 
 auth_app = typer.Typer(
     name="auth",
@@ -64,6 +66,8 @@ def _interactive() -> bool:
 
 
 def _chosen_keys(channel: str, keys: list[str] | None) -> list[str]:
+    from mystery import credentials
+
     known = credentials.channel_keys(channel)
     if not keys:
         return list(known)
@@ -98,6 +102,8 @@ def _prompt(key: str, *, if_empty: str = "") -> str:
 
 def _ask(channel: str, keys: list[str], explicit: bool) -> dict[str, str]:
     """Prompt with hidden input; for X without --key, an empty bearer token means OAuth 1.0a."""
+    from mystery import credentials
+
     err_console().print(_INTRO[channel] + " Input is hidden.", markup=False)
     if channel == "x" and not explicit:
         bearer = _prompt(credentials.X_BEARER, if_empty="to give the OAuth 1.0a keys instead")
@@ -109,6 +115,8 @@ def _ask(channel: str, keys: list[str], explicit: bool) -> dict[str, str]:
 
 def _read_stdin(channel: str, keys: list[str], explicit: bool) -> dict[str, str]:
     """One value per line, in the order of ``keys``; X without --key takes 1 or 4 lines."""
+    from mystery import credentials
+
     lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
     if channel == "x" and not explicit:
         if len(lines) == 1:
@@ -138,6 +146,8 @@ def set_(
     ] = False,
 ) -> None:
     """Ask for a channel's keys (hidden input, or one per line on stdin) and store them."""
+    from mystery import credentials
+
     name = channel.value
     keys = _chosen_keys(name, key)
     values = _ask(name, keys, bool(key)) if _interactive() else _read_stdin(name, keys, bool(key))
@@ -152,11 +162,15 @@ def set_(
 
 
 def _source(key: str) -> str | None:
+    from mystery import credentials
+
     found = credentials.lookup(key)
     return found.source if found else None
 
 
 def _status(channel: str, found: dict[str, credentials.Found | None]) -> str:
+    from mystery import credentials
+
     for keys in credentials.CHANNEL_KEYS[channel]:
         if all(found[k] for k in keys):
             return "ready (" + ", ".join(keys) + ")" if len(keys) == 1 else "ready (OAuth 1.0a)"
@@ -179,6 +193,8 @@ def list_(
     from rich.markup import escape  # lazily: rich costs 'mystery --help' ~40 ms
     from rich.table import Table
 
+    from mystery import credentials
+
     channels = [channel.value] if channel else list(credentials.CHANNEL_KEYS)
     table = Table(box=None, pad_edge=False, title_justify="left",
                   title="Credentials (first found wins: environment, keys file, keyring)")
@@ -199,12 +215,16 @@ def list_(
 @friendly_errors
 def path() -> None:
     """Print the keys file's path (it may not exist yet); $MYSTERY_CONFIG_DIR moves it."""
+    from mystery import credentials
+
     out_console().print(str(credentials.keys_path()), markup=False, soft_wrap=True)
 
 
 @friendly_errors
 def remove(channel: ChannelArgument, key: KeyOption = None) -> None:
     """Delete a channel's keys from the keys file and the keyring."""
+    from mystery import credentials
+
     name = channel.value
     keys = _chosen_keys(name, key)
     removed = credentials.remove_secrets(keys)
