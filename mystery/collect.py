@@ -18,7 +18,8 @@ from mystery.errors import MysteryError, SandboxError, StoreError
 from mystery.lock import StudyLock, lock_path
 from mystery.manual import DueProbe
 from mystery.plan import PlannedProbe, make_plan
-from mystery.runner import Progress, Runner, RunResult
+from mystery.progress import Progress
+from mystery.runner import Runner, RunResult
 from mystery.store import Store
 from mystery.study import Study
 from mystery.studyload import LoadedStudy, load_study

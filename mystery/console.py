@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
@@ -18,26 +18,29 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-class _LazyConsole:
-    """A rich Console made on first use: importing rich.console costs ~45 ms, which
-    ``mystery --help`` must not pay (issue: help no slower than 1.5 × importing typer)."""
+@functools.cache
+def out_console() -> Console:
+    """The console for data (stdout): a real rich Console, made on first use.
 
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._console: Console | None = None
+    A function, not a module-level object: importing rich.console costs ~45 ms, which
+    ``mystery --help`` must not pay (help no slower than 1.5 × importing typer). An earlier
+    stand-in object that forwarded attribute lookups broke everything that looks on the
+    type, such as the ``with console:`` of rich's live display: this returns the Console
+    itself, so whatever rich does with a console works.
+    """
+    from rich.console import Console
 
-    def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
-        return getattr(self._console, name)
+    return Console(highlight=False, soft_wrap=True)
 
 
-out_console: Console = _LazyConsole(highlight=False, soft_wrap=True)  # type: ignore[assignment]
-err_console: Console = _LazyConsole(  # type: ignore[assignment]
-    stderr=True, highlight=False, soft_wrap=True
-)
+@functools.cache
+def err_console() -> Console:
+    """The console for progress, notices and errors (stderr); one per process, so a message
+    printed while the live view runs lands above it rather than through it."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -55,10 +58,10 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except MysteryError as exc:
-            err_console.print(f"Error: {exc}", markup=False, highlight=False)
+            err_console().print(f"Error: {exc}", markup=False, highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err_console.print(
+            err_console().print(
                 "Interrupted. The store is consistent: run the same command again to resume."
             )
             raise typer.Exit(130) from None

@@ -48,6 +48,7 @@ class ChannelState:
     detect_after: datetime | None = None  # next look for posts the researcher made by hand
     detect_failures: int = 0
     stopped: str | None = None  # why the channel was stopped, if it was
+    rate_limit: tuple[str, datetime] | None = None  # the last 429: what it refused, until when
 
 
 Read = Literal["poll", "check", "detect"]
@@ -91,6 +92,8 @@ class Pacing:
             until = exc.reset_at
         else:
             until = now + max(RATE_LIMIT_FALLBACK, self.backoff(failures))
+        if name in self.channels:
+            self.channels[name].rate_limit = (doing, until)  # for the live view's countdown
         self.on_notice(f"{name}: rate limited while {doing}; waiting until "
                        f"{until:%Y-%m-%d %H:%M:%S} UTC ({format_span(until - now)})")
         return until

@@ -34,13 +34,14 @@ from datetime import datetime, timedelta
 
 from mystery.budget import Budget
 from mystery.channels.base import Channel, Outgoing
-from mystery.clock import Clock, parse_iso
+from mystery.clock import Clock, RealClock, parse_iso
 from mystery.durations import format_span
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected
 from mystery.handposting import HandPosting
 from mystery.manual import DueProbe
 from mystery.pacing import RECONCILE_MARGIN, ChannelState, Pacing
 from mystery.polling import Poller
+from mystery.progress import Event, Progress, Wait
 from mystery.safeguards import Hold, Safeguards
 from mystery.store import Counts, ProbeRow, Store
 from mystery.study import Study
@@ -48,19 +49,6 @@ from mystery.study import Study
 MAX_SEND_FAILURES = 5
 """Sends that reached the platform and failed; past this a probe is excluded, not sent late."""
 LATE_NOTICE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a run stands. ``counts()`` queries the store, so a display that refreshes ten
-    times a second pays for it ten times a second, not once per pass of a fast virtual run."""
-
-    now: datetime
-    store: Store
-    stopped_channels: tuple[str, ...] = ()
-
-    def counts(self) -> Counts:
-        return self.store.counts()
 
 
 @dataclass
@@ -111,7 +99,8 @@ class Runner:
         self._failed_to_open = dict(stopped or {})
         self._hand = HandPosting(study, store, self._pacing, self._outgoing, on_due, confirm)
         self._guards = Safeguards(study, store)
-        self._waits: dict[str, datetime] = {}  # due probes held back: when to look again
+        self._waits: dict[str, tuple[str, datetime]] = {}  # held back: channel, look again at
+        self._held: dict[str, str] = {}  # due probes a safeguard holds back, and their channel
         self._told: dict[str, str] = {}  # the hold last announced per probe (no repeats)
         self._budget = Budget(study, store, self._pacing)
 
@@ -128,12 +117,15 @@ class Runner:
             if self._all_settled() or once or not self._live_channels():
                 break
             wake = self._next_event()
-            if wake is None or (until is not None and wake > until):
+            if wake is None or (until is not None and wake.at > until):
                 break
-            self.clock.sleep_until(wake)
+            self.on_progress(self._progress(wake))
+            self.clock.sleep_until(wake.at)
         self._budget.keep(final=True)
+        counts = self.store.counts()
+        self.on_progress(self._progress(None, final=True))  # a display ends on these counts
         return RunResult(
-            counts=self.store.counts(),
+            counts=counts,
             finished=self._all_settled(everywhere=True),
             passes=passes,
             stopped={**self._failed_to_open,
@@ -151,7 +143,7 @@ class Runner:
         for name, state in self._live():
             if self._uncertain(name) and (state.check_after is None or now >= state.check_after):
                 self._check_uncertain(name, state, now)
-        self._waits = {}
+        self._waits, self._held = {}, {}
         shown = self._hand.shown()
         for probe in self.store.due_probes(now):
             sender = self._channels.get(probe.channel)
@@ -161,7 +153,7 @@ class Runner:
                 self._hand.remind(shown[probe.id])
                 continue
             if sender.send_after and now < sender.send_after:
-                self._waits[probe.id] = sender.send_after
+                self._waits[probe.id] = (probe.channel, sender.send_after)
                 continue
             hold = self._guards.hold(probe, now)
             if hold is not None:
@@ -188,9 +180,20 @@ class Runner:
                 continue
             self._poller.poll(name, state, now)
         self._budget.keep()
-        self.on_progress(
-            Progress(self.clock.now(), self.store,
-                     tuple(n for n, s in self._channels.items() if s.stopped))
+
+    def _progress(self, wake: Event | None, *, final: bool = False) -> Progress:
+        """The facts of this moment for ``on_progress``: only what the runner holds in memory
+        is gathered here; counts are read from the store if and when the display asks."""
+        now = self.clock.now()
+        held: dict[str, int] = {}
+        for channel in self._held.values():
+            held[channel] = held.get(channel, 0) + 1
+        waits = tuple(Wait(n, s.rate_limit[0], s.rate_limit[1])
+                      for n, s in self._live() if s.rate_limit and s.rate_limit[1] > now)
+        return Progress(
+            now, self.store, tuple(n for n, s in self._channels.items() if s.stopped),
+            timezone=self.study.timezone, virtual=not isinstance(self.clock, RealClock),
+            next_event=wake, waits=waits, held=held, final=final,
         )
 
     def _live(self) -> list[tuple[str, ChannelState]]:
@@ -207,25 +210,31 @@ class Runner:
                     else self._live_channels())
         return not self.store.any_in(("planned", "sending", "sent"), channels)
 
-    def _next_event(self) -> datetime | None:
-        """The earliest thing left to do: never later than an event not yet done."""
+    def _next_event(self) -> Event | None:
+        """The earliest thing left to do: never later than an event not yet done. Labelled
+        (what, where, which probe) so that a display can say what the run is waiting for."""
         now = self.clock.now()
-        events: list[datetime] = []
-        events += self._waits.values()
+        events = [Event(at, "send", channel, probe_id)
+                  for probe_id, (channel, at) in self._waits.items()]
         for name, state in self._live():
-            planned = self.store.next_planned_at([name], after=now)
+            planned = self.store.next_planned([name], after=now)
             if planned is not None:
-                events.append(max(planned, state.send_after or planned))
+                at = max(planned[1], state.send_after or planned[1])
+                events.append(Event(at, "send", name, planned[0]))
             if state.send_after is not None and state.send_after > now:
-                events.append(state.send_after)  # a post refused just now (e.g. a 429)
-            events += self._hand.wake_times(name, state, now)
+                events.append(Event(state.send_after, "resume", name))  # a post refused (429)
+            events += [Event(at, "look", name) for at in self._hand.wake_times(name, state, now)]
             if self._uncertain(name):
-                events.append(state.check_after or now)
+                events.append(Event(state.check_after or now, "check", name))
             elif state.next_poll is not None:
-                events.append(state.next_poll)
+                events.append(Event(state.next_poll, "poll", name))
             elif self.store.any_in(("sent",), [name]):
-                events.append(now)
-        return max(min(events), now) if events else None
+                events.append(Event(now, "poll", name))
+        if not events:
+            return None
+        first = min(events, key=lambda e: e.at)  # the first listed wins a tie, as before
+        return first if first.at >= now else Event(now, first.kind, first.channel,
+                                                   first.probe_id)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -322,7 +331,9 @@ class Runner:
 
     def _hold(self, probe: ProbeRow, hold: Hold, state: ChannelState, now: datetime) -> None:
         """A safeguard keeps ``probe`` back: say so once, and look again when it may pass."""
-        self._waits[probe.id] = hold.until or state.next_poll or now + state.poll_every
+        self._waits[probe.id] = (probe.channel,
+                                 hold.until or state.next_poll or now + state.poll_every)
+        self._held[probe.id] = probe.channel
         if self._told.get(probe.id) != hold.reason:
             self._told[probe.id] = hold.reason
             until = f" until {hold.until:%Y-%m-%d %H:%M} UTC" if hold.until else ""

@@ -103,11 +103,20 @@ class StoreReads:
     def next_planned_at(self, channels: Iterable[str] | None = None,
                         after: datetime | None = None) -> datetime | None:
         """When the next planned probe (on ``channels``; due after ``after``) is due."""
-        sql, args = self._state_query("min(planned_at)", ["planned"], channels)
+        found = self.next_planned(channels, after)
+        return None if found is None else found[1]
+
+    def next_planned(self, channels: Iterable[str] | None = None,
+                     after: datetime | None = None) -> tuple[str, datetime] | None:
+        """The next planned probe (on ``channels``; due after ``after``): its id and when it is
+        due, so that a display can name what the run waits for. One row off the index on
+        (state, channel, planned_at): cheap enough for every pass of the runner."""
+        sql, args = self._state_query("id, planned_at", ["planned"], channels)
         if after is not None:
             sql += " AND planned_at > ?"
             args.append(iso(after))
-        return opt_time(self.db.execute(sql, args).fetchone()[0])
+        row = self.db.execute(sql + " ORDER BY planned_at, id LIMIT 1", args).fetchone()
+        return None if row is None else (str(row[0]), parse_iso(row[1]))
 
     def open_probes(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
         """Sent, unsettled probes on ``channel`` sent before ``sent_before``."""
@@ -234,6 +243,30 @@ class StoreReads:
             "THEN probe_id END) FROM replies"
         ).fetchone()
         return Counts(planned, sent, acknowledged, resolved, unanswered or 0, settled or 0)
+
+    def channel_counts(self) -> dict[str, Counts]:
+        """:meth:`counts` per channel, in one query: what the live view shows ten times a
+        second. A probe counts as acknowledged (resolved) once it has a reply (a reply coded
+        ``resolution``), exactly as in :meth:`counts`, so the channels add up to the total."""
+        rows = self.db.execute(
+            "SELECT channel, count(*), count(message_id), sum(state = 'settled'), "
+            "sum(outcome = 'unanswered'), "
+            "sum(EXISTS (SELECT 1 FROM replies r WHERE r.probe_id = p.id)), "
+            "sum(EXISTS (SELECT 1 FROM replies r WHERE r.probe_id = p.id "
+            "AND r.auto_code = 'resolution')) "
+            "FROM probes p GROUP BY channel ORDER BY channel"
+        )
+        return {channel: Counts(planned, sent, acknowledged or 0, resolved or 0,
+                                unanswered or 0, settled or 0)
+                for channel, planned, sent, settled, unanswered, acknowledged, resolved in rows}
+
+    def last_send_at(self) -> datetime | None:
+        """The plan's last send (the time it went out, or is planned to): with the cutoff, when
+        the study ends. Excluded probes never go out, so they do not count."""
+        return opt_time(self.db.execute(
+            "SELECT max(coalesce(sent_at, planned_at)) FROM probes "
+            "WHERE outcome IS NULL OR outcome != 'excluded'"
+        ).fetchone()[0])
 
     # -- codes by coder (mystery code) -----------------------------------------------------
 

@@ -17,8 +17,9 @@ import pytest
 from mystery.analysis.export import timing_rows
 from mystery.channels.base import Message, Outgoing, Poll, Sent
 from mystery.clock import VirtualClock, iso
-from mystery.errors import AuthError, Rejected, TransientError
+from mystery.errors import AuthError, RateLimited, Rejected, TransientError
 from mystery.plan import make_plan
+from mystery.progress import Progress, Wait
 from mystery.runner import MAX_SEND_FAILURES, Runner
 from mystery.store import Store
 from mystery.study import Study
@@ -94,10 +95,11 @@ class FakeChannel:
         return Poll(replies, newest, now)
 
 
-def _study(*channels: str) -> Study:
+def _study(*channels: str, **config: object) -> Study:
     return Study.model_validate({
         "name": "runner-t", "year": 2026, "cutoff": "1d",
-        "channels": {c: {"account": "researcher", "poll_every": "7m"} for c in channels},
+        "channels": {c: {"account": "researcher", "poll_every": "7m", **config}
+                     for c in channels},
         "questions": [{"id": "q", "text": "Hi {brand}, are you open on Sundays?"},
                       {"id": "r", "text": "Hi {brand}, do you deliver?"}],
         "schedule": {"start": "2026-03-02", "end": "2026-03-02", "probes_per_brand": 2,
@@ -261,3 +263,61 @@ def test_a_channel_that_could_not_even_open_is_reported_and_the_study_not_finish
     assert result.stopped == {"mastodon": "no Mastodon token: run 'mystery auth set mastodon'"}
     assert not result.finished
     assert rig.store.count(("settled",), ["x"]) == 6
+
+
+# -- what a run reports while it goes (the live view draws these facts) ---------------------
+
+
+def _reporting(rig: Rig) -> tuple[Runner, list[Progress]]:
+    reports: list[Progress] = []
+    runner = Runner(rig.study, rig.store, rig.channels, rig.clock,
+                    on_notice=rig.notices.append, on_progress=reports.append)
+    return runner, reports
+
+
+def test_each_report_names_the_event_the_run_then_wakes_for(rig: Rig) -> None:
+    runner, reports = _reporting(rig)
+    result = runner.run()
+    *going, last = reports
+    first = min(rig.store.probes(), key=lambda p: (p.planned_at, p.id))
+    assert going[0].next_event is not None and going[0].next_event.kind == "send"
+    assert going[0].next_event.probe_id == first.id
+    assert going[0].next_event.at == first.planned_at
+    for report, after in zip(going, reports[1:], strict=False):
+        assert report.next_event is not None and not report.final
+        assert after.now == report.next_event.at  # the clock went exactly there
+    kinds = {r.next_event.kind for r in going if r.next_event is not None}
+    assert kinds == {"send", "poll"}
+    assert all(r.timezone == rig.study.timezone and r.virtual for r in reports)
+    # The last report comes after the loop, and its counts are the result's.
+    assert last.final and last.next_event is None
+    assert last.counts() == result.counts
+    by_channel = last.channel_counts()
+    assert set(by_channel) == {"x"} and by_channel["x"] == result.counts
+
+
+def test_a_rate_limit_is_reported_as_a_wait_with_its_reset(rig: Rig) -> None:
+    first = min(rig.store.probes(), key=lambda p: (p.planned_at, p.id))
+    reset = first.planned_at + timedelta(minutes=15)
+    rig.channels["x"].send_faults = [RateLimited("429 too many requests", reset)]
+    runner, reports = _reporting(rig)
+    assert runner.run().finished
+    refused = next(r for r in reports if r.waits)
+    assert refused.waits == (Wait("x", "posting", reset),)
+    assert refused.next_event is not None and refused.next_event.at == reset
+    after = reports[reports.index(refused) + 1]
+    assert after.now == reset and not after.waits  # over once the clock reaches the reset
+
+
+def test_probes_held_by_a_safeguard_are_counted_per_channel(tmp_path: Path) -> None:
+    study = _study("x", daily_cap=2)
+    clock = VirtualClock(START)
+    with Store.open(tmp_path / "s.db") as store:
+        store.initialise(study, make_plan(study))
+        reports: list[Progress] = []
+        runner = Runner(study, store, {"x": FakeChannel("x", clock)}, clock,
+                        on_progress=reports.append)
+        runner.run(until=START + timedelta(hours=23))
+    held = [r.held.get("x", 0) for r in reports]
+    assert max(held) == len(make_plan(study)) - 2  # all but the two the cap lets out today
+    assert all(set(r.held) <= {"x"} for r in reports)

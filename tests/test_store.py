@@ -152,6 +152,61 @@ def test_a_probe_never_sent_is_an_excluded_row_without_times(store: Store) -> No
     assert (row["status"], row["sent_at"], row["ack_seconds"]) == ("excluded", None, None)
 
 
+def test_the_next_planned_probe_is_named_with_its_time(store: Store) -> None:
+    found = store.next_planned()
+    first = min(store.probes(), key=lambda p: (p.planned_at, p.id))
+    assert found == (first.id, first.planned_at)
+    assert store.next_planned(after=first.planned_at) != found
+    assert store.next_planned(["mastodon"]) is None
+
+
+def test_counts_per_channel_add_up_to_the_counts(tmp_path: Path) -> None:
+    study = Study.model_validate({
+        "name": "store-t", "year": 2026, "cutoff": "2d",
+        "channels": {"x": {"account": "researcher"}, "mastodon": {"account": "researcher"}},
+        "questions": [{"id": "q", "text": "Hi {brand}, are you open on Sundays?"}],
+        "schedule": {"start": "2026-03-02", "end": "2026-03-03", "probes_per_brand": 1,
+                     "min_gap": "1h"},
+        "brands": [{"name": n, "handles": {"x": n.lower(), "mastodon": f"{n.lower()}@m.example"}}
+                   for n in ("Acme", "Globex", "Initech")],
+    })
+    with Store.open(tmp_path / "s.db") as store:
+        store.initialise(study, make_plan(study))
+        on = {c: [p.id for p in store.probes(channel=c)] for c in ("x", "mastodon")}
+        for n, probe_id in enumerate(on["x"][:2]):  # two sent on x, one of them answered
+            _sent(store, probe_id, str(n + 1))
+        store.record_poll("x", [_reply(on["x"][0], "r1", T0 + timedelta(minutes=5)),
+                                _reply(on["x"][0], "r2", T0 + timedelta(minutes=9))],
+                          None, T0, T0)
+        store.settle(on["x"][0], "answered", T0)
+        store.settle(on["x"][1], "unanswered", T0)
+        store.exclude(on["mastodon"][0], "rejected", "refused", T0)
+        by_channel = store.channel_counts()
+        total = store.counts()
+
+    assert list(by_channel) == ["mastodon", "x"]
+    x, mastodon = by_channel["x"], by_channel["mastodon"]
+    assert (x.planned, x.sent, x.acknowledged, x.resolved, x.unanswered, x.settled) == \
+        (3, 2, 1, 1, 1, 2)
+    assert (mastodon.planned, mastodon.sent, mastodon.acknowledged, mastodon.settled) == \
+        (3, 0, 0, 1)
+    for field in ("planned", "sent", "acknowledged", "resolved", "unanswered", "settled"):
+        assert getattr(x, field) + getattr(mastodon, field) == getattr(total, field), field
+
+
+def test_the_last_send_is_the_latest_sent_or_planned_time_of_a_probe_that_goes_out(
+    store: Store,
+) -> None:
+    first, second = sorted(store.probes(), key=lambda p: p.planned_at)
+    assert store.last_send_at() == second.planned_at
+    store.exclude(second.id, "rejected", "refused", T0)
+    assert store.last_send_at() == first.planned_at  # an excluded probe never goes out
+    later = first.planned_at + timedelta(hours=3)
+    store.begin_send(first.id, later)
+    store.mark_sent(first.id, "1", later, "@acme hi", later)
+    assert store.last_send_at() == later  # sent late: the study ends later
+
+
 def test_next_planned_at_can_look_at_some_channels_only(store: Store) -> None:
     first = store.next_planned_at()
     assert first is not None and store.next_planned_at(["x"]) == first

@@ -59,7 +59,7 @@ def export(study: StudyPath, db: DbOption = None, results: ResultsOption = Path(
     from mystery.studyload import load_study
 
     for path in export_study(load_study(study), db, results):
-        err_console.print(f"wrote {_relative(path)}")
+        err_console().print(f"wrote {_relative(path)}")
 
 
 @friendly_errors
@@ -104,9 +104,9 @@ def show_report(
                          justify="left" if col.kind == "text" else "right")
     for cells in rows_for_humans(built.summary, cols):
         table.add_row(*cells)
-    out_console.print(table)
+    out_console().print(table)
     for path in built.paths:
-        err_console.print(f"wrote {_relative(path)}")
+        err_console().print(f"wrote {_relative(path)}")
 
 
 @friendly_errors
@@ -124,10 +124,10 @@ def import_(
     target, published = import_file(file, studies, replace=replace)
     probes = published.timings.height
     brands = published.brand_rows.height
-    err_console.print(
+    err_console().print(
         f"{file}: OK: {', '.join(published.studies)}: {probes} probe rows, {brands} brand rows"
     )
-    out_console.print(_relative(target))
+    out_console().print(_relative(target))
 
 
 @friendly_errors
@@ -152,18 +152,18 @@ def publish(
         outcomes = publishing.check(root, **options)  # type: ignore[arg-type]
         bad = [o for o in outcomes if o.state != "unchanged"]
         for outcome in bad:
-            err_console.print(f"{outcome.path}: {outcome.state}")
+            err_console().print(f"{outcome.path}: {outcome.state}")
         if bad:
-            err_console.print(f"Error: {len(bad)} of {len(outcomes)} files under results/ are "
-                              "stale or missing; run 'mystery publish' and commit them.")
+            err_console().print(f"Error: {len(bad)} of {len(outcomes)} files under results/ are "
+                                "stale or missing; run 'mystery publish' and commit them.")
             raise typer.Exit(1)
-        err_console.print(f"results/ is current: {len(outcomes)} files checked.")
+        err_console().print(f"results/ is current: {len(outcomes)} files checked.")
         return
     outcomes = publishing.publish(root, **options)  # type: ignore[arg-type]
     written = [o for o in outcomes if o.state == "written"]
     for outcome in written:
-        err_console.print(f"wrote {outcome.path}")
-    err_console.print(f"{len(written)} of {len(outcomes)} files changed.")
+        err_console().print(f"wrote {outcome.path}")
+    err_console().print(f"{len(written)} of {len(outcomes)} files changed.")
 
 
 def register(app: typer.Typer) -> None:

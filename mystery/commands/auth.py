@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mystery import credentials
 from mystery.console import err_console, friendly_errors, out_console
 from mystery.errors import MysteryError
+
+if TYPE_CHECKING:  # imported in each command: ~11 ms (json, logging, tempfile) that
+    from mystery import credentials  # 'mystery --help' does not need to pay
 
 auth_app = typer.Typer(
     name="auth",
@@ -64,6 +66,8 @@ def _interactive() -> bool:
 
 
 def _chosen_keys(channel: str, keys: list[str] | None) -> list[str]:
+    from mystery import credentials
+
     known = credentials.channel_keys(channel)
     if not keys:
         return list(known)
@@ -98,7 +102,9 @@ def _prompt(key: str, *, if_empty: str = "") -> str:
 
 def _ask(channel: str, keys: list[str], explicit: bool) -> dict[str, str]:
     """Prompt with hidden input; for X without --key, an empty bearer token means OAuth 1.0a."""
-    err_console.print(_INTRO[channel] + " Input is hidden.", markup=False)
+    from mystery import credentials
+
+    err_console().print(_INTRO[channel] + " Input is hidden.", markup=False)
     if channel == "x" and not explicit:
         bearer = _prompt(credentials.X_BEARER, if_empty="to give the OAuth 1.0a keys instead")
         if bearer:
@@ -109,6 +115,8 @@ def _ask(channel: str, keys: list[str], explicit: bool) -> dict[str, str]:
 
 def _read_stdin(channel: str, keys: list[str], explicit: bool) -> dict[str, str]:
     """One value per line, in the order of ``keys``; X without --key takes 1 or 4 lines."""
+    from mystery import credentials
+
     lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
     if channel == "x" and not explicit:
         if len(lines) == 1:
@@ -138,25 +146,31 @@ def set_(
     ] = False,
 ) -> None:
     """Ask for a channel's keys (hidden input, or one per line on stdin) and store them."""
+    from mystery import credentials
+
     name = channel.value
     keys = _chosen_keys(name, key)
     values = _ask(name, keys, bool(key)) if _interactive() else _read_stdin(name, keys, bool(key))
     where = credentials.store_secrets(values, use_keyring=use_keyring)
-    err_console.print(f"Saved {', '.join(values)} in {where}.", markup=False)
+    err_console().print(f"Saved {', '.join(values)} in {where}.", markup=False)
     shadowed = [credentials.env_name(k) for k in values if _source(k) == "environment"]
     if shadowed:
-        err_console.print(
+        err_console().print(
             f"Note: {', '.join(shadowed)} is set in the environment and wins over what was "
             "just saved; unset it to use the saved value.", markup=False,
         )
 
 
 def _source(key: str) -> str | None:
+    from mystery import credentials
+
     found = credentials.lookup(key)
     return found.source if found else None
 
 
 def _status(channel: str, found: dict[str, credentials.Found | None]) -> str:
+    from mystery import credentials
+
     for keys in credentials.CHANNEL_KEYS[channel]:
         if all(found[k] for k in keys):
             return "ready (" + ", ".join(keys) + ")" if len(keys) == 1 else "ready (OAuth 1.0a)"
@@ -179,6 +193,8 @@ def list_(
     from rich.markup import escape  # lazily: rich costs 'mystery --help' ~40 ms
     from rich.table import Table
 
+    from mystery import credentials
+
     channels = [channel.value] if channel else list(credentials.CHANNEL_KEYS)
     table = Table(box=None, pad_edge=False, title_justify="left",
                   title="Credentials (first found wins: environment, keys file, keyring)")
@@ -191,32 +207,36 @@ def list_(
             table.add_row(name, key, "********" if hit else "-",
                           escape(hit.where) if hit else "not set")  # a path may hold "["
         states.append(f"{name}: {_status(name, found)}")
-    out_console.print(table)
+    out_console().print(table)
     for state in states:
-        out_console.print(state, markup=False)
+        out_console().print(state, markup=False)
 
 
 @friendly_errors
 def path() -> None:
     """Print the keys file's path (it may not exist yet); $MYSTERY_CONFIG_DIR moves it."""
-    out_console.print(str(credentials.keys_path()), markup=False, soft_wrap=True)
+    from mystery import credentials
+
+    out_console().print(str(credentials.keys_path()), markup=False, soft_wrap=True)
 
 
 @friendly_errors
 def remove(channel: ChannelArgument, key: KeyOption = None) -> None:
     """Delete a channel's keys from the keys file and the keyring."""
+    from mystery import credentials
+
     name = channel.value
     keys = _chosen_keys(name, key)
     removed = credentials.remove_secrets(keys)
     for found in removed:
-        err_console.print(f"Removed {found.key} from {found.where}.", markup=False)
+        err_console().print(f"Removed {found.key} from {found.where}.", markup=False)
     if not removed:
-        err_console.print(
+        err_console().print(
             f"No {name} key was stored in {credentials.keys_path()} or the keyring.", markup=False
         )
     still = [credentials.env_name(k) for k in keys if credentials.lookup(k)]
     if still:
-        err_console.print(
+        err_console().print(
             f"Still set in the environment: {', '.join(still)}; unset it yourself.", markup=False
         )
 

@@ -96,13 +96,13 @@ def _show(session: ReviewSession, item: ReviewItem, position: int, role: str) ->
     probe = item.probe
     codes = session.codes()
     cutoff = session.store.cutoff().total_seconds()
-    if err_console.is_terminal:
-        err_console.clear()
-    err_console.print(Rule(f"reply {position} of {len(session.queue)} · coder "
-                           f"{terminal_safe(session.coder)} ({role})", align="left"))
+    if err_console().is_terminal:
+        err_console().clear()
+    err_console().print(Rule(f"reply {position} of {len(session.queue)} · coder "
+                             f"{terminal_safe(session.coder)} ({role})", align="left"))
     sent = probe.sent_at.strftime("%a %Y-%m-%d %H:%M UTC") if probe.sent_at else "not sent"
-    err_console.print(Text(f"{probe.id} · {probe.brand} · {probe.channel} · question "
-                           f"{probe.question} · sent {sent}", style="bold"))
+    err_console().print(Text(f"{probe.id} · {probe.brand} · {probe.channel} · question "
+                             f"{probe.question} · sent {sent}", style="bold"))
     table = Table(box=None, show_header=False, pad_edge=False, expand=False)
     for justify in ("left", "right", "left", "left", "left"):  # marker, time, who, text, code
         table.add_column(justify=justify)
@@ -119,11 +119,11 @@ def _show(session: ReviewSession, item: ReviewItem, position: int, role: str) ->
                       terminal_text(reply.text, limit=_REVIEW_LIMIT if here else _THREAD_LIMIT,
                                     keep_newlines=here),
                       code, style="reverse" if here else None)
-    err_console.print(table)
+    err_console().print(table)
     times = session.times(item)
     if times is not None:
-        err_console.print(f"as you code it: acknowledged after {format_duration(times.ack)}, "
-                          f"resolved after {format_duration(times.resolution)}", markup=False)
+        err_console().print(f"as you code it: acknowledged after {format_duration(times.ack)}, "
+                            f"resolved after {format_duration(times.resolution)}", markup=False)
 
 
 def _review(session: ReviewSession, study: Path) -> None:
@@ -131,36 +131,36 @@ def _review(session: ReviewSession, study: Path) -> None:
     from mystery.review import KEYS
 
     found = coders(session.store)
-    err_console.print(_whose_codes(found, session.coder, study), markup=False)
+    err_console().print(_whose_codes(found, session.coder, study), markup=False)
     role = _ROLE_LABEL[found.role(session.coder)]
     if not session.total:
-        err_console.print("No replies recorded yet: nothing to code.")
+        err_console().print("No replies recorded yet: nothing to code.")
         return
     if not session.queue:
-        err_console.print(f"All {session.total} replies are coded by {session.coder}; pass --all "
-                          "to review them again.", markup=False)
+        err_console().print(f"All {session.total} replies are coded by {session.coder}; pass --all "
+                            "to review them again.", markup=False)
         return
     stopped = False
     for position, item in enumerate(session.queue, start=1):
         _show(session, item, position, role)
         while True:
-            err_console.print(_PROMPT, end="", markup=False)
+            err_console().print(_PROMPT, end="", markup=False)
             key = _read_key()
             if key in (*KEYS, "s", "q"):
                 break
-            err_console.print(f"\n{key!r} is not a choice; press a, r, n, s or q.", markup=False)
+            err_console().print(f"\n{key!r} is not a choice; press a, r, n, s or q.", markup=False)
         if key == "q":
             stopped = True
-            err_console.print("quit")
+            err_console().print("quit")
             break
         code = session.mark(item, key, datetime.now(UTC))
-        err_console.print(f"{code} (saved)" if code else "skipped", markup=False)
+        err_console().print(f"{code} (saved)" if code else "skipped", markup=False)
     left = session.uncoded()
     main = coders(session.store).main
     follow = (" Resolution times follow your codes: 'mystery report' shows them."
               if main in (None, session.coder) else
               f" The timings follow {main}'s codes (main coder); yours are for --agreement.")
-    err_console.print(
+    err_console().print(
         f"{session.coded} coded, {session.skipped} skipped; "
         + (f"{left} replies not coded by {session.coder} yet" if left else "all replies coded")
         + (": run the same command again to go on." if stopped and left else ".")
@@ -183,9 +183,9 @@ def _show_agreement(result: Agreement) -> None:
     summary.add_row("agreement expected by chance", f"{k.expected:.3f}")
     summary.add_row("Cohen's kappa", "undefined (one code only)" if k.kappa is None
                     else f"{k.kappa:.3f}")
-    out_console.print(summary)
+    out_console().print(summary)
     if not result.disagreements:
-        out_console.print("No disagreements.")
+        out_console().print("No disagreements.")
         return
     table = Table(title=f"{len(result.disagreements)} disagreements", title_justify="left")
     for column in ("probe", "channel", "message id", "A", "B"):
@@ -193,7 +193,7 @@ def _show_agreement(result: Agreement) -> None:
     for d in result.disagreements:
         table.add_row(*(terminal_text(c) for c in (d.probe, d.channel, d.message_id, d.code_a,
                                                    d.code_b)))
-    out_console.print(table)
+    out_console().print(table)
 
 
 StudyArg = Annotated[
@@ -256,10 +256,10 @@ def code(
         if main_coder is not None:
             change = coders.set_main_coder(store, main_coder)
             if change.previous == change.main:
-                err_console.print(f"Codes by {change.main} already drive the timings.",
-                                  markup=False)
+                err_console().print(f"Codes by {change.main} already drive the timings.",
+                                    markup=False)
             else:
-                err_console.print(
+                err_console().print(
                     f"Codes by {change.main} ({change.coded} "
                     f"{'reply' if change.coded == 1 else 'replies'} coded) now drive the "
                     "timings" + (f" instead of {change.previous}'s" if change.previous else "")
@@ -271,12 +271,12 @@ def code(
                                    terminal=sys.stdout.isatty())
                 return
             n = review.export_codes(store, export, who, with_text=with_text)
-            err_console.print(f"wrote {n} codes to {export}", markup=False)
+            err_console().print(f"wrote {n} codes to {export}", markup=False)
         elif import_ is not None:
             if coder is None:
                 raise typer.BadParameter("say whose codes these are", param_hint="--coder")
             done = review.import_codes(store, import_, coder, datetime.now(UTC))
-            err_console.print(
+            err_console().print(
                 f"imported {done.written} codes by {coder.strip()} from {import_} "
                 f"({done.changed} differ from the automatic code"
                 + (f", {done.uncoded} rows left uncoded" if done.uncoded else "") + "). "

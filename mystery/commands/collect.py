@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,9 +11,9 @@ import typer
 from mystery.console import err_console, friendly_errors, out_console
 
 if TYPE_CHECKING:
-    from rich.table import Table
 
     from mystery.manual import DueProbe
+    from mystery.progress import Progress
 
 StudyPath = Annotated[
     Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
@@ -34,7 +32,7 @@ def validate(study: StudyPath) -> None:
 
     loaded = load_study(study)
     s = loaded.study
-    err_console.print(
+    err_console().print(
         f"{study}: OK: {len(s.brands)} brands, {len(s.questions)} questions, "
         f"channels {', '.join(s.channels)}, cutoff {format_duration(s.cutoff.total_seconds())}"
     )
@@ -84,6 +82,8 @@ def plan(
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
     if as_csv:
+        import csv
+
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["probe", "planned_at_utc", "planned_at_local", "brand", "channel",
                          "question", "text"])
@@ -102,7 +102,7 @@ def plan(
     for p in probes:
         table.add_row(p.id, p.planned_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
                       p.brand, p.channel, p.question)
-    out_console.print(table)
+    out_console().print(table)
 
 
 def due_text(due: DueProbe, study: Path, asking: bool = False) -> str:
@@ -123,24 +123,6 @@ def due_text(due: DueProbe, study: Path, asking: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _progress_table(progress: object, title: str) -> Table:
-    from rich.table import Table
-
-    from mystery.runner import Progress
-
-    assert isinstance(progress, Progress)
-    c = progress.counts()
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
-    for column in ("now (UTC)", "planned", "sent", "acknowledged", "resolved", "unanswered",
-                   "settled"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        progress.now.strftime("%a %Y-%m-%d %H:%M"), str(c.planned), str(c.sent),
-        str(c.acknowledged), str(c.resolved), str(c.unanswered), f"{c.settled}/{c.planned}",
-    )
-    return table
-
-
 @friendly_errors
 def run(
     study: StudyPath,
@@ -159,7 +141,7 @@ def run(
                            "the sandbox).")
     ] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No live progress; only notices and the end.")
+        bool, typer.Option("--quiet", "-q", help="No live view; only notices and the end.")
     ] = False,
     report: Annotated[
         bool, typer.Option(help="Write the report under results/<study>/ when the study is done.")
@@ -168,36 +150,37 @@ def run(
     """Run a study: send due probes, collect replies, settle probes, until all are settled.
 
     Safe to stop at any moment and run again: it resumes where it stopped.
-    """
-    from rich.live import Live
 
+    In a terminal, a live view on stderr shows the probes settled out of planned, the study's
+    clock, the elapsed time (and the ETA of a real study), the counts per channel, the next
+    event and any rate-limit wait; it is off with --quiet or when stderr is not a terminal,
+    and NO_COLOR turns its colours off.
+    """
     from mystery.collect import run_study
     from mystery.commands.estimate import warn_before_run
 
     warn_before_run(study)
-    live_progress = not quiet and err_console.is_terminal
-    title = f"mystery run {study}"
-    live = Live(console=err_console, auto_refresh=False, transient=False) if live_progress \
-        else None
-    last = 0.0
+    view = None
+    if not quiet and err_console().is_terminal:
+        from mystery.commands.liveview import LiveView
 
-    def on_progress(progress: object) -> None:
-        nonlocal last
-        if live is not None and time.monotonic() - last > 0.1:
-            live.update(_progress_table(progress, title), refresh=True)
-            last = time.monotonic()
+        view = LiveView(err_console(), f"mystery run {study}")
+
+    def on_progress(progress: Progress) -> None:
+        if view is not None:
+            view.report(progress)
 
     def on_notice(message: str) -> None:
-        err_console.print(message, markup=False)
+        err_console().print(message, markup=False)
 
     def on_due(due: DueProbe) -> None:
-        err_console.print(due_text(due, study), markup=False, highlight=False)
+        err_console().print(due_text(due, study), markup=False, highlight=False)
 
     def confirm(due: DueProbe) -> bool:
         """Ask before posting; the live display is paused so the question can be read."""
-        if live is not None:
-            live.stop()
-        err_console.print(due_text(due, study, asking=True), markup=False, highlight=False)
+        if view is not None:
+            view.pause()
+        err_console().print(due_text(due, study, asking=True), markup=False, highlight=False)
         try:
             return typer.confirm(f"Post {due.probe_id} to {due.brand} now?", err=True)
         except typer.Abort:
@@ -208,27 +191,25 @@ def run(
                 "but nobody answered; run it in a terminal, or choose mode = \"manual\""
             ) from None
         finally:
-            if live is not None:
-                live.start()
+            if view is not None:
+                view.resume()
 
-    if live is not None:
-        live.start()
     try:
         loaded, result = run_study(study, db=db, once=once, sandbox_url=sandbox_url,
                                    on_progress=on_progress, on_notice=on_notice,
                                    live=post_live, on_due=on_due, confirm=confirm)
     finally:
-        if live is not None:
-            live.stop()
+        if view is not None:
+            view.close()
     c = result.counts
     state = "finished" if result.finished else "paused (run again to resume)"
-    err_console.print(
+    err_console().print(
         f"{loaded.study.name}: {state}: {c.sent}/{c.planned} probes sent, {c.acknowledged} "
         f"acknowledged, {c.resolved} resolved, {c.unanswered} unanswered, "
         f"{c.settled} settled; {result.passes} passes."
     )
     for name, why in result.stopped.items():
-        err_console.print(f"channel {name} stopped: {why}", markup=False)
+        err_console().print(f"channel {name} stopped: {why}", markup=False)
     if result.finished and report:
         from mystery.commands.analysis import show_report
 

@@ -54,13 +54,13 @@ def show_estimate(name: str, est: Estimate, *, as_csv: bool = False,
         table.add_row("", "total", "", "", _usd(est.total_usd), "")
         if est.budget_usd is not None:
             table.add_row("", "budget_usd", "", "", _usd(est.budget_usd), "")
-        out_console.print(table)
+        out_console().print(table)
     if est.sandbox:
-        err_console.print("X is the sandbox here, which charges nothing: the lines are what the "
-                          "real X would charge for this plan.", markup=False)
+        err_console().print("X is the sandbox here, which charges nothing: the lines are what the "
+                            "real X would charge for this plan.", markup=False)
     if est.over_budget:
         assert est.budget_usd is not None
-        err_console.print(
+        err_console().print(
             f"Warning: the estimate, {_usd(est.total_usd)}, exceeds channels.x.budget_usd, "
             f"{_usd(est.budget_usd)}: the run would stop paid reads at the budget and leave "
             "replies unread; raise budget_usd, or plan fewer X probes",
@@ -80,7 +80,7 @@ def show_warnings(study: Study, file: str, plan: Sequence[PlannedProbe] | None =
 
         plan = make_plan(study)
     for problem in study_warnings(study, plan, file):
-        err_console.print(f"Warning: {problem}", markup=False, style="yellow")
+        err_console().print(f"Warning: {problem}", markup=False, style="yellow")
 
 
 def warn_before_run(path: Path) -> None:

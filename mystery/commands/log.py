@@ -62,13 +62,13 @@ def log(study: StudyPath, db: DbOption = None, csv_file: CsvOption = None) -> No
     with handlog.open_store(loaded, db) as store:
         settled = handlog.settle(store, s, _now())
         if settled:
-            err_console.print(f"Settled {len(settled)} probe(s) whose cutoff has passed: "
-                              f"{', '.join(settled)}.", markup=False)
+            err_console().print(f"Settled {len(settled)} probe(s) whose cutoff has passed: "
+                                f"{', '.join(settled)}.", markup=False)
         if csv_file is not None:
             from mystery.handcsv import import_csv
 
             result = import_csv(store, s, csv_file, _now())
-            err_console.print(
+            err_console().print(
                 f"{csv_file}: {result.rows} row(s) read, {result.new_entries} new entr"
                 f"{'y' if result.new_entries == 1 else 'ies'} logged, "
                 f"{len(result.settled)} probe(s) settled.", markup=False)
@@ -81,9 +81,9 @@ def _walk(store: Store, study: Study) -> None:
 
     items = handlog.pending(store, study, _now())
     if not items:
-        err_console.print("Nothing to log: no hand-logged probe is due or awaiting a reply.")
+        err_console().print("Nothing to log: no hand-logged probe is due or awaiting a reply.")
         return
-    err_console.print(
+    err_console().print(
         f"{len(items)} probe(s) to log. Times are {study.timezone}, to the minute: 'now', "
         "14:05 or 2026-03-02 14:05. 'quit' stops; run again to go on.", markup=False)
     done = 0
@@ -91,8 +91,8 @@ def _walk(store: Store, study: Study) -> None:
         for item in items:
             done += _one(store, study, item)
     except _Quit:
-        err_console.print("Stopped. Everything logged so far is saved.")
-    err_console.print(f"Logged {done} entr{'y' if done == 1 else 'ies'}.")
+        err_console().print("Stopped. Everything logged so far is saved.")
+    err_console().print(f"Logged {done} entr{'y' if done == 1 else 'ies'}.")
 
 
 def _show(study: Study, item: Pending) -> None:
@@ -101,21 +101,21 @@ def _show(study: Study, item: Pending) -> None:
     zone = study.zone
     p = item.probe
     contact = escape(item.contact) if item.contact else "[dim](no contact point in the study)[/]"
-    err_console.print()
-    err_console.print(f"[bold]{p.id}[/]  {escape(p.brand)}  {p.channel}  {contact}")
-    err_console.print(f"  planned {p.planned_at.astimezone(zone):%a %Y-%m-%d %H:%M}")
-    err_console.print(f"  question: {escape(p.text)}")
+    err_console().print()
+    err_console().print(f"[bold]{p.id}[/]  {escape(p.brand)}  {p.channel}  {contact}")
+    err_console().print(f"  planned {p.planned_at.astimezone(zone):%a %Y-%m-%d %H:%M}")
+    err_console().print(f"  question: {escape(p.text)}")
     if p.sent_at is not None and item.deadline is not None:
-        err_console.print(f"  sent {p.sent_at.astimezone(zone):%a %Y-%m-%d %H:%M}; waits until "
-                          f"{item.deadline.astimezone(zone):%a %Y-%m-%d %H:%M}")
+        err_console().print(f"  sent {p.sent_at.astimezone(zone):%a %Y-%m-%d %H:%M}; waits until "
+                            f"{item.deadline.astimezone(zone):%a %Y-%m-%d %H:%M}")
     for reply in item.replies:
-        err_console.print(f"  reply {reply.created_at.astimezone(zone):%a %Y-%m-%d %H:%M} "
-                          f"({reply.auto_code})")
+        err_console().print(f"  reply {reply.created_at.astimezone(zone):%a %Y-%m-%d %H:%M} "
+                            f"({reply.auto_code})")
 
 
 def _ask(prompt: str, default: str) -> str:
     try:
-        answer = err_console.input(f"{prompt} [{default}]: ", markup=False).strip()
+        answer = err_console().input(f"{prompt} [{default}]: ", markup=False).strip()
     except EOFError:
         raise _Quit from None
     if answer.lower() in ("q", "quit"):
@@ -138,7 +138,7 @@ def _one(store: Store, study: Study, item: Pending) -> int:
             at = handlog.parse_local_time(answer, study.zone, _now())
             entry = handlog.sent_entry(store, study, probe_id, at, _now())
         except (ValueError, handlog.HandLogError) as exc:
-            err_console.print(f"  {exc}", markup=False)
+            err_console().print(f"  {exc}", markup=False)
             continue
         if entry is not None:
             handlog.log(store, study, [entry], _now())
@@ -152,18 +152,18 @@ def _one(store: Store, study: Study, item: Pending) -> int:
         try:
             if word in ("gave-up", "gave up", "g"):
                 handlog.give_up(store, study, probe_id, _now(), _now())
-                err_console.print("  Settled: no longer waiting.")
+                err_console().print("  Settled: no longer waiting.")
                 return done + 1
             typed = handlog.parse_local_time(answer, study.zone, _now())
             at = handlog.reply_time(store, study, probe_id, typed, _now())
             entry = handlog.reply_entry(store, study, probe_id, at, _code(), _now())
         except (ValueError, handlog.HandLogError) as exc:
-            err_console.print(f"  {exc}", markup=False)
+            err_console().print(f"  {exc}", markup=False)
             continue
         logged = handlog.log(store, study, [entry], _now())
         done += logged.new
         if probe_id in logged.settled:
-            err_console.print("  Settled: answered.")
+            err_console().print("  Settled: answered.")
             return done
 
 
@@ -172,8 +172,8 @@ def _code() -> str:
         answer = _ask("  Code: acknowledgement (a) or resolution (r)", "a").lower()
         if answer in _CODES:
             return _CODES[answer]
-        err_console.print("  Answer a (acknowledgement: a first response that does not "
-                          "answer) or r (resolution: it answers the question).")
+        err_console().print("  Answer a (acknowledgement: a first response that does not "
+                            "answer) or r (resolution: it answers the question).")
 
 
 def register(app: typer.Typer) -> None:

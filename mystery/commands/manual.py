@@ -37,7 +37,7 @@ def sent(
     path = store_path(loaded, db)
     with Store.open(Path(path), create=False) as store:
         message_id = record_claim(loaded.study, store, probe, url, RealClock().now())
-    err_console.print(
+    err_console().print(
         f"{probe}: noted post {message_id}. 'mystery run' checks it with the platform on its "
         "next pass and records the platform's own time.", markup=False, highlight=False,
     )

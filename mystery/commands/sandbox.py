@@ -51,14 +51,14 @@ def sandbox(
         "127.0.0.1" if host == "localhost" else host, port, enforce_rate_limits=enforce_rate_limits
     )
     server.start()
-    err_console.print(
+    err_console().print(
         f"Sandbox listening on {server.url}  (X API under /2/, control under "
         "/_sandbox/). Press Ctrl-C to stop."
     )
     try:
         server.wait()
     except KeyboardInterrupt:
-        err_console.print("Sandbox stopped; its world is gone.")
+        err_console().print("Sandbox stopped; its world is gone.")
     finally:
         server.stop()
 

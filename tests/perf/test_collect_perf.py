@@ -88,7 +88,7 @@ def test_one_read_request_per_poll_with_a_thousand_open_probes(tmp_path: Path) -
             open_most = max(open_most, store.count(("sent",)))
             wake = runner._next_event()
             assert wake is not None
-            clock.sleep_until(wake)
+            clock.sleep_until(wake.at)
         mentions = sandbox.stats.snapshot().get("GET /2/users/:id/mentions", 0)
         channel.close()
     print(f"\n{channel.polls} polls, {mentions} mentions requests "
