@@ -36,7 +36,7 @@ from mystery.review import coder_codes
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.sandbox.spec import WorldSpec
 from mystery.store import Store
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 REPO = Path(__file__).resolve().parents[2]
 MYSTERY = [sys.executable, "-m", "mystery"]
