@@ -1,0 +1,88 @@
+"""Contract: unmodified third-party clients talk to the sandbox as to the real service.
+
+Why other people's clients and not only ours: mystery's channels were written against the
+sandbox, so they cannot show where the sandbox drifts from the platforms; Mastodon.py and the
+atproto SDK were written against the real Mastodon and the reference PDS. Each test logs in, posts
+a probe with a mention, moves the virtual clock to the brand's answer through the control plane,
+reads the answer from the notifications, and fetches the probe back, with the client as it ships.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from mastodon import Mastodon
+
+from mystery.clock import parse_iso
+from mystery.sandbox import SandboxControl, SandboxServer, WorldSpec
+
+START = "2026-03-02T09:00:00.000Z"
+"""A Monday morning: the brand is open and answers within its acknowledgement latency."""
+
+WORLD = WorldSpec.model_validate({
+    "seed": 11,
+    "start": START,
+    "timezone": "Europe/London",
+    "researcher": {"mastodon": "mystery_res", "bluesky": "mystery-res.bsky.social"},
+    "brands": [{
+        "name": "Acme",
+        "handles": {"mastodon": "help@acme.example", "bluesky": "acme.example"},
+        "profile": {"ack_median": 600, "ack_spread": 0.5, "holding_share": 0.0},
+    }],
+})  # fmt: skip
+
+
+def _fate(control: SandboxControl) -> dict[str, Any]:
+    """The brand's decided answer to the only probe, from the ground truth."""
+    (post,) = control.posts()["posts"]
+    fate: dict[str, Any] = post["fate"]
+    assert fate["ack_at"] is not None, "the world's brand should answer"
+    return fate
+
+
+# -- Mastodon.py ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("check", ["none", "created"])
+def test_mastodon_py_logs_in_posts_a_mention_and_reads_the_brands_reply(
+    sandbox: SandboxServer, control: SandboxControl, check: str
+) -> None:
+    """``created`` checks the version in the constructor, ``none`` on first need (here:
+    ``verify_minimum_version``); either way Mastodon.py reads ``/api/v1/instance/`` and
+    ``/api/v2/instance/``, trailing slash included."""
+    control.put_world(WORLD)
+    api = Mastodon(access_token="any-token", api_base_url=sandbox.url, version_check_mode=check)
+    assert api.verify_minimum_version("4.0.0")
+    assert (api.mastodon_major, api.mastodon_minor, api.mastodon_api_version) == (4, 3, 2)
+
+    me = api.account_verify_credentials()
+    assert me.acct == "mystery_res"
+    probe = api.status_post("@help@acme.example my parcel never arrived, can you help?")
+    assert [m.acct for m in probe.mentions] == ["help@acme.example"]
+    assert probe.account.id == me.id
+    assert api.notifications(types=["mention"]) == []  # decided, not yet visible
+
+    fate = _fate(control)
+    control.advance_to(parse_iso(fate["ack_at"]))
+    (note,) = api.notifications(types=["mention"])
+    assert note.type == "mention"
+    assert note.account.acct == "help@acme.example"
+    assert str(note.status.in_reply_to_id) == str(probe.id)
+    assert note.status.created_at == parse_iso(fate["ack_at"])
+    assert str(note.status.id) == fate["reply_ids"][0]
+
+    fetched = api.status(probe.id)
+    assert (fetched.id, fetched.content) == (probe.id, probe.content)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/instance", "/api/v2/instance"])
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_both_instance_endpoints_answer_with_or_without_a_trailing_slash(
+    sandbox: SandboxServer, control: SandboxControl, path: str, slash: str
+) -> None:
+    control.put_world(WORLD)
+    response = httpx.get(f"{sandbox.url}{path}{slash}")
+    assert response.status_code == 200
+    assert response.json()["version"] == "4.3.0"
