@@ -9,10 +9,13 @@ reads the answer from the notifications, and fetches the probe back, with the cl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from atproto import Client, client_utils, get_jwt_payload, models
 from mastodon import Mastodon
 
 from mystery.clock import parse_iso
@@ -47,13 +50,14 @@ def _fate(control: SandboxControl) -> dict[str, Any]:
 
 @pytest.mark.parametrize("check", ["none", "created"])
 def test_mastodon_py_logs_in_posts_a_mention_and_reads_the_brands_reply(
-    sandbox: SandboxServer, control: SandboxControl, check: str
+    sandbox: SandboxServer, control: SandboxControl, check: str, request: pytest.FixtureRequest
 ) -> None:
     """``created`` checks the version in the constructor, ``none`` on first need (here:
     ``verify_minimum_version``); either way Mastodon.py reads ``/api/v1/instance/`` and
     ``/api/v2/instance/``, trailing slash included."""
     control.put_world(WORLD)
     api = Mastodon(access_token="any-token", api_base_url=sandbox.url, version_check_mode=check)
+    request.addfinalizer(api.session.close)
     assert api.verify_minimum_version("4.0.0")
     assert (api.mastodon_major, api.mastodon_minor, api.mastodon_api_version) == (4, 3, 2)
 
@@ -86,3 +90,62 @@ def test_both_instance_endpoints_answer_with_or_without_a_trailing_slash(
     response = httpx.get(f"{sandbox.url}{path}{slash}")
     assert response.status_code == 200
     assert response.json()["version"] == "4.3.0"
+
+
+# -- the atproto SDK ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bsky(sandbox: SandboxServer, control: SandboxControl) -> Iterator[Client]:
+    control.put_world(WORLD)
+    client = Client(base_url=f"{sandbox.url}/xrpc")
+    yield client
+    client.request.close()
+
+
+def test_session_tokens_are_jwts_with_the_reference_pds_claims(
+    bsky: Client, control: SandboxControl
+) -> None:
+    """The SDK decodes (without verifying) what the PDS issues; the times are the sandbox's."""
+    session = bsky.com.atproto.server.create_session(
+        models.ComAtprotoServerCreateSession.Data(
+            identifier="mystery-res.bsky.social", password="app-password"
+        )
+    )
+    now = int(control.now().timestamp())
+    access, refresh = get_jwt_payload(session.access_jwt), get_jwt_payload(session.refresh_jwt)
+    assert access.sub == refresh.sub == session.did
+    assert (access.scope, refresh.scope) == ("com.atproto.appPass", "com.atproto.refresh")
+    assert access.iat == refresh.iat == now
+    assert access.exp == now + 2 * 3600
+    assert refresh.exp == now + 90 * 24 * 3600
+    assert session.access_jwt != session.refresh_jwt
+
+
+def test_the_atproto_sdk_logs_in_posts_a_mention_and_reads_the_brands_reply(
+    bsky: Client, control: SandboxControl
+) -> None:
+    me = bsky.login("mystery-res.bsky.social", "app-password")  # then app.bsky.actor.getProfile
+    assert me is not None and me.handle == "mystery-res.bsky.social"
+    brand = bsky.resolve_handle("acme.example").did
+    text = client_utils.TextBuilder().mention("@acme.example", brand).text(" parcel lost?")
+    probe = bsky.send_post(text)  # com.atproto.repo.createRecord with a mention facet
+    assert bsky.app.bsky.notification.list_notifications().notifications == []
+
+    fate = _fate(control)
+    answered = parse_iso(fate["ack_at"])
+    control.advance_to(answered + timedelta(hours=3))  # past the access token's two hours
+    (note,) = bsky.app.bsky.notification.list_notifications(
+        models.AppBskyNotificationListNotifications.Params(reasons=["reply"])
+    ).notifications
+    assert (note.reason, note.reason_subject) == ("reply", probe.uri)
+    assert note.author.handle == "acme.example"
+    assert note.record.reply is not None and note.record.reply.parent.uri == probe.uri
+    assert parse_iso(note.indexed_at) == answered
+
+    (post,) = bsky.get_posts([probe.uri]).posts
+    assert post.record.text == "@acme.example parcel lost?"
+    assert post.record.facets[0].features[0].did == brand
+    thread = bsky.get_post_thread(probe.uri).thread
+    assert thread.post.uri == probe.uri
+    assert [r.post.uri for r in thread.replies] == [note.uri]
