@@ -9,8 +9,10 @@ reads the answer from the notifications, and fetches the probe back, with the cl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -28,10 +30,11 @@ WORLD = WorldSpec.model_validate({
     "seed": 11,
     "start": START,
     "timezone": "Europe/London",
-    "researcher": {"mastodon": "mystery_res", "bluesky": "mystery-res.bsky.social"},
+    "researcher": {"x": "mystery_res", "mastodon": "mystery_res",
+                   "bluesky": "mystery-res.bsky.social"},
     "brands": [{
         "name": "Acme",
-        "handles": {"mastodon": "help@acme.example", "bluesky": "acme.example"},
+        "handles": {"x": "Acme", "mastodon": "help@acme.example", "bluesky": "acme.example"},
         "profile": {"ack_median": 600, "ack_spread": 0.5, "holding_share": 0.0},
     }],
 })  # fmt: skip
@@ -149,3 +152,62 @@ def test_the_atproto_sdk_logs_in_posts_a_mention_and_reads_the_brands_reply(
     thread = bsky.get_post_thread(probe.uri).thread
     assert thread.post.uri == probe.uri
     assert [r.post.uri for r in thread.replies] == [note.uri]
+
+
+# -- rate-limit resets and Date: one clock --------------------------------------------------
+
+MID_WINDOW = timedelta(minutes=7, seconds=30)
+"""Into a 15-minute window, so 450 seconds are left of it."""
+
+
+def _bluesky_token(url: str) -> str:
+    session = httpx.post(
+        f"{url}/xrpc/com.atproto.server.createSession",
+        json={"identifier": "mystery-res.bsky.social", "password": "app-password"},
+    )
+    token: str = session.json()["accessJwt"]
+    return token
+
+
+def _reset(platform: str, headers: httpx.Headers) -> datetime:
+    if platform == "mastodon":
+        return parse_iso(headers["X-RateLimit-Reset"])
+    name = "x-rate-limit-reset" if platform == "x" else "RateLimit-Reset"
+    return datetime.fromtimestamp(int(headers[name]), tz=UTC)
+
+
+@pytest.mark.parametrize(
+    ("platform", "path"),
+    [
+        ("x", "/2/users/me"),
+        ("mastodon", "/api/v1/accounts/verify_credentials"),
+        ("bluesky", "/xrpc/app.bsky.notification.listNotifications"),
+    ],
+)
+def test_a_reset_is_as_far_from_the_date_header_as_the_window_has_left(
+    sandbox: SandboxServer, control: SandboxControl, platform: str, path: str
+) -> None:
+    """A client that measures the reset against the server's clock (``Date``) waits exactly
+    the rest of the window; both are the virtual clock's, whatever the wall clock says."""
+    control.put_world(WORLD)
+    token = _bluesky_token(sandbox.url) if platform == "bluesky" else "any-token"
+    now = control.advance_to(parse_iso(START) + MID_WINDOW)
+    response = httpx.get(sandbox.url + path, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    date = parsedate_to_datetime(response.headers["Date"])
+    assert date == now
+    assert (_reset(platform, response.headers) - date).total_seconds() == 450
+
+
+def test_mastodon_py_would_wait_for_what_is_left_of_the_window(
+    sandbox: SandboxServer, control: SandboxControl, request: pytest.FixtureRequest
+) -> None:
+    """Mastodon.py moves ``X-RateLimit-Reset`` onto its own clock by ``time.time() - Date``
+    (its ``ratelimit_method="wait"`` then sleeps until it)."""
+    control.put_world(WORLD)
+    control.advance_to(parse_iso(START) + MID_WINDOW)
+    api = Mastodon(access_token="any-token", api_base_url=sandbox.url)
+    request.addfinalizer(api.session.close)
+    api.account_verify_credentials()
+    assert api.ratelimit_reset is not None, "the reset was read as already past"
+    assert api.ratelimit_reset - time.time() == pytest.approx(450, abs=5)
