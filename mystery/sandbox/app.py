@@ -107,7 +107,7 @@ class App:
         body: bytes = b"",
         query_string: str = "",
     ) -> Response:
-        if path.startswith("/api/") and path.endswith("/"):
+        if path.startswith("/api/") and path.endswith("/") and path.strip("/") != "api":
             path = path.rstrip("/")  # Mastodon (Rails) ignores a trailing slash; clients send it
         route, params, other_method = self._match(method, path)
         control_plane = path.startswith("/_sandbox/")

@@ -95,6 +95,14 @@ def test_both_instance_endpoints_answer_with_or_without_a_trailing_slash(
     assert response.json()["version"] == "4.3.0"
 
 
+def test_the_bare_api_prefix_is_still_answered_in_mastodons_words(
+    sandbox: SandboxServer, control: SandboxControl
+) -> None:
+    control.put_world(WORLD)
+    response = httpx.get(f"{sandbox.url}/api/")
+    assert (response.status_code, response.json()) == (404, {"error": "Record not found"})
+
+
 # -- the atproto SDK ------------------------------------------------------------------------
 
 
