@@ -3,14 +3,18 @@ clock, for the demo, the tests and dry runs (DESIGN.md, "The sandbox").
 
 ::
 
-    server.py      SandboxServer: stdlib HTTP on 127.0.0.1, a daemon thread
+    server.py      SandboxServer: stdlib HTTP on 127.0.0.1, a daemon thread; Date on the
+                   virtual clock
     app.py         routing, auth, rate-limit headers, injected faults, request counts
     x_api.py       X API v2: users, POST /2/tweets, mentions and user timelines, lookups
     search.py      X API v2: GET /2/tweets/search/recent (conversation_id:, from:, to:, is:reply)
     x_dms.py       X API v2: GET /2/dm_events, the researcher's direct messages (30 days)
-    params.py      X query parameters, checked as X checks them, turned into id ranges
-    mastodon_api.py  Mastodon REST: statuses (Idempotency-Key), notifications (Link paging)
-    bluesky_api.py   Bluesky XRPC: sessions, resolveHandle, createRecord, listNotifications
+    params.py      X query parameters, checked as X checks them (declared per route, never
+                   twice), turned into id ranges
+    mastodon_api.py  Mastodon REST: instance, statuses (Idempotency-Key), notifications (Link
+                   paging)
+    bluesky_api.py   Bluesky XRPC: sessions (JWTs), resolveHandle, getProfile, createRecord,
+                   listNotifications, getPosts, getPostThread
     bluesky_records.py  Bluesky record keys, URIs, post views, mention-facet checks
     platform.py    the Mastodon/Bluesky request pipeline: their rate-limit headers and errors
     network.py     Mastodon and Bluesky state: accounts, posts, notifications, brand threads

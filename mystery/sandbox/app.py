@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from mystery.sandbox import bluesky_api, control, mastodon_api, search, x_api, x_dms
 from mystery.sandbox.faults import Fault, transform
 from mystery.sandbox.limits import TOO_MANY_REQUESTS
+from mystery.sandbox.params import check_query
 from mystery.sandbox.platform import Api, ApiRoute, serve
 from mystery.sandbox.routing import Context, Route
 from mystery.sandbox.web import (
@@ -106,6 +107,8 @@ class App:
         body: bytes = b"",
         query_string: str = "",
     ) -> Response:
+        if path.startswith("/api/") and path.endswith("/") and path.strip("/") != "api":
+            path = path.rstrip("/")  # Mastodon (Rails) ignores a trailing slash; clients send it
         route, params, other_method = self._match(method, path)
         control_plane = path.startswith("/_sandbox/")
         if route is None:
@@ -170,6 +173,8 @@ class App:
 
     def _run(self, route: Route, request: Request) -> Response:
         try:
+            if route.x:
+                check_query(route.name, request)
             with self.context.world.lock:
                 return route.handler(self.context, request)
         except Reject as exc:

@@ -5,7 +5,8 @@ Why these details are emulated: each is something the Bluesky channel must get r
 
 - **Sessions**: ``createSession`` is capped (30 per 5 minutes), access tokens expire after two
   hours of *virtual* time (``400 ExpiredToken``) and ``refreshSession`` rotates the pair, so a
-  seven-day sandbox study proves the channel refreshes instead of logging in again.
+  seven-day sandbox study proves the channel refreshes instead of logging in again. The tokens
+  are JWTs with the reference PDS's claims (see :func:`session_jwt`): SDKs read them.
 - **Mentions are facets**: a post notifies a brand only through a mention facet carrying its
   DID; the facet's byte range must cover ``@handle`` in UTF-8 *bytes* (stricter than the PDS,
   which does not look: a wrong offset only shows up as a broken link in the app).
@@ -22,6 +23,11 @@ Why these details are emulated: each is something the Bluesky channel must get r
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +45,7 @@ from mystery.sandbox.bluesky_records import (
     tid,
     uri_of,
 )
-from mystery.sandbox.network import Network, digest32
+from mystery.sandbox.network import Member, Network, Note, digest32
 from mystery.sandbox.platform import Api, ApiRoute, Limit, query_all
 from mystery.sandbox.routing import Context
 from mystery.sandbox.web import BadBody, Reject, Request, Response, json_response
@@ -130,15 +136,67 @@ def _check_token(net: Network, req: Request, kind: str) -> Response | None:
     return None
 
 
+_SIGNING_KEY = secrets.token_bytes(32)
+"""Signs the sandbox's session JWTs (HS256). New in every process: nothing outside the sandbox
+verifies them, and the sandbox itself knows its live tokens by value (``tokens``)."""
+ACCESS_SCOPE = "com.atproto.appPass"
+"""What the reference PDS writes into the access token of an app-password session (the kind of
+login a researcher's tool uses); the refresh token's scope is ``com.atproto.refresh``."""
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def session_jwt(typ: str, claims: dict[str, Any]) -> str:
+    """A compact JWS, as the reference PDS issues for sessions (``at+jwt`` and ``refresh+jwt``).
+
+    Why JWTs and not opaque strings: the PDS always issues JWTs and the SDKs decode them, without
+    verifying the signature, to read ``exp`` and refresh ahead of it (the atproto SDK refuses to
+    log in otherwise). ``iat`` and ``exp`` are on the virtual clock, like every time the sandbox
+    states, so they agree with when the sandbox answers ``ExpiredToken``. A client comparing
+    ``exp`` with its own wall clock while the virtual clock lags refreshes early, which is safe.
+    Built with the standard library (HMAC-SHA256): no runtime dependency for a test double.
+    """
+    header = _b64url(json.dumps({"typ": typ, "alg": "HS256"}, separators=(",", ":")).encode())
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{header}.{payload}"
+    signature = hmac.new(_SIGNING_KEY, signing_input.encode("ascii"), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64url(signature)}"
+
+
+def _service_did(req: Request) -> str:
+    """The PDS's own DID, the tokens' audience: ``did:web`` of the host it was reached at."""
+    return "did:web:" + req.headers.get("host", "127.0.0.1").replace(":", "%3A")
+
+
 def _session(net: Network, req: Request) -> dict[str, Any]:
-    """A fresh token pair (opaque here; JWTs on the real PDS, which clients must not read)."""
+    """A fresh token pair, remembered with its kind and expiry (rotation revokes by value)."""
     tokens = net.state.setdefault("tokens", {})
     serial = net.state["serial"] = net.state.get("serial", 0) + 1
     now = net.clock.now()
-    access, refresh = f"sandbox-access-{serial}", f"sandbox-refresh-{serial}"
+    me = net.researcher
+    common = {"sub": me.id, "aud": _service_did(req), "iat": int(now.timestamp())}
+    access = session_jwt(
+        "at+jwt",
+        {
+            "scope": ACCESS_SCOPE,
+            **common,
+            "exp": int((now + ACCESS_TTL).timestamp()),
+            "jti": f"access-{serial}",
+        },
+    )
+    refresh = session_jwt(
+        "refresh+jwt",
+        {
+            "scope": "com.atproto.refresh",
+            **common,
+            "exp": int((now + REFRESH_TTL).timestamp()),
+            "jti": f"refresh-{serial}",
+        },
+    )
     tokens[access] = ("access", now + ACCESS_TTL)
     tokens[refresh] = ("refresh", now + REFRESH_TTL)
-    me = net.researcher
     endpoint = f"http://{req.headers.get('host', '127.0.0.1')}"
     return {
         "accessJwt": access,
@@ -322,12 +380,70 @@ def get_posts(ctx: Context, req: Request) -> Response:
     return json_response(200, {"posts": [post_view(n) for n in notes]})
 
 
-def get_author_feed(ctx: Context, req: Request) -> Response:
-    net = _net(ctx)
+def _actor(net: Network, req: Request) -> Member:
     actor = req.query.get("actor", "")
     member = net.members.get(actor) or net.member(actor)
     if member is None:
-        return xrpc_error(400, "InvalidRequest", "Profile not found")
+        raise Reject(xrpc_error(400, "InvalidRequest", "Profile not found"))
+    return member
+
+
+def get_profile(ctx: Context, req: Request) -> Response:
+    """``app.bsky.actor.getProfile``: a ``profileViewDetailed``. The atproto SDK asks for the
+    researcher's own right after logging in (``Client.login`` returns it)."""
+    net = _net(ctx)
+    member = _actor(net, req)
+    posts = sum(1 for k in net.by_author.get(member.id, []) if net.visible(k))
+    return json_response(
+        200,
+        {
+            **profile(member),
+            "description": "",
+            "followersCount": 0,
+            "followsCount": 0,
+            "postsCount": posts,
+            "indexedAt": iso(net.clock.now()),
+            "createdAt": iso(ctx.world.configured.start),
+            "associated": {"lists": 0, "feedgens": 0, "starterPacks": 0, "labeler": False},
+            "viewer": {"muted": False, "blockedBy": False},
+        },
+    )
+
+
+def _thread(net: Network, note: Note, depth: int) -> dict[str, Any]:
+    """A ``threadViewPost`` with its visible replies, ``depth`` levels down."""
+    view: dict[str, Any] = {"$type": "app.bsky.feed.defs#threadViewPost", "post": post_view(note)}
+    if depth > 0:
+        children = sorted(
+            k for k, n in net.notes.items() if n.parent == note.key and net.visible(k)
+        )
+        view["replies"] = [_thread(net, net.notes[k], depth - 1) for k in children]
+    return view
+
+
+def get_post_thread(ctx: Context, req: Request) -> Response:
+    """``app.bsky.feed.getPostThread``: the post, its parents up to ``parentHeight``, replies
+    down to ``depth`` (the lexicon's defaults, 6 and 80)."""
+    net = _net(ctx)
+    uri = req.query.get("uri", "")
+    note = find(net, uri)
+    if note is None:
+        return xrpc_error(400, "NotFound", f"Post not found: {uri}")
+    depth, height = req.query.get("depth", "6"), req.query.get("parentHeight", "80")
+    if not (depth.isdigit() and int(depth) <= 1000 and height.isdigit() and int(height) <= 1000):
+        return xrpc_error(400, "InvalidRequest", "depth and parentHeight must be 0 to 1000")
+    thread = _thread(net, note, int(depth))
+    child, key, left = thread, note.parent, int(height)
+    while key is not None and left > 0:
+        parent = {"$type": "app.bsky.feed.defs#threadViewPost", "post": post_view(net.notes[key])}
+        child["parent"] = parent
+        child, key, left = parent, net.notes[key].parent, left - 1
+    return json_response(200, {"thread": thread})
+
+
+def get_author_feed(ctx: Context, req: Request) -> Response:
+    net = _net(ctx)
+    member = _actor(net, req)
     kind = req.query.get("filter", "posts_with_replies")
     limit, before = _limit(req), _cursor(req)
     keys = net.by_author.get(member.id, [])
@@ -392,7 +508,9 @@ ROUTES = [
     _route("GET", "com.atproto.identity.resolveHandle", resolve_handle, auth=False),
     _route("POST", "com.atproto.repo.createRecord", create_record),
     _route("GET", "com.atproto.repo.getRecord", get_record, auth=False),
+    _route("GET", "app.bsky.actor.getProfile", get_profile),
     _route("GET", "app.bsky.feed.getPosts", get_posts),
+    _route("GET", "app.bsky.feed.getPostThread", get_post_thread),
     _route("GET", "app.bsky.feed.getAuthorFeed", get_author_feed),
     _route("GET", "app.bsky.notification.listNotifications", list_notifications),
 ]

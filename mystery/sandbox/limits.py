@@ -5,6 +5,17 @@ response (clients read them), but a 10,000-probe benchmark would otherwise spend
 waiting. Windows are 15 minutes of *virtual* time, aligned to the epoch, so ``x-rate-limit-reset``
 is a virtual-clock instant the runner can sleep until.
 
+Why the response's ``Date`` is on the virtual clock too (rather than resets rewritten onto the
+wall clock): a reset and the ``Date`` beside it must be on one clock, or a client that waits
+until the reset waits a wrong time. Of the two ways to agree, only this one keeps mystery's own
+channels right: they hand the reset (X's and Bluesky's epoch seconds, Mastodon's ISO 8601) to
+the runner as an instant, and in a sandbox run the runner's clock is the virtual clock, shared
+in-process or advanced through ``/_sandbox/clock``. An unmodified client that allows for a server
+clock unlike its own reads ``reset - Date`` and so waits exactly what is left of the window
+(Mastodon.py does: it shifts the reset by ``time.time() - Date``). A client that compares the
+reset with its own wall clock alone cannot wait right against a clock that moves only when
+told, whichever clock the reset is written on.
+
 Why per-route limits can be lowered: a test that wants the runner to meet a real 429 (and wait
 for the named reset rather than hammer) sets e.g. three mention polls per window, then counts the
 refusals (``refused``): one per window at most.

@@ -6,7 +6,9 @@ channel must get right against a real instance. ``Idempotency-Key`` replays the 
 header, newest first, ``min_id`` walking forward from a cursor; ``content`` is sanitised HTML in
 which a remote mention shows only ``@user``; ``acct`` is ``user`` for local accounts and
 ``user@domain`` for remote ones; ``created_at`` carries milliseconds (the time mystery records);
-rate limits come as ``X-RateLimit-*`` with an ISO 8601 reset; errors as ``{"error": "..."}``.
+rate limits come as ``X-RateLimit-*`` with an ISO 8601 reset; errors as ``{"error": "..."}``;
+``/api/v1/instance`` and ``/api/v2/instance`` say which release this is (4.3.0), because other
+clients (Mastodon.py) decide what to send by it; as in Rails, a trailing slash changes nothing.
 
 Every request acts as the world's researcher (any bearer token will do).
 """
@@ -216,16 +218,98 @@ def verify_credentials(ctx: Context, req: Request) -> Response:
     return json_response(200, account)
 
 
-def instance(ctx: Context, req: Request) -> Response:
+VERSION = "4.3.0"
+"""The Mastodon release the sandbox answers as. Clients branch on it: Mastodon.py reads
+``version`` from ``/api/v1/instance`` before any call that differs between releases (and,
+without an answer, asks again and again until Python's recursion limit), and from 4.3 on expects
+``api_versions`` in ``/api/v2/instance``."""
+API_VERSION = 2
+"""``api_versions.mastodon`` of Mastodon 4.3."""
+
+
+def _limits() -> dict[str, Any]:
+    return {
+        "statuses": {
+            "max_characters": TEXT_LIMIT,
+            "max_media_attachments": 4,
+            "characters_reserved_per_url": 23,
+        },
+        "media_attachments": {
+            "supported_mime_types": ["image/jpeg", "image/png"],
+            "image_size_limit": 16777216,
+            "image_matrix_limit": 33177600,
+            "video_size_limit": 103809024,
+            "video_frame_rate_limit": 120,
+            "video_matrix_limit": 8294400,
+        },
+        "polls": {
+            "max_options": 4,
+            "max_characters_per_option": 50,
+            "min_expiration": 300,
+            "max_expiration": 2629746,
+        },
+    }
+
+
+def instance_v1(ctx: Context, req: Request) -> Response:
+    """``GET /api/v1/instance``: deprecated since 4.0 but still served by every 4.x, and the
+    one Mastodon.py asks for the version."""
     net = _net(ctx)
+    host = req.headers.get("host", "127.0.0.1")
+    return json_response(
+        200,
+        {
+            "uri": net.domain,
+            "title": "mystery sandbox",
+            "short_description": "A simulated Mastodon instance for mystery studies.",
+            "description": "A simulated Mastodon instance for mystery studies.",
+            "email": "",
+            "version": VERSION,
+            "urls": {"streaming_api": f"ws://{host}"},
+            "stats": {
+                "user_count": len(net.members),
+                "status_count": len(net.notes),
+                "domain_count": 1,
+            },
+            "thumbnail": None,
+            "languages": ["en"],
+            "registrations": False,
+            "approval_required": False,
+            "invites_enabled": False,
+            "configuration": {"accounts": {"max_featured_tags": 10}, **_limits()},
+            "contact_account": None,
+            "rules": [],
+        },
+    )
+
+
+def instance(ctx: Context, req: Request) -> Response:
+    """``GET /api/v2/instance``, the shape of Mastodon 4.3."""
+    net = _net(ctx)
+    host = req.headers.get("host", "127.0.0.1")
     return json_response(
         200,
         {
             "domain": net.domain,
             "title": "mystery sandbox",
-            "version": "4.3.0",
+            "version": VERSION,
+            "source_url": "https://github.com/mastodon/mastodon",
             "description": "A simulated Mastodon instance for mystery studies.",
-            "configuration": {"statuses": {"max_characters": TEXT_LIMIT}},
+            "usage": {"users": {"active_month": len(net.members)}},
+            "thumbnail": {"url": f"http://{host}/favicon.png"},
+            "icon": [],
+            "languages": ["en"],
+            "configuration": {
+                "urls": {"streaming": f"ws://{host}", "status": None},
+                "vapid": {"public_key": ""},
+                "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5},
+                **_limits(),
+                "translation": {"enabled": False},
+            },
+            "registrations": {"enabled": False, "approval_required": False, "message": None},
+            "api_versions": {"mastodon": API_VERSION},
+            "contact": {"email": "", "account": None},
+            "rules": [],
         },
     )
 
@@ -375,15 +459,16 @@ def notification_policy(ctx: Context, req: Request) -> Response:
     )
 
 
-def _route(method: str, template: str, handler: Any) -> ApiRoute:
-    return ApiRoute(method, template, handler, x=False, api=API)
+def _route(method: str, template: str, handler: Any, auth: bool = True) -> ApiRoute:
+    return ApiRoute(method, template, handler, x=False, api=API, auth=auth)
 
 
 ROUTES = [
     _route("GET", "/api/v1/accounts/verify_credentials", verify_credentials),
     _route("GET", "/api/v1/accounts/lookup", lookup),
     _route("GET", "/api/v1/accounts/:id/statuses", account_statuses),
-    _route("GET", "/api/v2/instance", instance),
+    _route("GET", "/api/v1/instance", instance_v1, auth=False),  # public, as on any instance
+    _route("GET", "/api/v2/instance", instance, auth=False),
     _route("GET", "/api/v2/search", search),
     _route("POST", "/api/v1/statuses", create_status),
     _route("GET", "/api/v1/statuses/:id", get_status),

@@ -3,7 +3,9 @@
 Why every timeline parameter ends up as an id range: ``since_id``/``until_id`` are ids,
 ``start_time``/``end_time`` become the first id of their millisecond, and a pagination token is
 an id (see :mod:`mystery.sandbox.timeline`), so one :class:`Query` describes any page.
-A bad value is answered with X's 400 ``invalid-request`` problem naming the parameter.
+A bad value is answered with X's 400 ``invalid-request`` problem naming the parameter, and so is
+a parameter the endpoint does not declare, one given twice, or an unknown expansion
+(:func:`check_query`): X refuses them, so a client that sends them must fail here first.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import parse_qsl
 
 from mystery.clock import parse_iso
 from mystery.sandbox.timeline import Query, decode_token
@@ -31,6 +34,103 @@ TWEET_FIELDS = frozenset((
 ))
 # fmt: on
 """The 2.166 enum plus the 2.167 renames, which are read as their old names."""
+
+
+_FIELDS = ("tweet.fields", "post.fields", "user.fields", "media.fields", "poll.fields",
+           "place.fields")  # fmt: skip
+_TIMELINE = ("since_id", "until_id", "max_results", "pagination_token", "start_time", "end_time")
+# fmt: off
+TWEET_EXPANSIONS = frozenset((
+    "article.cover_media", "article.media_entities", "attachments.media_keys",
+    "attachments.media_source_tweet", "attachments.poll_ids", "author_id",
+    "edit_history_tweet_ids", "entities.mentions.username", "entities.note.mentions.username",
+    "geo.place_id", "in_reply_to_user_id", "referenced_tweets.id",
+    "referenced_tweets.id.attachments.media_keys", "referenced_tweets.id.author_id",
+    "edit_history_post_ids", "referenced_posts", "username",
+))
+# fmt: on
+"""The posts' ``expansions`` enum of 2.166 plus the values 2.167 adds (``referenced_posts`` is
+read as ``referenced_tweets.id``)."""
+USER_EXPANSIONS = frozenset((
+    "affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id",
+    "affiliation", "most_recent_post_id", "pinned_post_id",
+))  # fmt: skip
+DM_EXPANSIONS = frozenset((
+    "attachments.media_keys", "participant_ids", "referenced_tweets.id", "sender_id",
+    "referenced_posts",
+))  # fmt: skip
+
+
+def _declared(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+_USER = _declared("user.fields", "expansions", "tweet.fields", "post.fields")
+_POSTS = _declared("expansions", *_FIELDS)
+DECLARED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "GET /2/users/me": (_USER, USER_EXPANSIONS),
+    "GET /2/users/by/username/:username": (_USER, USER_EXPANSIONS),
+    "GET /2/users/by": (_USER | {"usernames"}, USER_EXPANSIONS),
+    "GET /2/users/:id": (_USER, USER_EXPANSIONS),
+    "GET /2/users/:id/mentions": (_POSTS | set(_TIMELINE), TWEET_EXPANSIONS),
+    "GET /2/users/:id/tweets": (_POSTS | {*_TIMELINE, "exclude"}, TWEET_EXPANSIONS),
+    "POST /2/tweets": (frozenset(), frozenset()),
+    "GET /2/tweets": (_POSTS | {"ids"}, TWEET_EXPANSIONS),
+    "GET /2/tweets/:id": (_POSTS, TWEET_EXPANSIONS),
+    "GET /2/tweets/search/recent": (
+        _POSTS | {*_TIMELINE, "query", "next_token", "sort_order"},
+        TWEET_EXPANSIONS,
+    ),
+    "GET /2/dm_events": (
+        _declared("max_results", "pagination_token", "event_types", "dm_event.fields")
+        | {"expansions", "media.fields", "user.fields", "tweet.fields", "post.fields"},
+        DM_EXPANSIONS,
+    ),
+}
+"""Per route: the query parameters the OpenAPI spec declares for its operation (2.166 and 2.167
+together, so both spellings of the post fields pass), and the ``expansions`` it allows."""
+
+
+def check_query(route: str, req: Request) -> None:
+    """Refuse what X refuses before any parameter is read: one it does not declare for this
+    endpoint, one given more than once, an unknown ``expansions`` value.
+
+    Why the sandbox is this strict: X answers all three with 400, so a client that sends them (a
+    typo, a list repeated instead of comma-joined, a 2.167 name sent to an endpoint that never
+    had it) works here and breaks live. Values are checked by the routes themselves.
+    """
+    declared, allowed_expansions = DECLARED[route]
+    given: dict[str, list[str]] = {}
+    pairs = parse_qsl(req.query_string, keep_blank_values=True) if req.query_string else [
+        *req.query.items()
+    ]
+    for name, value in pairs:
+        given.setdefault(name, []).append(value)
+    for name, values in given.items():
+        if name not in declared:
+            raise Reject(
+                invalid_request(
+                    f"The query parameter [{name}] is not one of "
+                    f"[{','.join(sorted(declared))}]",
+                    {name: values},
+                )
+            )
+        if len(values) > 1:
+            raise Reject(
+                invalid_request(
+                    f"Duplicate parameters are not allowed: the `{name}` query parameter "
+                    f"was given {len(values)} times",
+                    {name: values},
+                )
+            )
+    for value in filter(None, given.get("expansions", [""])[0].split(",")):
+        if value not in allowed_expansions:
+            raise bad_param(
+                f"The `expansions` query parameter value [{value}] is not one of "
+                f"[{', '.join(sorted(allowed_expansions))}]",
+                "expansions",
+                value,
+            )
 
 
 def bad_param(message: str, name: str, value: str) -> Reject:
@@ -126,5 +226,9 @@ def timeline_query(
 
 
 def expansions(req: Request) -> set[str]:
-    """Requested expansions; unknown ones are ignored, as the sandbox has nothing to expand."""
-    return set(filter(None, req.query.get("expansions", "").split(",")))
+    """Requested expansions, already checked by :func:`check_query`; 2.167's
+    ``referenced_posts`` is read as ``referenced_tweets.id``."""
+    wanted = set(filter(None, req.query.get("expansions", "").split(",")))
+    if "referenced_posts" in wanted:
+        wanted.add("referenced_tweets.id")
+    return wanted

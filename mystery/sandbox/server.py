@@ -5,6 +5,9 @@ separate ``send`` calls, and on a keep-alive connection Nagle's algorithm plus d
 stall every response by ~40 ms. Writing each response in one piece (and setting ``TCP_NODELAY``)
 keeps a request well under a millisecond of server time, which a 10,000-probe benchmark needs.
 HTTP/1.1 keep-alive spares a TCP handshake per request.
+
+Why ``Date`` is on the virtual clock: it is the server's clock as HTTP defines it, and clients
+measure the rate-limit resets against it (see :mod:`mystery.sandbox.limits`).
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
             phrase = "Status"
         lines = [
             f"HTTP/1.1 {response.status} {phrase}",
-            f"date: {formatdate(usegmt=True)}",
+            f"date: {formatdate(self.server.app.context.world.now().timestamp(), usegmt=True)}",
             f"content-type: {response.content_type}",
             f"content-length: {len(response.body)}",
             "api-version: 2.166",

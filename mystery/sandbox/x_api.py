@@ -1,8 +1,10 @@
 """The X API v2 subset mystery uses, as X words it (OpenAPI v2.166 names).
 
 Why it is strict where X is strict (``max_results`` ranges, id patterns, the 512-character search
-query, duplicate content, the 800-mention horizon) and silent where X is lenient (unknown
-``user.fields``): the sandbox exists to make the X channel fail here first, not in a live study.
+query, duplicate content, the 800-mention horizon, undeclared or repeated query parameters and
+unknown ``expansions``: :func:`~mystery.sandbox.params.check_query`) and silent where X is
+lenient (unknown ``user.fields`` values): the sandbox exists to make the X channel fail here
+first, not in a live study.
 Both ``tweet.fields`` and its 2.167 rename ``post.fields`` are read; the 2.166 names are emitted.
 Every request acts as the world's researcher.
 """
@@ -100,7 +102,7 @@ def _includes(world: World, posts: list[Post], wanted: set[str]) -> dict[str, An
             account = world.user(user_id)
             if account is not None:
                 users.setdefault(user_id, account)
-        if wanted & {"referenced_tweets.id", "referenced_posts.id"} and post.replied_to:
+        if "referenced_tweets.id" in wanted and post.replied_to:
             parent = world.posts.get(post.replied_to)
             if parent is not None and world.visible(parent):
                 tweets.setdefault(parent.id, parent)

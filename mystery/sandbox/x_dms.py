@@ -16,7 +16,7 @@ import binascii
 from datetime import timedelta
 from typing import Any
 
-from mystery.sandbox.params import bad_param, tweet_fields
+from mystery.sandbox.params import DM_EXPANSIONS, bad_param, tweet_fields
 from mystery.sandbox.routing import Context, Route
 from mystery.sandbox.timeline import Query, read_page
 from mystery.sandbox.web import Request, Response, json_response
@@ -31,9 +31,6 @@ DM_EVENT_FIELDS = frozenset((
     "participant_ids", "referenced_tweets", "referenced_posts", "sender_id", "text",
 ))  # fmt: skip
 """The 2.166 enum plus the 2.167 rename ``referenced_posts``."""
-DM_EXPANSIONS = frozenset(
-    ("attachments.media_keys", "participant_ids", "referenced_tweets.id", "sender_id")
-)
 _TOKEN_BYTES = 10
 """An id as 10 bytes is exactly 16 base32 characters: the spec's minimum token length."""
 

@@ -8,6 +8,7 @@ status and content type, with ``$ref``s resolved inside the spec.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from functools import cache
@@ -22,6 +23,7 @@ from referencing.jsonschema import DRAFT202012
 from sandbox_helpers import brand, world_body
 
 from mystery.sandbox import SandboxServer
+from mystery.sandbox.params import DECLARED
 
 SPEC = (
     Path(__file__).resolve().parents[2]
@@ -186,3 +188,77 @@ def test_direct_messages_match_the_contract(sandbox: SandboxServer) -> None:
             refused = http.get(url, params=bad)
             assert refused.status_code == 400, bad
             check(refused, "/2/dm_events")
+
+
+# -- what X refuses with 400 ----------------------------------------------------------------
+
+
+def _spec_of(version: str) -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(SPEC.with_name(f"openapi-v{version}.json").read_text("utf-8"))
+    return spec
+
+
+def _declared_in(spec: dict[str, Any], path: str, method: str) -> tuple[set[str], set[str]]:
+    """The query parameters of an operation and its ``expansions`` enum, ``$ref``s followed."""
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            found: Any = spec
+            for part in node["$ref"].split("/")[1:]:
+                found = found[part]
+            node = found
+        return node
+
+    names, expansions = set(), set()
+    for parameter in map(resolve, spec["paths"][path][method].get("parameters", [])):
+        if parameter["in"] == "query":
+            names.add(parameter["name"])
+        if parameter["name"] == "expansions":
+            expansions |= set(resolve(resolve(parameter["schema"])["items"])["enum"])
+    return names, expansions
+
+
+def test_the_sandbox_declares_each_routes_parameters_as_both_specs_do() -> None:
+    """Both spellings pass (2.166's ``tweet.fields``, 2.167's ``post.fields``), nothing else."""
+    specs = [_spec_of("2.166"), _spec_of("2.167")]
+    for route, (names, expansions) in DECLARED.items():
+        method, template = route.split(" ")
+        path = re.sub(r":(\w+)", r"{\1}", template)
+        found = [_declared_in(spec, path, method.lower()) for spec in specs]
+        assert names == set().union(*(f[0] for f in found)), route
+        assert expansions == set().union(*(f[1] for f in found)), route
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "parameter"),
+    [
+        ("/2/users/{me}/mentions", "max_results=5&cursor=abc", "cursor"),  # unknown
+        ("/2/users/{me}/mentions", "tweet.fields=id&tweet.fields=text", "tweet.fields"),  # twice
+        ("/2/users/{me}/mentions", "since_id=1&since_id=1", "since_id"),  # twice, same value
+        ("/2/users/{me}/mentions", "expansions=author_id,replies", "expansions"),  # not an enum
+        ("/2/tweets/search/recent", "query=from%3AAcme&user_id=1", "user_id"),
+        ("/2/users/me", "expansions=author_id", "expansions"),  # a posts' expansion on a user
+        ("/2/tweets", "ids=1&ids=2", "ids"),  # a list repeated, not comma-joined
+        ("/2/dm_events", "since_id=1", "since_id"),  # DMs have no since_id
+    ],
+)
+def test_x_refuses_unknown_and_repeated_parameters_and_unknown_expansions(
+    world: SandboxServer, http: requests.Session, path: str, query: str, parameter: str
+) -> None:
+    me = http.get(f"{world.url}/2/users/me").json()["data"]["id"]
+    refused = http.get(f"{world.url}{path.format(me=me)}?{query}")
+    assert refused.status_code == 400
+    body = check(refused, path.replace("{me}", "{id}"))
+    assert body["type"] == "https://api.twitter.com/2/problems/invalid-request"
+    (error,) = body["errors"]
+    assert list(error["parameters"]) == [parameter]
+    assert "x-rate-limit-reset" in refused.headers
+
+
+def test_a_query_on_a_post_is_refused_and_nothing_is_posted(
+    world: SandboxServer, http: requests.Session
+) -> None:
+    refused = http.post(f"{world.url}/2/tweets?dry_run=true", json={"text": "@Acme hello"})
+    assert refused.status_code == 400
+    check(refused, "/2/tweets", "post")
+    assert world.ground_truth()["posts"] == []
