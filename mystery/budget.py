@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from mystery.channels.base import Billed
 from mystery.channels.x_billing import Spend
 from mystery.pacing import ChannelState, Pacing
 from mystery.store import ProbeRow, Store
@@ -31,14 +32,13 @@ class Budget:
         self._saved: dict[str, str] = {}
         self._passes = 0
         for name, state in pacing.channels.items():
-            spend: Spend | None = getattr(state.channel, "spend", None)
             saved = store.meta(f"spend:{name}")
-            if spend is not None and saved:  # what earlier runs of this study spent
-                state.channel.spend = Spend(**json.loads(saved))  # type: ignore[attr-defined]
+            if isinstance(state.channel, Billed) and saved:  # what earlier runs spent
+                state.channel.spend = Spend(**json.loads(saved))
 
     def affordable(self, probe: ProbeRow, state: ChannelState) -> bool:
         """Whether posting ``probe`` stays within the budget; if not, the channel stops."""
-        spend: Spend | None = getattr(state.channel, "spend", None)
+        spend = state.channel.spend if isinstance(state.channel, Billed) else None
         budget = self.study.channels[probe.channel].budget_usd
         left = spend.remaining(budget) if spend is not None else None
         if spend is None or left is None or left >= spend.prices.of_post(probe.text):
@@ -52,9 +52,9 @@ class Budget:
         the run is ending, save everything."""
         self._passes += 1
         for name, state in self.pacing.channels.items():
-            spend: Spend | None = getattr(state.channel, "spend", None)
-            if spend is None:
+            if not isinstance(state.channel, Billed):
                 continue
+            spend = state.channel.spend
             budget = self.study.channels[name].budget_usd
             if budget is not None or final or self._passes % SAVE_EVERY == 0:
                 counts = json.dumps(spend.counts(), sort_keys=True)

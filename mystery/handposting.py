@@ -19,10 +19,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from mystery.awaiting import Awaiting, Ledger
-from mystery.channels.base import Outgoing, Sent
+from mystery.channels.base import OwnPosts, Sent
 from mystery.durations import format_span
 from mystery.errors import ChannelError, MysteryError
 from mystery.manual import DueProbe, compose_link
+from mystery.outgoing import outgoing
 from mystery.pacing import RECONCILE_MARGIN, ChannelState, Pacing
 from mystery.reschedule import next_slot
 from mystery.store import ProbeRow, Store
@@ -33,15 +34,13 @@ class HandPosting:
     """Shows ``manual`` probes, asks about ``confirm`` ones, and finds the posts made by hand.
 
     ``on_due`` shows a ``manual`` probe to the researcher when it falls due (again after a
-    restart); ``confirm`` asks before each ``confirm`` probe is posted (True: post it).
-    ``outgoing`` is the post a probe makes (the runner's, so both look for the same text)."""
+    restart); ``confirm`` asks before each ``confirm`` probe is posted (True: post it)."""
 
     def __init__(
         self,
         study: Study,
         store: Store,
         pacing: Pacing,
-        outgoing: Callable[[ProbeRow], Outgoing],
         on_due: Callable[[DueProbe], None],
         confirm: Callable[[DueProbe], bool] | None,
     ) -> None:
@@ -55,17 +54,16 @@ class HandPosting:
         self.study = study
         self.store = store
         self.pacing = pacing
-        self.outgoing = outgoing
         self.on_due = on_due
         self.confirm = confirm
         self.ledger = Ledger(store)
         self._shown: set[str] = set()  # manual probes shown by this runner
 
     def due(self, probe: ProbeRow, grace_until: datetime | None = None) -> DueProbe:
-        outgoing = self.outgoing(probe)
-        text = outgoing.compose()
+        post = outgoing(self.study, probe)
+        text = post.compose()
         endpoint = self.study.channels[probe.channel].endpoint
-        return DueProbe(probe.id, probe.brand, probe.channel, outgoing.handle, text,
+        return DueProbe(probe.id, probe.brand, probe.channel, post.handle, text,
                         compose_link(probe.channel, endpoint, text), probe.planned_at,
                         grace_until)
 
@@ -84,8 +82,8 @@ class HandPosting:
         grace_until = now + self.study.channels[probe.channel].grace
         self.ledger.show(probe.id, now, grace_until)
         self._shown.add(probe.id)
-        if state.detect_after is None or state.detect_after > now + state.poll_every:
-            state.detect_after = now + state.poll_every
+        if state.detect.at is None or state.detect.at > now + state.poll_every:
+            state.detect.at = now + state.poll_every
         self.on_due(self.due(probe, grace_until))
 
     def remind(self, item: Awaiting) -> None:
@@ -100,7 +98,7 @@ class HandPosting:
         waiting = self.ledger.waiting(name)
         if not waiting:
             return []
-        return [state.detect_after or now,
+        return [state.detect.at or now,
                 *(self._grace_end(a, state) for a in waiting if a.grace_until)]
 
     def look(self, name: str, state: ChannelState, now: datetime) -> bool:
@@ -120,9 +118,9 @@ class HandPosting:
     def _detect_due(self, state: ChannelState, waiting: list[Awaiting], now: datetime) -> bool:
         """Look for hand-made posts when it is time to, and always just before a poll of the
         channel: a reply to a post we do not know yet could not be attributed (rule 4)."""
-        if state.detect_after is None or now >= state.detect_after:
+        if state.detect.at is None or now >= state.detect.at:
             return True
-        polling = (state.next_poll is None or now >= state.next_poll) \
+        polling = (state.poll.at is None or now >= state.poll.at) \
             and self.store.any_in(("sent",), [state.channel.name])
         claimed = any(a.claimed_id for a in waiting)
         expired = any(a.grace_until and now >= self._grace_end(a, state) for a in waiting)
@@ -138,7 +136,7 @@ class HandPosting:
                     self._verify_claim(item, state, now)
                 elif item.shown_at is not None:
                     since = min(item.probe.planned_at, item.shown_at) - RECONCILE_MARGIN
-                    found = state.channel.find_sent(self.outgoing(item.probe), since)
+                    found = state.channel.find_sent(outgoing(self.study, item.probe), since)
                     if found is not None:
                         self._posted(item, found, state, now, "manual")
                     elif item.grace_until and now >= self._grace_end(item, state):
@@ -149,19 +147,19 @@ class HandPosting:
                                f"{name}: cannot look for posts made by hand yet ({exc}); "
                                "will retry")
             return False
-        state.detect_failures = 0
-        state.detect_after = now + state.poll_every
+        state.detect.failures = 0
+        state.detect.at = now + state.poll_every
         return True
 
     def _verify_claim(self, item: Awaiting, state: ChannelState, now: datetime) -> None:
         """``mystery sent``: believe a named post only once the platform shows it is ours,
         mentions the brand, and gives its time."""
         probe, url = item.probe, item.claimed_url or item.claimed_id
-        fetch: Callable[[str], Sent | None] | None = getattr(state.channel, "fetch_own", None)
         assert item.claimed_id is not None
-        found = fetch(item.claimed_id) if fetch is not None else None
+        channel = state.channel
+        found = channel.fetch_own(item.claimed_id) if isinstance(channel, OwnPosts) else None
         # Mastodon shows a remote mention by its local part: "@help", not "@help@acme.example".
-        handle = self.outgoing(probe).handle.lower().split("@")[0]
+        handle = outgoing(self.study, probe).handle.lower().split("@")[0]
         if found is None or f"@{handle}" not in found.text.lower():
             why = ("it is not a post of the study's account" if found is None
                    else f"it does not mention @{handle}")
@@ -177,8 +175,8 @@ class HandPosting:
             at = f"{sent.sent_at:%Y-%m-%d %H:%M:%S}"
             self.pacing.on_notice(f"{item.probe.id}: posted by hand at {at} UTC "
                                   f"({state.channel.name} id {sent.message_id})")
-            if state.next_poll is None:
-                state.next_poll = now + state.poll_every
+            if state.poll.at is None:
+                state.poll.at = now + state.poll_every
 
     def _miss(self, item: Awaiting, now: datetime) -> None:
         """Not posted within the grace window: to the next slot the plan's rules allow."""

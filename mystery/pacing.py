@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -34,31 +34,34 @@ and ours may disagree, and a post never precedes its plan by more."""
 
 
 @dataclass
-class ChannelState:
-    """A channel's pacing: when it may next poll, send, and check an uncertain send."""
+class Slot:
+    """When a repeated action of a channel may next happen (None: nothing waits), and how
+    many times in a row it has failed (the backoff's exponent)."""
 
-    channel: Channel
-    poll_every: timedelta
-    next_poll: datetime | None = None
-    poll_failures: int = 0
-    send_after: datetime | None = None
-    send_failures: int = 0
-    check_after: datetime | None = None
-    check_failures: int = 0
-    detect_after: datetime | None = None  # next look for posts the researcher made by hand
-    detect_failures: int = 0
-    stopped: str | None = None  # why the channel was stopped, if it was
-    rate_limit: tuple[str, datetime] | None = None  # the last 429: what it refused, until when
+    at: datetime | None = None
+    failures: int = 0
 
 
 Read = Literal["poll", "check", "detect"]
 """The reads the runner repeats until they succeed: polling for replies, checking an uncertain
 send on our timeline, looking for posts made by hand."""
-_SLOTS: dict[Read, tuple[str, str]] = {
-    "poll": ("next_poll", "poll_failures"),
-    "check": ("check_after", "check_failures"),
-    "detect": ("detect_after", "detect_failures"),
-}
+
+
+@dataclass
+class ChannelState:
+    """A channel's pacing: a slot for each repeated action, and whether it was stopped."""
+
+    channel: Channel
+    poll_every: timedelta
+    poll: Slot = field(default_factory=Slot)
+    send: Slot = field(default_factory=Slot)
+    check: Slot = field(default_factory=Slot)  # an uncertain send, looked up on our timeline
+    detect: Slot = field(default_factory=Slot)  # posts the researcher made by hand
+    stopped: str | None = None  # why the channel was stopped, if it was
+    rate_limit: tuple[str, datetime] | None = None  # the last 429: what it refused, until when
+
+    def slot(self, read: Read) -> Slot:
+        return {"poll": self.poll, "check": self.check, "detect": self.detect}[read]
 
 
 class Pacing:
@@ -103,18 +106,25 @@ class Pacing:
         """One policy for every failed read: a 429 waits for the named reset, 401/402/403
         stops the channel, anything else backs off with ``retrying`` as the notice (its
         ``{delay}``, if any, becomes the wait)."""
-        at, count = _SLOTS[read]
+        slot = state.slot(read)
         if isinstance(exc, RateLimited):
-            setattr(state, at, self.rate_limited(name, doing, exc, now,
-                                                 getattr(state, count) + 1))
+            slot.at = self.rate_limited(name, doing, exc, now, slot.failures + 1)
         elif isinstance(exc, AuthError):
             self.stop(name, str(exc))
         else:
             self.retries += 1
-            setattr(state, count, getattr(state, count) + 1)
-            delay = self.backoff(getattr(state, count))
-            setattr(state, at, now + delay)
+            slot.failures += 1
+            delay = self.backoff(slot.failures)
+            slot.at = now + delay
             self.on_notice(retrying.replace("{delay}", format_span(delay)))
+
+    def uncertain(self, state: ChannelState, now: datetime) -> None:
+        """A post whose fate is unknown: hold the channel's sends (backing off), and look it up
+        on our timeline once the platform could show it. Counts as a retry."""
+        self.retries += 1
+        state.send.failures += 1
+        state.send.at = now + self.backoff(state.send.failures)
+        state.check.at = now + state.channel.visibility_lag
 
     def stop(self, name: str, why: str) -> None:
         self.channels[name].stopped = why

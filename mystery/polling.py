@@ -54,7 +54,7 @@ class Poller:
             self.pacing.failed(name, state, "poll", exc, now, "polling",
                                f"{name}: {exc}; polling again in " "{delay}")
             return
-        state.poll_failures = 0
+        state.poll.failures = 0
         replies = self.attribute(name, [*poll.messages, *found])
         self.store.record_poll(name, replies, poll.cursor, poll.complete_through, now,
                                excluded)
@@ -62,7 +62,7 @@ class Poller:
             self.pacing.on_notice(f"{name}: {warning}")
         self.flagged += len(excluded)
         self._settle(name, poll.complete_through, {r.probe_id for r in replies})
-        state.next_poll = now + state.poll_every
+        state.poll.at = now + state.poll_every
 
     def _catch_up(self, name: str, channel: Channel, gap: Gap,
                   now: datetime) -> tuple[list[Message], list[tuple[str, str]]]:

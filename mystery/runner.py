@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mystery.budget import Budget
-from mystery.channels.base import Channel, Outgoing
+from mystery.channels.base import Channel
 from mystery.clock import Clock, RealClock, parse_iso
 from mystery.durations import format_span
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected
 from mystery.handposting import HandPosting
 from mystery.manual import DueProbe
+from mystery.outgoing import outgoing
 from mystery.pacing import RECONCILE_MARGIN, ChannelState, Pacing
 from mystery.polling import Poller
 from mystery.progress import Event, Progress, Wait
@@ -97,7 +98,7 @@ class Runner:
         self._channels = self._pacing.channels
         self._poller = Poller(study, store, clock, self._pacing)
         self._failed_to_open = dict(stopped or {})
-        self._hand = HandPosting(study, store, self._pacing, self._outgoing, on_due, confirm)
+        self._hand = HandPosting(study, store, self._pacing, on_due, confirm)
         self._guards = Safeguards(study, store)
         self._waits: dict[str, tuple[str, datetime]] = {}  # held back: channel, look again at
         self._held: dict[str, str] = {}  # due probes a safeguard holds back, and their channel
@@ -130,9 +131,9 @@ class Runner:
             passes=passes,
             stopped={**self._failed_to_open,
                      **{n: s.stopped for n, s in self._channels.items() if s.stopped}},
-            requests=sum(getattr(s.channel, "requests", 0) for s in self._channels.values()),
+            requests=sum(s.channel.requests for s in self._channels.values()),
             retries=self._pacing.retries,
-            skipped=sum(getattr(s.channel, "skipped", 0) for s in self._channels.values()),
+            skipped=sum(s.channel.skipped for s in self._channels.values()),
             flagged=self._poller.flagged,
         )
 
@@ -141,7 +142,7 @@ class Runner:
         about) what is due, look for posts made by hand, poll."""
         now = self.clock.now()
         for name, state in self._live():
-            if self._uncertain(name) and (state.check_after is None or now >= state.check_after):
+            if self._uncertain(name) and (state.check.at is None or now >= state.check.at):
                 self._check_uncertain(name, state, now)
         self._waits, self._held = {}, {}
         shown = self._hand.shown()
@@ -152,8 +153,8 @@ class Runner:
             if probe.id in shown:
                 self._hand.remind(shown[probe.id])
                 continue
-            if sender.send_after and now < sender.send_after:
-                self._waits[probe.id] = (probe.channel, sender.send_after)
+            if sender.send.at and now < sender.send.at:
+                self._waits[probe.id] = (probe.channel, sender.send.at)
                 continue
             hold = self._guards.hold(probe, now)
             if hold is not None:
@@ -171,12 +172,12 @@ class Runner:
             if not self._hand.look(name, state, now):
                 blind.add(name)
         for name, state in self._live():
-            if state.next_poll is not None and now < state.next_poll:
+            if state.poll.at is not None and now < state.poll.at:
                 continue
             if self._uncertain(name) or name in blind:
                 continue  # rule 4: first learn the id of every post we may have made
             if not self.store.any_in(("sent",), [name]):
-                state.next_poll = None  # nothing to wait for: poll again once a probe goes out
+                state.poll.at = None  # nothing to wait for: poll again once a probe goes out
                 continue
             self._poller.poll(name, state, now)
         self._budget.keep()
@@ -219,15 +220,15 @@ class Runner:
         for name, state in self._live():
             planned = self.store.next_planned([name], after=now)
             if planned is not None:
-                at = max(planned[1], state.send_after or planned[1])
+                at = max(planned[1], state.send.at or planned[1])
                 events.append(Event(at, "send", name, planned[0]))
-            if state.send_after is not None and state.send_after > now:
-                events.append(Event(state.send_after, "resume", name))  # a post refused (429)
+            if state.send.at is not None and state.send.at > now:
+                events.append(Event(state.send.at, "resume", name))  # a post refused (429)
             events += [Event(at, "look", name) for at in self._hand.wake_times(name, state, now)]
             if self._uncertain(name):
-                events.append(Event(state.check_after or now, "check", name))
-            elif state.next_poll is not None:
-                events.append(Event(state.next_poll, "poll", name))
+                events.append(Event(state.check.at or now, "check", name))
+            elif state.poll.at is not None:
+                events.append(Event(state.poll.at, "poll", name))
             elif self.store.any_in(("sent",), [name]):
                 events.append(Event(now, "poll", name))
         if not events:
@@ -237,10 +238,6 @@ class Runner:
                                                    first.probe_id)
 
     # -- sending ---------------------------------------------------------------------------
-
-    def _outgoing(self, probe: ProbeRow) -> Outgoing:
-        handle = self.study.brand(probe.brand).handles.get(probe.channel, "")
-        return Outgoing(probe.id, handle, probe.text)
 
     def _send(self, probe: ProbeRow, state: ChannelState, now: datetime) -> None:
         earlier = [a[1] for a in self.store.attempts(probe.id)]
@@ -253,18 +250,18 @@ class Runner:
                            f"sending it {format_span(now - probe.planned_at)} late")
         self.store.begin_send(probe.id, now)
         try:
-            sent = state.channel.send(self._outgoing(probe))
+            sent = state.channel.send(outgoing(self.study, probe))
         except RateLimited as exc:
             self.store.abort_send(probe.id, str(exc), now)
-            state.send_after = self._pacing.rate_limited(probe.channel, "posting", exc, now,
-                                                         state.send_failures + 1)
+            state.send.at = self._pacing.rate_limited(probe.channel, "posting", exc, now,
+                                                         state.send.failures + 1)
             return
         except Rejected as exc:
             if any(outcome in ("failed", "interrupted") for outcome in earlier):
                 # Perhaps a duplicate of our own earlier, uncertain post that is only now
                 # showing: look again (after the platform's lag) before deciding anything.
                 self.store.mark_uncertain(probe.id, str(exc), now)
-                state.check_after = now + state.channel.visibility_lag
+                state.check.at = now + state.channel.visibility_lag
                 return
             self.store.abort_send(probe.id, str(exc), now)
             self._exclude(probe, "rejected", str(exc), now)
@@ -276,19 +273,13 @@ class Runner:
         except ChannelError as exc:  # TransientError, or anything else a channel did not say
             # We do not know whether it went out: it stays 'sending' until our timeline says.
             self.store.mark_uncertain(probe.id, str(exc), now)
-            self._pacing.retries += 1
-            self._hold_sends(state, now)
-            state.check_after = now + state.channel.visibility_lag
+            self._pacing.uncertain(state, now)
             self.on_notice(f"{probe.id}: {exc}; checking our timeline before any retry")
             return
         self.store.mark_sent(probe.id, sent.message_id, sent.sent_at, sent.text, now)
-        state.send_failures, state.send_after = 0, None
-        if state.next_poll is None:
-            state.next_poll = now + state.poll_every
-
-    def _hold_sends(self, state: ChannelState, now: datetime) -> None:
-        state.send_failures += 1
-        state.send_after = now + self._pacing.backoff(state.send_failures)
+        state.send.failures, state.send.at = 0, None
+        if state.poll.at is None:
+            state.poll.at = now + state.poll_every
 
     def _check_uncertain(self, name: str, state: ChannelState, now: datetime) -> None:
         for probe in self.store.probes(state="sending", channel=name):
@@ -297,30 +288,30 @@ class Runner:
 
     def _reconcile(self, probe: ProbeRow, state: ChannelState, now: datetime) -> bool:
         """Rule 3: a send that may have happened is looked up before anything is re-sent.
-        Returns False when the answer must wait (``check_after`` says until when)."""
+        Returns False when the answer must wait (``check.at`` says until when)."""
         attempts = self.store.attempts(probe.id)
         started = parse_iso(attempts[-1][0]) if attempts else now
         visible_from = started + state.channel.visibility_lag
         if now < visible_from:
-            state.check_after = visible_from  # the platform may not show it yet
+            state.check.at = visible_from  # the platform may not show it yet
             return False
         first = parse_iso(attempts[0][0]) if attempts else now
         since = min(probe.planned_at, first) - RECONCILE_MARGIN
         try:
-            found = state.channel.find_sent(self._outgoing(probe), since)
+            found = state.channel.find_sent(outgoing(self.study, probe), since)
         except ChannelError as exc:
             self._pacing.failed(probe.channel, state, "check", exc, now,
                                 "checking our timeline",
                                 f"{probe.id}: cannot check our timeline yet ({exc}); "
                                 "will retry")
             return False
-        state.check_failures, state.check_after = 0, None
+        state.check.failures, state.check.at = 0, None
         if found is not None:
             self.store.mark_sent(probe.id, found.message_id, found.sent_at, found.text, now,
                                  how="reconciled")
             self.on_notice(f"{probe.id}: found on our timeline after an interrupted send")
-            if state.next_poll is None:
-                state.next_poll = now + state.poll_every
+            if state.poll.at is None:
+                state.poll.at = now + state.poll_every
         else:
             crashed = attempts[-1][1] is None if attempts else True
             self.store.abort_send(probe.id, "not on our timeline", now,
@@ -332,7 +323,7 @@ class Runner:
     def _hold(self, probe: ProbeRow, hold: Hold, state: ChannelState, now: datetime) -> None:
         """A safeguard keeps ``probe`` back: say so once, and look again when it may pass."""
         self._waits[probe.id] = (probe.channel,
-                                 hold.until or state.next_poll or now + state.poll_every)
+                                 hold.until or state.poll.at or now + state.poll_every)
         self._held[probe.id] = probe.channel
         if self._told.get(probe.id) != hold.reason:
             self._told[probe.id] = hold.reason

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mystery.analysis.export import timing_rows
-from mystery.channels.base import Message, Outgoing, Poll, Sent
+from mystery.channels.memory import MemoryChannel
 from mystery.clock import VirtualClock, iso
 from mystery.errors import AuthError, RateLimited, Rejected, TransientError
 from mystery.plan import make_plan
@@ -28,71 +28,9 @@ START = datetime(2026, 3, 2, tzinfo=UTC)
 ANSWER_AFTER = timedelta(minutes=10)
 
 
-@dataclass
-class Post:
-    id: str
-    text: str
-    at: datetime
-
-
-@dataclass
-class FakeChannel:
-    """A platform and its client in one: posts get increasing ids; each post is answered by
-    its brand ``ANSWER_AFTER`` later. ``send_faults`` etc. are raised in turn; a send fault
-    given as ``("after", exc)`` is raised after the post was made."""
-
-    name: str
-    clock: VirtualClock
-    visibility_lag: timedelta = timedelta(0)
-    posts: list[Post] = field(default_factory=list)
-    send_faults: list[object] = field(default_factory=list)
-    find_faults: list[Exception] = field(default_factory=list)
-    poll_faults: list[Exception] = field(default_factory=list)
-    polls: list[datetime] = field(default_factory=list)
-    requests: int = 0
-
-    def open(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def brand_authors(self, handles: list[str]) -> None: ...
-
-    def post(self, text: str) -> Post:
-        made = Post(str(len(self.posts) + 1), text, self.clock.now())
-        self.posts.append(made)
-        return made
-
-    def send(self, outgoing: Outgoing) -> Sent:
-        self.requests += 1
-        fault = self.send_faults.pop(0) if self.send_faults else None
-        if isinstance(fault, Exception):
-            raise fault
-        made = self.post(outgoing.compose())
-        if isinstance(fault, tuple):
-            raise fault[1]
-        return Sent(made.id, made.at, made.text)
-
-    def find_sent(self, outgoing: Outgoing, since: datetime) -> Sent | None:
-        self.requests += 1
-        if self.find_faults:
-            raise self.find_faults.pop(0)
-        return next((Sent(p.id, p.at, p.text) for p in self.posts
-                     if p.text == outgoing.compose() and p.at >= since), None)
-
-    def poll(self, cursor: str | None, now: datetime) -> Poll:
-        self.requests += 1
-        if self.poll_faults:
-            raise self.poll_faults.pop(0)
-        self.polls.append(now)
-        replies = [
-            Message(f"r{p.id}", p.text.split()[0][1:], "Yes, we do.", p.at + ANSWER_AFTER,
-                    p.id, p.id)
-            for p in self.posts
-            if p.at + ANSWER_AFTER <= now and (cursor is None or iso(p.at) > cursor)
-        ]
-        newest = max((iso(p.at) for p in self.posts if p.at + ANSWER_AFTER <= now),
-                     default=cursor)
-        return Poll(replies, newest, now)
+def _memory(name: str, clock: VirtualClock) -> MemoryChannel:
+    """The in-memory platform, its brands answering ``ANSWER_AFTER`` after each post."""
+    return MemoryChannel(name, clock, answer_after=ANSWER_AFTER)
 
 
 def _study(*channels: str, **config: object) -> Study:
@@ -114,7 +52,7 @@ class Rig:
     study: Study
     store: Store
     clock: VirtualClock
-    channels: dict[str, FakeChannel]
+    channels: dict[str, MemoryChannel]
     notices: list[str] = field(default_factory=list)
 
     def runner(self) -> Runner:
@@ -135,10 +73,10 @@ def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
     clock = VirtualClock(START)
     with Store.open(tmp_path / "s.db") as store:
         store.initialise(study, make_plan(study))
-        yield Rig(study, store, clock, {n: FakeChannel(n, clock) for n in names})
+        yield Rig(study, store, clock, {n: _memory(n, clock) for n in names})
 
 
-def _texts(channel: FakeChannel) -> list[str]:
+def _texts(channel: MemoryChannel) -> list[str]:
     return [p.text for p in channel.posts]
 
 
@@ -315,7 +253,7 @@ def test_probes_held_by_a_safeguard_are_counted_per_channel(tmp_path: Path) -> N
     with Store.open(tmp_path / "s.db") as store:
         store.initialise(study, make_plan(study))
         reports: list[Progress] = []
-        runner = Runner(study, store, {"x": FakeChannel("x", clock)}, clock,
+        runner = Runner(study, store, {"x": _memory("x", clock)}, clock,
                         on_progress=reports.append)
         runner.run(until=START + timedelta(hours=23))
     held = [r.held.get("x", 0) for r in reports]

@@ -11,15 +11,25 @@ A channel knows one platform's wire format and nothing about studies, stores or 
 
 Channels never sleep and never retry a post: the runner owns time and pacing. A platform's
 "wait" (HTTP 429) is raised as :class:`mystery.errors.RateLimited` for the runner to honour.
+
+What only some platforms can do is an optional capability, a ``runtime_checkable`` Protocol
+the runner asks with ``isinstance``: :class:`OwnPosts` (look up one of our posts by id, for
+``mystery sent``), :class:`Billed` (a ledger of what the platform charges), and
+:class:`~mystery.channels.catchup.ThreadSearch` (search a thread, to catch up after a gap).
+:class:`~mystery.channels.memory.MemoryChannel` is a whole platform in memory that keeps the
+contract, for tests and for trying the runner without a server.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mystery.text import well_formed
+
+if TYPE_CHECKING:
+    from mystery.channels.x_billing import Spend
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,16 @@ class Channel(Protocol):
     # How long after creation a message may take to show up in ``poll`` on this platform.
     visibility_lag: timedelta
 
+    @property
+    def requests(self) -> int:
+        """Requests made to the platform so far (the run's figures)."""
+        ...
+
+    @property
+    def skipped(self) -> int:
+        """Items the platform sent that could not be used (counted, never silently dropped)."""
+        ...
+
     def open(self) -> None:
         """Authenticate and look up accounts; raises AuthError with the credential to fix."""
 
@@ -104,3 +124,21 @@ class Channel(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class OwnPosts(Protocol):
+    """A platform where one of our posts can be looked up by its id (``mystery sent``)."""
+
+    def fetch_own(self, message_id: str) -> Sent | None:
+        """Our own post ``message_id`` with the platform's time, or None when the platform has
+        none or it is not ours."""
+        ...
+
+
+@runtime_checkable
+class Billed(Protocol):
+    """A platform that charges per request or resource (X): the channel bills each answer
+    into ``spend`` as it reads it; the runner saves and restores it, and keeps it to budget."""
+
+    spend: Spend

@@ -97,6 +97,9 @@ class EmailChannel:
         self._smtp_sessions = 0
         self._pending: dict[str, bytes] = {}  # accepted by SMTP, not yet filed in Sent
         self._uncertain: dict[str, float] = {}  # message id → monotonic time of the attempt
+        # Never more than 0: a message without a usable INTERNALDATE stops the poll instead,
+        # since the cursor would otherwise move past it.
+        self.skipped = 0
 
     # -- plumbing --------------------------------------------------------------------------
 
