@@ -8,6 +8,7 @@ that ``mystery --help`` stays fast.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -42,7 +43,13 @@ def _root(
     ] = False,
 ) -> None:
     """Measure how fast brands answer their customers."""
+    global _parsed
+    _parsed = True
 
+
+_parsed = False
+"""Whether Typer got as far as the root callback: from there on, each command answers an
+interrupt itself (``friendly_errors``); before it, :func:`main` must."""
 
 collect.register(app)
 manual.register(app)
@@ -54,5 +61,24 @@ log_command.register(app)
 
 
 def main() -> None:
-    """Console-script entry point (``mystery`` and ``python -m mystery``)."""
-    app()
+    """Run the CLI (``mystery.__main__`` calls it, after the signal handling is in place).
+
+    SIGTERM stops a command as Ctrl-C does (:mod:`mystery.interrupts`); installed here too, so
+    that an older console script pointing at this function keeps that promise. Each command
+    answers an interrupt itself (``friendly_errors``). One that comes earlier, while Typer
+    builds the command line (a traceback) or parses it (Typer exits 130 without a word; its
+    first parse imports pydantic, a window of a few hundred milliseconds), gets the same words
+    here.
+    """
+    from mystery.interrupts import INTERRUPTED, stop_like_ctrl_c
+
+    stop_like_ctrl_c()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write(INTERRUPTED + "\n")
+        raise SystemExit(130) from None
+    except SystemExit as exc:
+        if exc.code == 130 and not _parsed:
+            sys.stderr.write(INTERRUPTED + "\n")
+        raise
