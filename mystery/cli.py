@@ -43,13 +43,6 @@ def _root(
     ] = False,
 ) -> None:
     """Measure how fast brands answer their customers."""
-    global _parsed
-    _parsed = True
-
-
-_parsed = False
-"""Whether Typer got as far as the root callback: from there on, each command answers an
-interrupt itself (``friendly_errors``); before it, :func:`main` must."""
 
 collect.register(app)
 manual.register(app)
@@ -66,9 +59,8 @@ def main() -> None:
     SIGTERM stops a command as Ctrl-C does (:mod:`mystery.interrupts`); installed here too, so
     that an older console script pointing at this function keeps that promise. Each command
     answers an interrupt itself (``friendly_errors``). One that comes earlier, while Typer
-    builds the command line (a traceback) or parses it (Typer exits 130 without a word; its
-    first parse imports pydantic, a window of a few hundred milliseconds), gets the same words
-    here.
+    builds the command line (a traceback) or parses it (a silent exit 130; its first parse
+    imports pydantic, a window of a few hundred milliseconds), gets the same words here.
     """
     from mystery.interrupts import INTERRUPTED, stop_like_ctrl_c
 
@@ -79,6 +71,15 @@ def main() -> None:
         sys.stderr.write(INTERRUPTED + "\n")
         raise SystemExit(130) from None
     except SystemExit as exc:
-        if exc.code == 130 and not _parsed:
+        if _silenced_interrupt(exc):
             sys.stderr.write(INTERRUPTED + "\n")
         raise
+
+
+def _silenced_interrupt(exc: SystemExit) -> bool:
+    """Whether Typer ended on an interrupt without a word: it exits 130 through a
+    ``typer.Exit`` raised *from* the ``KeyboardInterrupt``, while a command's own answer has
+    printed the message already and chains nothing (``raise typer.Exit(130) from None``)."""
+    context = exc.__context__
+    return (exc.code == 130 and isinstance(context, typer.Exit)
+            and isinstance(context.__cause__, KeyboardInterrupt))

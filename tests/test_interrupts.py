@@ -1,0 +1,76 @@
+"""Stopping mystery from outside: SIGTERM is Ctrl-C, and every interrupt gets one message.
+
+The end-to-end proof (real signals at random moments of the demo, and the resume that follows)
+is ``tests/crash/test_resume_in_process.py``; these pin the pieces down where a signal's
+timing cannot be aimed: an interrupt while Typer parses the command line, and one inside a
+command, each said exactly once.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mystery import cli
+from mystery.interrupts import INTERRUPTED, stop_like_ctrl_c
+
+
+@pytest.fixture
+def handlers() -> Iterator[None]:
+    """Put SIGTERM back as it was: the test process must not keep mystery's handler."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+def test_sigterm_raises_keyboard_interrupt_in_the_main_thread(handlers: None) -> None:
+    stop_like_ctrl_c()
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGTERM)
+
+
+def test_a_sigterm_the_parent_ignored_stays_ignored(handlers: None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    stop_like_ctrl_c()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["mystery", *args])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert isinstance(stopped.value.code, int)
+    return stopped.value.code
+
+
+def test_an_interrupt_while_typer_parses_gets_the_message(
+    handlers: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    import typer.core
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(typer.core.TyperArgument, "process_value", interrupted)
+    assert _main(monkeypatch, "validate", str(tmp_path / "study.toml")) == 130
+    assert capsys.readouterr().err == INTERRUPTED + "\n"
+
+
+def test_an_interrupt_inside_a_command_is_said_once(
+    handlers: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    import mystery.study
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mystery.study, "load_study", interrupted)
+    assert _main(monkeypatch, "validate", str(tmp_path / "study.toml")) == 130
+    assert capsys.readouterr().err == INTERRUPTED + "\n"
