@@ -103,6 +103,8 @@ def _put_world(url: str, study: Study) -> None:
 
 
 def _rebuild(server: SandboxServer, history: History) -> None:
+    """Give a fresh in-process sandbox the world an earlier run left, or refuse: a study must
+    never be finished against brands that were not the ones it asked."""
     from mystery.sandbox.replay import DifferentWorld, replay
 
     try:
