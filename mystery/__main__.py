@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from mystery.interrupts import INTERRUPTED, stop_like_ctrl_c
+from mystery.interrupts import INTERRUPTED, keep_exit_code, stop_like_ctrl_c
 
 
 def main() -> None:
@@ -20,6 +20,7 @@ def main() -> None:
         from mystery.cli import main as cli_main
     except KeyboardInterrupt:
         sys.stderr.write(INTERRUPTED + "\n")
+        keep_exit_code()
         raise SystemExit(130) from None
     cli_main()
 

@@ -62,17 +62,20 @@ def main() -> None:
     builds the command line (a traceback) or parses it (a silent exit 130; its first parse
     imports pydantic, a window of a few hundred milliseconds), gets the same words here.
     """
-    from mystery.interrupts import INTERRUPTED, stop_like_ctrl_c
+    from mystery.interrupts import INTERRUPTED, keep_exit_code, stop_like_ctrl_c
 
     stop_like_ctrl_c()
     try:
         app()
     except KeyboardInterrupt:
         sys.stderr.write(INTERRUPTED + "\n")
+        keep_exit_code()
         raise SystemExit(130) from None
     except SystemExit as exc:
         if _silenced_interrupt(exc):
             sys.stderr.write(INTERRUPTED + "\n")
+        if exc.code == 130:
+            keep_exit_code()
         raise
 
 

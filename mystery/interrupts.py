@@ -41,3 +41,15 @@ def stop_like_ctrl_c() -> None:
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
             signal.signal(number, _interrupt)
+
+
+def keep_exit_code() -> None:
+    """Let a command that caught an interrupt end with the exit code it chose (130).
+
+    CPython marks a ``KeyboardInterrupt`` that passed through any ``exec`` of a string as
+    unhandled, and dataclasses make their methods that way, so an interrupt during an import
+    often does; ``python -m mystery`` then ends by SIGINT (-2 to a parent process) although the
+    interrupt was caught and answered. Evaluating any string clears the mark (CPython's
+    ``run_eval_code_obj`` resets it first), so this is called just before exiting 130.
+    """
+    exec("None")

@@ -9,6 +9,7 @@ command, each said exactly once.
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,3 +75,32 @@ def test_an_interrupt_inside_a_command_is_said_once(
     monkeypatch.setattr(mystery.study, "load_study", interrupted)
     assert _main(monkeypatch, "validate", str(tmp_path / "study.toml")) == 130
     assert capsys.readouterr().err == INTERRUPTED + "\n"
+
+
+STOPPER = """\
+import signal, sys
+from mystery.interrupts import keep_exit_code
+try:
+    exec("import signal\\nsignal.raise_signal(signal.SIGINT)\\nwhile True: pass")
+except KeyboardInterrupt:
+    if sys.argv[1:] == ["keep"]:
+        keep_exit_code()
+    raise SystemExit(130)
+"""
+
+
+def test_python_m_ends_with_the_exit_code_chosen_after_a_caught_interrupt(
+    tmp_path: Path,
+) -> None:
+    """An interrupt that passed through ``exec`` of a string (as one during a dataclass's
+    creation does) would make ``python -m`` die by SIGINT although it was caught: kept, the
+    exit code is the 130 the command chose."""
+    (tmp_path / "stopper.py").write_text(STOPPER, encoding="utf-8")
+
+    def run(*args: str) -> int:
+        return subprocess.run([sys.executable, "-m", "stopper", *args], cwd=tmp_path,
+                              timeout=60).returncode
+
+    # CPython's mark, without the fix (should this fail, CPython fixed it: drop the helper)
+    assert run() == -signal.SIGINT
+    assert run("keep") == 130
