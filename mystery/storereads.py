@@ -169,9 +169,10 @@ class StoreReads:
         return [(probe_row(r[:-1]), str(r[-1])) for r in rows]
 
     def last_instant(self, channels: Iterable[str]) -> datetime | None:
-        """The latest instant of the run's clock this store recorded on ``channels``: the
+        """The latest instant of the run's clock this store recorded on ``channels``. The
         runner writes its clock's time with every send attempt, send, settling, poll and flag,
-        so no event after it was done (and none before it can be missing)."""
+        so a run that died stood at least there, and had done nothing later that mattered: a
+        rebuilt sandbox's clock starts there (:mod:`mystery.sandbox.replay`)."""
         channels = list(channels)
         marks = ",".join("?" * len(channels))
         on = f"probe_id IN (SELECT id FROM probes WHERE channel IN ({marks}))"
