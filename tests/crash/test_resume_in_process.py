@@ -36,6 +36,8 @@ import pytest
 from crash_helpers import PYTHON
 from typer.testing import CliRunner
 
+from mystery.analysis.export import timing_rows
+from mystery.analysis.timings import TimingRow
 from mystery.channels.base import Outgoing, Sent
 from mystery.channels.bluesky import BlueskyChannel
 from mystery.channels.mastodon import MastodonChannel
@@ -48,7 +50,7 @@ from mystery.sandbox.inspection import ground_truth
 from mystery.sandbox.replay import replay
 from mystery.sandbox.verify import mismatches
 from mystery.store import Store
-from mystery.study import load_study
+from mystery.studyload import load_study
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND = [PYTHON, "-m", "mystery", "run", "demo.toml"]
@@ -183,7 +185,7 @@ def _rebuilt_truth(folder: Path, db: Path) -> tuple[dict[str, Any], Store]:
 @dataclass(frozen=True)
 class Undisturbed:
     timings_csv: bytes
-    rows: list[dict[str, Any]]
+    rows: list[TimingRow]
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +195,7 @@ def undisturbed(tmp_path_factory: pytest.TempPathFactory) -> Undisturbed:
     run = subprocess.run(COMMAND, cwd=folder, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     with Store.open(folder / "demo.db", create=False) as store:
-        rows = store.timing_rows()
+        rows = timing_rows(store)
     return Undisturbed((folder / "results" / "demo" / "timings.csv").read_bytes(), rows)
 
 
@@ -294,7 +296,7 @@ def test_a_send_cut_off_by_a_stop_is_made_again_at_its_instant(
     _, result = run_study(folder / "demo.toml")
     assert result.finished
     with Store.open(folder / "demo.db", create=False) as store:
-        assert store.timing_rows() == undisturbed.rows
+        assert timing_rows(store) == undisturbed.rows
         assert [a[1] for a in store.attempts(calls[-1])] == ["interrupted", "sent"]
         assert all(p.sent_at == p.planned_at for p in store.probes())
 
