@@ -8,6 +8,7 @@ that ``mystery --help`` stays fast.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -43,7 +44,6 @@ def _root(
 ) -> None:
     """Measure how fast brands answer their customers."""
 
-
 collect.register(app)
 manual.register(app)
 analysis.register(app)
@@ -54,5 +54,35 @@ log_command.register(app)
 
 
 def main() -> None:
-    """Console-script entry point (``mystery`` and ``python -m mystery``)."""
-    app()
+    """Run the CLI (``mystery.__main__`` calls it, after the signal handling is in place).
+
+    SIGTERM stops a command as Ctrl-C does (:mod:`mystery.interrupts`); installed here too, so
+    that an older console script pointing at this function keeps that promise. Each command
+    answers an interrupt itself (``friendly_errors``). One that comes earlier, while Typer
+    builds the command line (a traceback) or parses it (a silent exit 130; its first parse
+    imports pydantic, a window of a few hundred milliseconds), gets the same words here.
+    """
+    from mystery.interrupts import INTERRUPTED, keep_exit_code, stop_like_ctrl_c
+
+    stop_like_ctrl_c()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write(INTERRUPTED + "\n")
+        keep_exit_code()
+        raise SystemExit(130) from None
+    except SystemExit as exc:
+        if _silenced_interrupt(exc):
+            sys.stderr.write(INTERRUPTED + "\n")
+        if exc.code == 130:
+            keep_exit_code()
+        raise
+
+
+def _silenced_interrupt(exc: SystemExit) -> bool:
+    """Whether Typer ended on an interrupt without a word: it exits 130 through a
+    ``typer.Exit`` raised *from* the ``KeyboardInterrupt``, while a command's own answer has
+    printed the message already and chains nothing (``raise typer.Exit(130) from None``)."""
+    context = exc.__context__
+    return (exc.code == 130 and isinstance(context, typer.Exit)
+            and isinstance(context.__cause__, KeyboardInterrupt))

@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mystery.connect import connect
-from mystery.errors import MysteryError, SandboxError, StoreError
+from mystery.errors import MysteryError, SandboxError
 from mystery.lock import StudyLock, lock_path
 from mystery.manual import DueProbe
 from mystery.plan import PlannedProbe, make_plan
@@ -24,6 +25,9 @@ from mystery.store import Store
 from mystery.study import Study
 from mystery.studyload import LoadedStudy, load_study
 from mystery.words import AUTOMATED_CHANNELS
+
+if TYPE_CHECKING:
+    from mystery.sandbox.replay import History
 
 
 def _noop(_: object) -> None:
@@ -117,18 +121,12 @@ def _run_locked(
     with Store.open(path) as store:
         store.durable_intent = not study.sandbox_channels
         new = store.initialise(study, plan)
-        in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
-        unfinished = store.count(("sending", "sent"), study.sandbox_channels)
-        if not new and in_process_sandbox and unfinished:
-            raise StoreError(
-                f"{store.path} holds {unfinished} probe(s) sent to an in-process sandbox that "
-                "ended with its run, so their replies can never arrive. Delete the store to "
-                "start the sandbox study again, or use a standalone 'mystery sandbox' with "
-                "--sandbox-url for runs you mean to interrupt"
-            )
         if not store.count(("planned", "sending", "sent")):
             return loaded, RunResult(store.counts(), finished=True, passes=0)
-        with connect(study, sandbox_url=sandbox_url, timeout=timeout) as connection:
+        in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
+        history = sandbox_history(store, study) if in_process_sandbox and not new else None
+        with connect(study, sandbox_url=sandbox_url, timeout=timeout,
+                     history=history) as connection:
             for name, why in connection.stopped.items():
                 on_notice(f"{name}: stopped: {why}")
             runner = Runner(
@@ -137,3 +135,20 @@ def _run_locked(
                 stopped=connection.stopped, on_due=on_due, confirm=confirm,
             )
             return loaded, runner.run(once=once, until=until)
+
+
+def sandbox_history(store: Store, study: Study) -> History | None:
+    """What an in-process sandbox that died with an earlier run must be rebuilt from: every
+    probe it received, in order, with its text, time and id; every reply recorded from it;
+    and the clock's last recorded instant. None when the earlier run recorded nothing."""
+    from mystery.sandbox.replay import History, SeenReply, SentPost
+
+    channels = study.sandbox_channels
+    now = store.last_instant(channels)
+    if now is None:
+        return None
+    posts = [SentPost(p.channel, p.message_id or "", text, p.sent_at or now, p.id)
+             for p, text in store.sent_in_order(channels)]
+    replies = [SeenReply(r.channel, r.message_id, r.created_at)
+               for r in store.replies() if r.channel in channels]
+    return History(posts, replies, now)

@@ -2,9 +2,12 @@
 
 A study whose channels say ``endpoint = "sandbox"`` runs against the built-in emulator on a
 virtual clock. By default it is started in this process on a free loopback port and dies with
-the run; ``sandbox_url`` points at a standalone ``mystery sandbox`` instead, which keeps its world
-(and clock) while runners stop and restart. Either way the channel code is the real one, talking
-HTTP to loopback: only the base URL differs from the real platform.
+the run; a run that resumes a store starts a fresh one and rebuilds its world from the store's
+``history`` (:mod:`mystery.sandbox.replay`: the same posts at the same instants give the same
+ids and the same replies, each checked), with its clock where the store's last record left it.
+``sandbox_url`` points at a standalone ``mystery sandbox`` instead, which keeps its world (and
+clock) while runners stop and restart, so nothing is rebuilt. Either way the channel code is the
+real one, talking HTTP to loopback: only the base URL differs from the real platform.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -22,6 +25,10 @@ from mystery.clock import Clock, RealClock, iso, parse_iso
 from mystery.errors import AuthError, MysteryError, SandboxError
 from mystery.study import Study
 from mystery.words import HAND_LOGGED_CHANNELS
+
+if TYPE_CHECKING:
+    from mystery.sandbox.replay import History
+    from mystery.sandbox.server import SandboxServer
 
 
 @dataclass
@@ -95,6 +102,22 @@ def _put_world(url: str, study: Study) -> None:
         raise SandboxError(f"the sandbox at {url} refused the study: {response.text[:300]}")
 
 
+def _rebuild(server: SandboxServer, history: History) -> None:
+    """Give a fresh in-process sandbox the world an earlier run left, or refuse: a study must
+    never be finished against brands that were not the ones it asked."""
+    from mystery.sandbox.replay import DifferentWorld, replay
+
+    try:
+        replay(server.world, history)
+    except DifferentWorld as exc:
+        raise SandboxError(
+            f"cannot resume in the in-process sandbox: rebuilt from the store, its world differs "
+            f"from the one the earlier run talked to ({exc}), so the replies the store waits "
+            "for would never come. Resume with the version of mystery that began the study, or "
+            "delete the store to start the sandbox study again"
+        ) from None
+
+
 def _make_channel(name: str, study: Study, base_url: str, sandbox: bool,
                   timeout: float = 30.0) -> Channel:
     config = study.channels[name]
@@ -134,13 +157,15 @@ def _make_channel(name: str, study: Study, base_url: str, sandbox: bool,
 
 
 @contextmanager
-def connect(study: Study, *, sandbox_url: str | None = None,
-            timeout: float = 30.0) -> Iterator[Connection]:
+def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30.0,
+            history: History | None = None) -> Iterator[Connection]:
     """Yield open channels and the right clock; stop an in-process sandbox afterwards.
 
     ``timeout`` bounds each HTTP request to a platform, in seconds. A channel whose credentials
     are refused is left out (and named in ``stopped``) while the others run; if none opens,
-    the first refusal is raised.
+    the first refusal is raised. ``history``: what an earlier run sent, to rebuild an
+    in-process sandbox's world from before any channel opens (unused with ``sandbox_url``,
+    whose world lives on).
     """
     # Hand-logged channels have no automatic channel: 'mystery log' records them.
     automated = {n: c for n, c in study.channels.items() if n not in HAND_LOGGED_CHANNELS}
@@ -164,6 +189,8 @@ def connect(study: Study, *, sandbox_url: str | None = None,
                 server.start()
                 url = server.url
                 _put_world(url, study)
+                if history is not None:
+                    _rebuild(server, history)
                 clock = server.world.clock
             else:
                 _put_world(url, study)

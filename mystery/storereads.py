@@ -152,6 +152,43 @@ class StoreReads:
         )
         return [Flag(r[0], r[1], r[2], parse_iso(r[3])) for r in rows]
 
+    # -- what a run sent (rebuilding an in-process sandbox: mystery.collect) ---------------
+
+    def sent_in_order(self, channels: Iterable[str]) -> list[tuple[ProbeRow, str]]:
+        """Probes on ``channels`` the platform has, each with the text it received, in the
+        order it received them: by platform time, then by the send attempt that made each
+        (within one millisecond a platform hands out ids in that order)."""
+        channels = list(channels)
+        rows = self.db.execute(
+            f"SELECT {PROBE_COLS}, coalesce(posted_text, text) FROM probes AS p "
+            "WHERE message_id IS NOT NULL AND sent_at IS NOT NULL "
+            f"AND channel IN ({','.join('?' * len(channels))}) ORDER BY sent_at, "
+            "(SELECT max(a.id) FROM send_attempts AS a WHERE a.probe_id = p.id), id",
+            channels,
+        )
+        return [(probe_row(r[:-1]), str(r[-1])) for r in rows]
+
+    def last_instant(self, channels: Iterable[str]) -> datetime | None:
+        """The latest instant of the run's clock this store recorded on ``channels``. The
+        runner writes its clock's time with every send attempt, send, settling, poll and flag,
+        so a run that died stood at least there, and had done nothing later that mattered: a
+        rebuilt sandbox's clock starts there (:mod:`mystery.sandbox.replay`)."""
+        channels = list(channels)
+        marks = ",".join("?" * len(channels))
+        on = f"probe_id IN (SELECT id FROM probes WHERE channel IN ({marks}))"
+        row = self.db.execute(
+            "SELECT max(t) FROM ("
+            "SELECT max(max(started_at, coalesce(finished_at, ''))) AS t FROM send_attempts "
+            f"WHERE {on} "
+            "UNION ALL SELECT max(max(coalesce(sent_at, ''), coalesce(settled_at, ''))) "
+            f"FROM probes WHERE channel IN ({marks}) "
+            f"UNION ALL SELECT max(recorded_at) FROM replies WHERE channel IN ({marks}) "
+            f"UNION ALL SELECT max(updated_at) FROM cursors WHERE channel IN ({marks}) "
+            f"UNION ALL SELECT max(flagged_at) FROM flags WHERE {on})",
+            channels * 5,
+        ).fetchone()
+        return opt_time(row[0] or None)
+
     # -- replies, cursors and codes --------------------------------------------------------
 
     def probe_for_thread(self, channel: str, message_ids: Iterable[str | None]) -> str | None:

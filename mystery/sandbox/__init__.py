@@ -31,6 +31,7 @@ clock, for the demo, the tests and dry runs (DESIGN.md, "The sandbox").
     faults.py      injected faults per route: scripted or seeded-random, 5xx/429, slow, dropped,
                    malformed, duplicate, out-of-order and unusable items, lost answers
     verify.py      a store compared with ground truth, to the millisecond (tests, dry runs)
+    replay.py      a world rebuilt from what a run recorded (an in-process sandbox resumed)
     web.py         request/response values and X's error bodies
 
 In-process::

@@ -41,7 +41,7 @@ from mystery.sandbox.bluesky_records import (
     find,
     post_view,
     profile,
-    register,
+    publish,
     tid,
     uri_of,
 )
@@ -337,12 +337,7 @@ def create_record(ctx: Context, req: Request) -> Response:
         mentioned = check_facets(net, text, record.get("facets"))
     except FacetError as exc:
         return xrpc_error(400, "InvalidRequest", str(exc))
-    note = net.post(me, text, mentioned, parent, {"record": record})
-    if rkey is not None:
-        note.extra["rkey"] = rkey
-    register(net, note)
-    for key in note.reply_keys:
-        register(net, net.notes[key])
+    note = publish(net, text, mentioned, parent, record, rkey)
     return json_response(
         200,
         {

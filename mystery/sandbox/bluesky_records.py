@@ -7,6 +7,7 @@ posts by the same URIs, and the data shapes are easier to read without the reque
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,6 +66,35 @@ def register(net: Network, note: Note) -> None:
             record["facets"] = [facet(start, start + len(mention.encode()), net.researcher.id)]
         note.extra["record"] = record
     net.state.setdefault("uris", {})[uri_of(note)] = note.key
+
+
+def publish(net: Network, text: str, mentioned: list[Member], parent: Note | None,
+            record: dict[str, Any], rkey: str | None) -> Note:
+    """The researcher's post, as ``createRecord`` makes it once the request is checked (with
+    its brand's replies registered by URI too); also how a rebuilt world posts it again
+    (:mod:`mystery.sandbox.replay`)."""
+    note = net.post(net.researcher, text, mentioned, parent, {"record": record})
+    if rkey is not None:
+        note.extra["rkey"] = rkey
+    register(net, note)
+    for key in note.reply_keys:
+        register(net, net.notes[key])
+    return note
+
+
+def mention_facets(net: Network, text: str) -> tuple[list[Member], list[dict[str, Any]]]:
+    """The members ``text`` mentions as ``@handle`` and the facets a client would send for
+    them (UTF-8 byte offsets, end exclusive), for a post whose request is not at hand."""
+    mentioned: list[Member] = []
+    facets: list[dict[str, Any]] = []
+    for member in net.members.values():
+        found = re.search(rf"(?<![\w@.])@{re.escape(member.handle)}(?![\w-]|\.\w)", text,
+                          re.IGNORECASE)
+        if found is not None:
+            start = len(text[: found.start()].encode())
+            mentioned.append(member)
+            facets.append(facet(start, start + len(found.group(0).encode()), member.id))
+    return mentioned, facets
 
 
 def facet(start: int, end: int, did: str) -> dict[str, Any]:

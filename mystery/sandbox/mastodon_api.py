@@ -381,6 +381,13 @@ def context(ctx: Context, req: Request) -> Response:
     )
 
 
+def publish_status(net: Network, text: str, parent: Note | None, visibility: str) -> Note:
+    """The researcher's status, as ``POST /api/v1/statuses`` makes it once the request is
+    checked; also how a rebuilt world posts it again (:mod:`mystery.sandbox.replay`)."""
+    mentioned = [m for m in (net.member(a) for a in MENTION.findall(text)) if m is not None]
+    return net.post(net.researcher, text, mentioned, parent, {"visibility": visibility})
+
+
 def create_status(ctx: Context, req: Request) -> Response:
     net = _net(ctx)
     try:
@@ -403,8 +410,7 @@ def create_status(ctx: Context, req: Request) -> Response:
     if fields.get("scheduled_at"):
         return API.error(422, "Validation failed: the sandbox does not schedule statuses")
     parent = _status(net, str(fields["in_reply_to_id"])) if fields.get("in_reply_to_id") else None
-    mentioned = [m for m in (net.member(a) for a in MENTION.findall(text)) if m is not None]
-    note = net.post(net.researcher, text, mentioned, parent, {"visibility": visibility})
+    note = publish_status(net, text, parent, visibility)
     if key:
         remembered[key] = (note.key, now + IDEMPOTENCY_TTL)
     return json_response(200, render_status(net, note))
