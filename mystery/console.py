@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import typer
 
 from mystery.errors import MysteryError
+from mystery.interrupts import INTERRUPTED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,9 +62,7 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             err_console().print(f"Error: {exc}", markup=False, highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err_console().print(
-                "Interrupted. The store is consistent: run the same command again to resume."
-            )
+            err_console().print(INTERRUPTED, markup=False, highlight=False)
             raise typer.Exit(130) from None
 
     return wrapper
