@@ -8,13 +8,13 @@ and any problem to stderr.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mystery.console import err_console, friendly_errors, out_console
+from mystery.words import BrandStat
 
 if TYPE_CHECKING:
     from mystery.studyload import LoadedStudy
@@ -35,13 +35,6 @@ HighlightOption = Annotated[
     typer.Option("--highlight", help="A brand to draw in colour with its peers in grey "
                  "(repeat for more); brand names as in the study.", show_default=False),
 ]
-
-
-class BrandStat(StrEnum):
-    """How a brand's time is summed up in year-on-year rankings."""
-
-    mean = "mean"
-    median = "median"
 
 
 def _relative(path: Path) -> str:
@@ -138,7 +131,7 @@ def publish(
                                        "results/.")] = Path("."),
     brand_stat: Annotated[BrandStat, typer.Option("--brand-stat", help="A brand's time in "
                                                   "rankings: its mean over answered probes, or "
-                                                  "its Kaplan–Meier median.")] = BrandStat.mean,
+                                                  "its Kaplan–Meier median.")] = "mean",
     highlight: HighlightOption = None,
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Draw charts in this many "
                                              "processes; by default one per CPU.",
@@ -147,9 +140,8 @@ def publish(
     """Regenerate every study report and series under results/ from studies/ and timings."""
     from mystery import publish as publishing
 
-    options = {"brand_stat": brand_stat.value, "highlight": highlight or (), "workers": jobs}
     if check:
-        outcomes = publishing.check(root, **options)  # type: ignore[arg-type]
+        outcomes = publishing.check(root, brand_stat=brand_stat, highlight=highlight or ())
         bad = [o for o in outcomes if o.state != "unchanged"]
         for outcome in bad:
             err_console().print(f"{outcome.path}: {outcome.state}")
@@ -159,7 +151,8 @@ def publish(
             raise typer.Exit(1)
         err_console().print(f"results/ is current: {len(outcomes)} files checked.")
         return
-    outcomes = publishing.publish(root, **options)  # type: ignore[arg-type]
+    outcomes = publishing.publish(root, brand_stat=brand_stat, highlight=highlight or (),
+                                  workers=jobs)
     written = [o for o in outcomes if o.state == "written"]
     for outcome in written:
         err_console().print(f"wrote {outcome.path}")
