@@ -245,9 +245,10 @@ class Store(StoreReads):
                    outcome: str = "not sent") -> None:
         """The platform certainly did not post it: back to planned, to be tried again.
 
-        ``outcome`` says why, for :meth:`failed_attempts`: ``not sent`` (the platform said no,
-        e.g. 429), ``failed`` (an uncertain send the platform turned out not to have),
-        ``interrupted`` (we crashed before it reached the platform)."""
+        ``outcome`` says why (the runner counts the ``failed`` ones among ``attempts``):
+        ``not sent`` (the platform said no, e.g. 429), ``failed`` (an uncertain send the
+        platform turned out not to have), ``interrupted`` (we crashed before it reached the
+        platform)."""
         with self.transaction() as db:
             db.execute("UPDATE probes SET state = 'planned' WHERE id = ?", (probe_id,))
             self._finish_attempt(db, probe_id, outcome, detail, now)

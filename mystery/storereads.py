@@ -138,13 +138,6 @@ class StoreReads:
             )
         )
 
-    def failed_attempts(self, probe_id: str) -> int:
-        """Attempts that reached the platform and failed there (not crashes, not waits)."""
-        return int(self.db.execute(
-            "SELECT count(*) FROM send_attempts WHERE probe_id = ? AND outcome = 'failed'",
-            (probe_id,),
-        ).fetchone()[0])
-
     def flags(self) -> list[Flag]:
         """Every excluded probe's reason, in probe order."""
         rows = self.db.execute(
@@ -318,12 +311,6 @@ class StoreReads:
         return [(r[0], r[1], r[2], r[3], parse_iso(r[4])) for r in rows]
 
     # -- hand-logged channels (mystery.handlog) --------------------------------------------
-
-    def timing_sources(self) -> dict[str, str]:
-        """Probe id → ``platform`` or ``hand``: which clock timed it (see
-        ``mystery.migrations._m003_handlog``)."""
-        return {str(r[0]): str(r[1])
-                for r in self.db.execute("SELECT id, timing_source FROM probes")}
 
     def gave_up(self) -> dict[str, datetime]:
         """Probe id → when the researcher stopped waiting for a reply (``mystery log``): such

@@ -135,7 +135,7 @@ def test_a_csv_logs_sends_and_replies_and_settles_what_it_decides(
             (_local("2026-03-02 11:02"), "resolution")]
         assert replies[0].author == "+1 212 555 0100"
         # Marked hand-timed, for the method notes.
-        sources = store.timing_sources()
+        sources = dict(store.db.execute("SELECT id, timing_source FROM probes").fetchall())
         assert {sources[p.id] for p in (acme, globex, chat)} == {"hand"}
         rows = {r["brand"] + r["channel"]: r for r in timing_rows(store)}
     assert rows["Acmephone"]["ack_seconds"] == 17 * 60
