@@ -3,7 +3,7 @@
 Inputs, and only these (so CI needs no store, no network, no study run):
 
 * ``studies/*.csv`` whose header has a ``study`` column: imported published figures
-  (:mod:`mystery.imports`); brands CSVs of study files have no such column and are skipped;
+  (:mod:`mystery.timings.importer`); brands CSVs of study files have no such column and are skipped;
 * ``results/<study>/timings.csv`` with its ``results/<study>/study.json`` (written by
   ``mystery export`` or ``mystery report``): a study's timings, and the facts timings do not
   carry: time zone, title, and whether the study is **synthetic**. Series and year come from
@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mystery.analysis.manifest import FILE, file_hash
-from mystery.analysis.studyinfo import StudyInfo
 from mystery.errors import ImportFileError, Problem
+from mystery.timings.studyinfo import StudyInfo
 from mystery.words import BrandStat
 
 if TYPE_CHECKING:
@@ -84,8 +84,8 @@ def _check_study_timings(folder: Path, df: pl.DataFrame, info: StudyInfo) -> lis
 
 def gather(root: str | Path = ".") -> Sources:
     """Read every source under ``root`` (``studies/`` and ``results/``); raise on any problem."""
-    from mystery.analysis import timings
-    from mystery.imports import is_published_csv, read_published
+    from mystery.timings import schema as timings
+    from mystery.timings.importer import is_published_csv, read_published
 
     base = Path(root)
     sources = Sources()
@@ -167,9 +167,10 @@ def _write_all(
 ) -> list[Path]:
     import polars as pl
 
-    from mystery.analysis import brandrows, timings
     from mystery.analysis.report import write_report
     from mystery.analysis.seriesreport import write_series
+    from mystery.timings import brandrows
+    from mystery.timings import schema as timings
 
     written: list[Path] = []
     all_timings = pl.concat([timings.empty(), *sources.timings])

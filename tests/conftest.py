@@ -19,7 +19,7 @@ from mystery.sandbox import SandboxControl, SandboxServer
 
 WIDTH = "100"
 
-# rich reads COLUMNS when a Console is made (mystery.console makes its consoles on first use),
+# rich reads COLUMNS when a Console is made (mystery.cli.console makes its consoles on first use),
 # so the width must be set before any test module imports mystery.
 os.environ["COLUMNS"] = WIDTH
 

@@ -8,8 +8,7 @@ so the file is always valid TOML and brands or questions are built as data, not 
 formatting. Tests whose point is the file's text (line numbers, typos, invalid TOML) keep
 their text: that is test data.
 
-Imported by name (``from studybuilder import write_study``): pytest puts this folder on
-``sys.path`` for ``tests/conftest.py``, so it is found from every folder of the tests.
+Imported as a module of the ``tests`` package: ``from tests.studybuilder import write_study``.
 """
 
 from __future__ import annotations

@@ -14,12 +14,11 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
-from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery import credentials
-from mystery.cli import app
-from mystery.commands import auth
+from mystery.cli import app, auth
+from tests.studybuilder import study_data, write_study
 
 BEARER = "bearer-7Qz9xK2mVw4pL8sT"
 OAUTH1 = ["ck-3hJ8dF2kL9", "cs-Zp4Wq7Rt1Y", "at-Mn6Bv3Cx8Z", "as-Lk2Jh5Gf9D"]

@@ -67,12 +67,12 @@ def test_an_interrupt_inside_a_command_is_said_once(
     handlers: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    import mystery.studyload
+    import mystery.study.load
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mystery.studyload, "load_study", interrupted)
+    monkeypatch.setattr(mystery.study.load, "load_study", interrupted)
     assert _main(monkeypatch, "validate", str(tmp_path / "study.toml")) == 130
     assert capsys.readouterr().err == INTERRUPTED + "\n"
 

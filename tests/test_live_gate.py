@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
 from mystery.cli import app
-from mystery.connect import world_start
+from mystery.collect.connect import world_start
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.sandbox.spec import WorldSpec
-from mystery.store import Store
-from mystery.studyload import load_study
+from mystery.store.store import Store
+from mystery.study.load import load_study
+from tests.studybuilder import study_data, write_study
 
 
 def real_study(mode: str | None, endpoint: str = "https://api.x.com",

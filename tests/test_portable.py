@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent("""
         result = CliRunner().invoke(app, [*words, "--help"])
         if result.exit_code != 0:
             failed.append(f"mystery {{' '.join(words)}} --help: {{result.output!r}}")
-    from mystery.lock import StudyLock
+    from mystery.store.lock import StudyLock
     with StudyLock(sys.argv[1]) as lock:
         assert lock.taken_over is None
     print("\\n".join(failed) or f"ok {{len(commands)}}")

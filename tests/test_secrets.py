@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from studybuilder import study_data, write_study
 from typer.testing import CliRunner, Result
 
 from mystery import credentials
 from mystery.cli import app
-from mystery.connect import world_start
+from mystery.collect.connect import world_start
 from mystery.sandbox.client import SandboxControl
 from mystery.sandbox.server import SandboxServer
 from mystery.sandbox.spec import WorldSpec
-from mystery.studyload import load_study
+from mystery.study.load import load_study
+from tests.studybuilder import study_data, write_study
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_KEYS = sorted({k for c in credentials.CHANNEL_KEYS for k in credentials.channel_keys(c)})

@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.analysis import brandrows, business, charts, metrics
+from mystery.analysis import business, charts, metrics
 from mystery.analysis.batch import Batch
-from mystery.analysis.studyinfo import StudyInfo
 from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
+from mystery.timings import brandrows
+from mystery.timings.studyinfo import StudyInfo
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from mystery.studyload import LoadedStudy
+    from mystery.study.load import LoadedStudy
 
 SUMMARY_COLS = (
     Col("study", "study"),
@@ -248,7 +249,7 @@ def report_study(
 ) -> StudyReport:
     """Export a study's timings from its store and write its report: the one call for
     ``mystery report`` and for the runner at the end of ``mystery run``."""
-    from mystery.analysis import export
+    from mystery.timings import export
 
     timings = export.load_timings(loaded, db)
     info = StudyInfo.from_study(loaded)

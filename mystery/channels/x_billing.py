@@ -9,7 +9,7 @@ UTC day, but calls that a soft guarantee; :class:`Spend` ignores it, so it errs 
 
 Why inside ``channels``: the X channel bills every answer it reads into a :class:`Spend` as it
 reads it, and must not reach up into the study package for that; the estimate of a whole plan
-(:mod:`mystery.cost`) builds on these prices instead.
+(:mod:`mystery.study.cost`) builds on these prices instead.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mystery.errors import SandboxError
-from mystery.study import Profile, Study
+from mystery.study.model import Profile, Study
 
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 """X usernames are ``[A-Za-z0-9_]{1,15}`` (OpenAPI ``UserName``). The sandbox allows up to 50

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from mystery.analysis import timings
-from mystery.analysis.studyinfo import StudyInfo
+from mystery.timings import schema as timings
+from mystery.timings.studyinfo import StudyInfo
 
 SECTORS = ("grocery", "fashion", "DIY", "electronics", "department store")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mystery.analysis import timings
 from mystery.cli import app
+from mystery.timings import schema as timings
 
 REPO = Path(__file__).resolve().parents[2]
 

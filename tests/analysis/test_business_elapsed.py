@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mystery.analysis import business, report, timings
-from mystery.analysis.studyinfo import StudyInfo
+from mystery.analysis import business, report
 from mystery.errors import ImportFileError
 from mystery.hours import business_seconds, parse_hours
+from mystery.timings import schema as timings
+from mystery.timings.studyinfo import StudyInfo
 
 LONDON = "Europe/London"
 

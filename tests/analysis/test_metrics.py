@@ -9,7 +9,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from mystery.analysis import brandrows, metrics, series, timings
+from mystery.analysis import metrics, series
+from mystery.timings import brandrows
+from mystery.timings import schema as timings
 
 WEEK = 604800.0
 

@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mystery.analysis import manifest, timings
+from mystery.analysis import manifest
 from mystery.analysis.charts import Bar
 from mystery.analysis.report import write_report
-from mystery.analysis.studyinfo import StudyInfo
 from mystery.cli import app
 from mystery.publish import check, publish
+from mystery.timings import schema as timings
+from mystery.timings.studyinfo import StudyInfo
 
 REPO = Path(__file__).resolve().parents[2]
 MYSTERY = Path(sys.executable).with_name("mystery")

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from synthetic import make_study
 from typer.testing import CliRunner
 
 from mystery.cli import app
 from mystery.errors import ImportFileError
 from mystery.publish import check, publish
+from tests.analysis.synthetic import make_study
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,12 +106,9 @@ def test_a_study_from_two_sources_is_refused(project: Path) -> None:
 
 
 def test_method_notes_say_which_channels_were_timed_by_hand(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from synthetic import make_study
 
     from mystery.publish import publish
+    from tests.analysis.synthetic import make_study
 
     for year in (2025, 2026):
         make_study(tmp_path, series="calls", year=year, brands=4, channels=("x", "phone"),

@@ -1,5 +1,5 @@
 """The channels' tests share the real mail servers of ``tests/mail``."""
 
-from mail.fixtures import dovecot, endpoint, mailbox, smtp
+from tests.mail.fixtures import dovecot, endpoint, mailbox, smtp
 
 __all__ = ["dovecot", "endpoint", "mailbox", "smtp"]

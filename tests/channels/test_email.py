@@ -13,8 +13,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from mail.fixtures import brand_reply
-from mail.servers import Mailbox, SmtpReceiver
 
 from mystery.channels.base import Outgoing
 from mystery.channels.email import EmailChannel
@@ -22,7 +20,8 @@ from mystery.channels.imap import ImapAddress, format_internaldate, parse_fetch,
 from mystery.channels.mailparse import body_text
 from mystery.channels.mailserver import parse_endpoint
 from mystery.clock import VirtualClock
-from mystery.connect import _make_channel
+from mystery.collect.connect import _make_channel
+from mystery.collect.runner import Runner
 from mystery.errors import (
     AuthError,
     ChannelError,
@@ -31,10 +30,11 @@ from mystery.errors import (
     Rejected,
     TransientError,
 )
-from mystery.plan import make_plan
-from mystery.runner import Runner
-from mystery.store import Store
-from mystery.study import Study
+from mystery.store.store import Store
+from mystery.study.model import Study
+from mystery.study.plan import make_plan
+from tests.mail.fixtures import brand_reply
+from tests.mail.servers import Mailbox, SmtpReceiver
 
 BRAND = "help@acme.test"
 AGENT = "jo@acme.test"

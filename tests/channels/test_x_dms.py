@@ -17,7 +17,7 @@ from mystery.errors import AuthError
 from mystery.sandbox import SandboxControl
 from mystery.sandbox.server import SandboxServer
 from mystery.sandbox.spec import BrandSpec, WorldSpec
-from mystery.study import Profile
+from mystery.study.model import Profile
 
 START = parse_iso("2026-03-02T09:00:00Z")
 

@@ -1,8 +1,7 @@
 """Helpers for the crash tests: a study, and a standalone sandbox in its own process.
 
 Why a process: the runner is SIGKILLed over and over while the platform must live on, exactly
-as X does while a researcher's laptop reboots. Imported by name (pytest puts this folder on
-``sys.path``).
+as X does while a researcher's laptop reboots. Imported as ``tests.crash.crash_helpers``.
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import studybuilder
-from studybuilder import study_data
+
+from tests import studybuilder
+from tests.studybuilder import study_data
 
 PYTHON = sys.executable
 

@@ -23,12 +23,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from crash_helpers import run_command, standalone_sandbox, write_study
-
-from mystery.analysis.export import timing_rows
+from mystery.collect.verify import mismatches
 from mystery.sandbox import SandboxControl
-from mystery.sandbox.verify import mismatches
-from mystery.store import Store
+from mystery.store.store import Store
+from mystery.timings.export import timing_rows
+from tests.crash.crash_helpers import run_command, standalone_sandbox, write_study
 
 KILLS = 32
 SEED = 2026

@@ -14,17 +14,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from crash_helpers import BRANDS, write_study
 from typer.testing import CliRunner
 
 from mystery.cli import app
-from mystery.collect import run_study
+from mystery.collect.run import run_study
 from mystery.errors import StoreLockedError
-from mystery.lock import StudyLock, lock_path
+from mystery.store.lock import StudyLock, lock_path
+from tests.crash.crash_helpers import BRANDS, write_study
 
 HOLD = """
 import sys, time
-from mystery.lock import StudyLock
+from mystery.store.lock import StudyLock
 lock = StudyLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(60)

@@ -33,24 +33,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crash_helpers import PYTHON
 from typer.testing import CliRunner
 
-from mystery.analysis.export import timing_rows
-from mystery.analysis.timings import TimingRow
 from mystery.channels.base import Outgoing, Sent
 from mystery.channels.bluesky import BlueskyChannel
 from mystery.channels.mastodon import MastodonChannel
 from mystery.channels.x import XChannel
 from mystery.cli import app
-from mystery.collect import run_study, sandbox_history
-from mystery.connect import world_start
+from mystery.collect.connect import world_start
+from mystery.collect.run import run_study, sandbox_history
+from mystery.collect.verify import mismatches
 from mystery.sandbox import World, WorldSpec
 from mystery.sandbox.inspection import ground_truth
 from mystery.sandbox.replay import replay
-from mystery.sandbox.verify import mismatches
-from mystery.store import Store
-from mystery.studyload import load_study
+from mystery.store.store import Store
+from mystery.study.load import load_study
+from mystery.timings.export import timing_rows
+from mystery.timings.schema import TimingRow
+from tests.crash.crash_helpers import PYTHON
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND = [PYTHON, "-m", "mystery", "run", "demo.toml"]

@@ -18,11 +18,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from crash_helpers import BRANDS, standalone_sandbox, write_study
 
+from mystery.collect.verify import mismatches
 from mystery.sandbox import SandboxControl
-from mystery.sandbox.verify import mismatches
-from mystery.store import Store
+from mystery.store.store import Store
+from tests.crash.crash_helpers import BRANDS, standalone_sandbox, write_study
 
 MYSTERY = [sys.executable, "-m", "mystery"]
 

@@ -15,20 +15,20 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
-from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.clock import parse_iso
-from mystery.collect import run_study
-from mystery.connect import world_start
-from mystery.manual import DueProbe
-from mystery.plan import make_plan
+from mystery.collect.connect import world_start
+from mystery.collect.handoff import DueProbe
+from mystery.collect.run import run_study
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.sandbox.spec import WorldSpec
-from mystery.store import Store
-from mystery.studyload import load_study
+from mystery.store.store import Store
+from mystery.study.load import load_study
+from mystery.study.plan import make_plan
+from mystery.timings.export import timing_rows
+from tests.studybuilder import study_data, write_study
 
 GRACE = timedelta(hours=1)
 CUTOFF = timedelta(days=2)

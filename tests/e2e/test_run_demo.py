@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.clock import parse_iso
 from mystery.sandbox.server import SandboxServer
 from mystery.snowflake import snowflake_time
-from mystery.store import Store
+from mystery.store.store import Store
+from mystery.timings.export import timing_rows
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from studybuilder import study_data, write_study
 from typer.testing import CliRunner
 
-from mystery.analysis.export import timing_rows
 from mystery.cli import app
 from mystery.clock import parse_iso
+from mystery.collect.verify import mismatches
 from mystery.sandbox.server import SandboxServer
-from mystery.sandbox.verify import mismatches
-from mystery.store import Store
+from mystery.store.store import Store
+from mystery.timings.export import timing_rows
+from tests.studybuilder import study_data, write_study
 
 CUTOFF = timedelta(days=2)
 

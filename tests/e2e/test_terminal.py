@@ -30,13 +30,13 @@ import pytest
 from typer.testing import CliRunner
 
 from mystery.cli import app
-from mystery.connect import world_start
-from mystery.plan import make_plan
-from mystery.review import coder_codes
+from mystery.coding.review import coder_codes
+from mystery.collect.connect import world_start
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.sandbox.spec import WorldSpec
-from mystery.store import Store
-from mystery.studyload import load_study
+from mystery.store.store import Store
+from mystery.study.load import load_study
+from mystery.study.plan import make_plan
 
 REPO = Path(__file__).resolve().parents[2]
 MYSTERY = [sys.executable, "-m", "mystery"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fault_helpers import write_study
+
+from tests.faults.fault_helpers import write_study
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Helpers for the fault tests: a small study, a sandbox, and a run through the library.
 
 Every fault test ends the same way: the run finished, nothing was posted twice, and every time
-equals the sandbox's ground truth (:func:`mystery.sandbox.verify.mismatches`). Imported by name
-(pytest puts this folder on ``sys.path``).
+equals the sandbox's ground truth (:func:`mystery.collect.verify.mismatches`). Imported as
+``tests.faults.fault_helpers``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import studybuilder
-from studybuilder import study_data
-
-from mystery.collect import run_study
-from mystery.runner import RunResult
+from mystery.collect.run import run_study
+from mystery.collect.runner import RunResult
+from mystery.collect.verify import mismatches
 from mystery.sandbox import SandboxControl, SandboxServer
-from mystery.sandbox.verify import mismatches
-from mystery.store import Store
+from mystery.store.store import Store
+from tests import studybuilder
+from tests.studybuilder import study_data
 
 
 def study(*, cutoff: str = "2d", poll_every: str = "30m", end: str = "2026-03-03",

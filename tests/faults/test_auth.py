@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fault_helpers import assert_exact
 from typer.testing import CliRunner
 
 from mystery.cli import app
 from mystery.sandbox import SandboxControl, SandboxServer
-from mystery.store import Store
+from mystery.store.store import Store
+from tests.faults.fault_helpers import assert_exact
 
 
 def _run(study: Path, sandbox: SandboxServer) -> tuple[int, str]:

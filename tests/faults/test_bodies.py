@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from fault_helpers import assert_exact, collect
-
 from mystery.sandbox import SandboxControl, SandboxServer
-from mystery.store import Store
+from mystery.store.store import Store
+from tests.faults.fault_helpers import assert_exact, collect
 
 MENTIONS = "GET /2/users/:id/mentions"
 

@@ -9,12 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fault_helpers import assert_exact, collect, write_study
 
-from mystery.analysis.export import timing_rows
 from mystery.clock import parse_iso
 from mystery.sandbox import SandboxControl, SandboxServer
-from mystery.store import Store
+from mystery.store.store import Store
+from mystery.timings.export import timing_rows
+from tests.faults.fault_helpers import assert_exact, collect, write_study
 
 PAUSE = parse_iso("2026-03-02T17:30:00Z")
 """Every probe is out (they are all due on Monday between 09:00 and 17:00)."""

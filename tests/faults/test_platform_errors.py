@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fault_helpers import assert_exact, collect
 
-from mystery.analysis.export import timing_rows
 from mystery.sandbox import SandboxControl, SandboxServer
-from mystery.store import Store
+from mystery.store.store import Store
+from mystery.timings.export import timing_rows
+from tests.faults.fault_helpers import assert_exact, collect
 
 MENTIONS = "GET /2/users/:id/mentions"
 POST = "POST /2/tweets"

@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fault_helpers import assert_exact, collect, write_study
-
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.sandbox.limits import WINDOW_SECONDS
-from mystery.store import Store
+from mystery.store.store import Store
+from tests.faults.fault_helpers import assert_exact, collect, write_study
 
 MENTIONS = "GET /2/users/:id/mentions"
 

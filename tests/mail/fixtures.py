@@ -17,7 +17,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from mail.servers import Dovecot, Mailbox, SmtpReceiver
+from tests.mail.servers import Dovecot, Mailbox, SmtpReceiver
 
 _numbers = itertools.count(1)
 

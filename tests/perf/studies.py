@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from studybuilder import write_study
+from tests.studybuilder import write_study
 
 
 def write_big_study(folder: Path, brands: int = 500, probes: int = 20) -> Path:

@@ -19,14 +19,14 @@ from pathlib import Path
 from mystery.channels.base import Poll
 from mystery.channels.x import XChannel
 from mystery.clock import VirtualClock
-from mystery.connect import world_start
-from mystery.plan import make_plan
-from mystery.runner import Runner
+from mystery.collect.connect import world_start
+from mystery.collect.runner import Runner
 from mystery.sandbox.server import SandboxServer
 from mystery.sandbox.spec import WorldSpec
-from mystery.store import Store
-from mystery.studyload import load_study
-from studies import write_big_study
+from mystery.store.store import Store
+from mystery.study.load import load_study
+from mystery.study.plan import make_plan
+from tests.perf.studies import write_big_study
 
 PYTHON = sys.executable
 MYSTERY = [PYTHON, "-m", "mystery"]

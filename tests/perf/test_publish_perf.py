@@ -31,14 +31,12 @@ from pathlib import Path
 
 import pytest
 
-ANALYSIS_TESTS = Path(__file__).resolve().parents[1] / "analysis"
 YEARS = range(2017, 2027)
 BRANDS, CHANNELS, PROBES_PER_BRAND = 100, ("x", "email"), 500
 
 
 def _build(root: Path) -> int:
-    sys.path.insert(0, str(ANALYSIS_TESTS))
-    from synthetic import make_study
+    from tests.analysis.synthetic import make_study
 
     total = 0
     for year in YEARS:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 import tweepy
-from sandbox_helpers import make_client, world_body
 
 from mystery.sandbox import SandboxServer
+from tests.sandbox.sandbox_helpers import make_client, world_body
 
 
 @pytest.fixture

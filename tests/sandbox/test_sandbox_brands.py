@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from sandbox_helpers import brand, world_body
 
 from mystery.clock import parse_iso
 from mystery.hours import Window
 from mystery.sandbox import SandboxServer, WorldSpec
 from mystery.sandbox.brands import HOLDING_TEXTS, decide_fate
 from mystery.sandbox.spec import BrandSpec
-from mystery.study import Profile
+from mystery.study.model import Profile
+from tests.sandbox.sandbox_helpers import brand, world_body
 
 LONDON = ZoneInfo("Europe/London")
 MONDAY_9 = datetime(2026, 3, 2, 9, tzinfo=UTC)

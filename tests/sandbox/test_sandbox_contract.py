@@ -20,10 +20,10 @@ import requests
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from sandbox_helpers import brand, world_body
 
 from mystery.sandbox import SandboxServer
 from mystery.sandbox.params import DECLARED
+from tests.sandbox.sandbox_helpers import brand, world_body
 
 SPEC = (
     Path(__file__).resolve().parents[2]

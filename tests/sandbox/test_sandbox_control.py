@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import requests
 import tweepy
-from sandbox_helpers import START, brand, make_client, world_body
 
 from mystery.clock import parse_iso
 from mystery.errors import SandboxError
 from mystery.sandbox import SandboxControl, SandboxServer, WorldSpec
 from mystery.sandbox.world import user_id_for
-from mystery.studyload import load_study
+from mystery.study.load import load_study
+from tests.sandbox.sandbox_helpers import START, brand, make_client, world_body
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 import tweepy
-from sandbox_helpers import RESEARCHER, brand, make_client, world_body
 
 from mystery.clock import parse_iso
-from mystery.coding import auto_code
+from mystery.coding.rules import auto_code
 from mystery.sandbox import SandboxServer
 from mystery.sandbox.brands import ANSWER_TEXTS, DM_ACK_TEXTS, decide_fate
 from mystery.sandbox.spec import BrandSpec
 from mystery.snowflake import snowflake_time
-from mystery.study import Profile
+from mystery.study.model import Profile
+from tests.sandbox.sandbox_helpers import RESEARCHER, brand, make_client, world_body
 
 FIELDS = ["id", "text", "event_type", "created_at", "sender_id", "dm_conversation_id"]
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 import tweepy
-from sandbox_helpers import RESEARCHER, all_mentions
 
 from mystery.clock import parse_iso
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.snowflake import snowflake_time
+from tests.sandbox.sandbox_helpers import RESEARCHER, all_mentions
 
 AUTH = {"Authorization": "Bearer token"}
 

@@ -1,0 +1,167 @@
+"""Commands that analyse and publish: export, report, import, publish.
+
+Each parses its options, calls one library function (``mystery.analysis``,
+``mystery.timings.importer``, ``mystery.publish``) and renders what it returns: data and tables to
+stdout, what was written and any problem to stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mystery.cli.console import err_console, friendly_errors, out_console
+from mystery.words import BrandStat
+
+if TYPE_CHECKING:
+    from mystery.study.load import LoadedStudy
+
+StudyPath = Annotated[
+    Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="The study's store; by default the .db file beside the study file.",
+                 show_default=False),
+]
+ResultsOption = Annotated[
+    Path, typer.Option("--results", help="The folder that holds results/<study>/ folders.")
+]
+HighlightOption = Annotated[
+    list[str] | None,
+    typer.Option("--highlight", help="A brand to draw in colour with its peers in grey "
+                 "(repeat for more); brand names as in the study.", show_default=False),
+]
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@friendly_errors
+def export(study: StudyPath, db: DbOption = None, results: ResultsOption = Path("results")) \
+        -> None:
+    """Write the study's timings (one row per probe, no reply text) to results/<study>/."""
+    from mystery.study.load import load_study
+    from mystery.timings.export import export_study
+
+    for path in export_study(load_study(study), db, results):
+        err_console().print(f"wrote {_relative(path)}")
+
+
+@friendly_errors
+def report(
+    study: StudyPath,
+    db: DbOption = None,
+    results: ResultsOption = Path("results"),
+    highlight: HighlightOption = None,
+) -> None:
+    """Write the study's summary (CSV, Markdown) and chart, and print the summary table."""
+    from mystery.study.load import load_study
+
+    show_report(load_study(study), db, results, highlight or ())
+
+
+_SHORT = {  # terminal headers; summary.md has the long ones
+    "acknowledged": "Acked", "median_ack_minutes": "Median ack.",
+    "median_resolution_minutes": "Median res.", "mean_ack_minutes_answered_only": "Mean ack.*",
+}
+
+
+def show_report(
+    loaded: LoadedStudy, db: Path | None = None, results: Path = Path("results"),
+    highlight: Sequence[str] = (),
+) -> None:
+    """Write a study's report and print its per-brand table (stdout) and the files (stderr).
+
+    Shared by ``mystery report`` and by ``mystery run`` when a study finishes."""
+    from rich.table import Table
+
+    from mystery.analysis.report import HUMAN, SUMMARY_COLS, report_study
+    from mystery.analysis.tables import rows_for_humans
+
+    built = report_study(loaded, db, results, highlight=highlight)
+    cols = [c for name in HUMAN for c in SUMMARY_COLS if c.name == name]
+    title = f"{loaded.study.name}: per brand" + (" (synthetic)" if loaded.study.synthetic else "")
+    table = Table(title=title, title_justify="left", caption_justify="left",
+                  caption="Medians: Kaplan–Meier, unanswered probes censored at the cutoff. "
+                  "* Mean over answered probes only.")
+    for col in cols:
+        table.add_column(_SHORT.get(col.name, col.title), no_wrap=True,
+                         justify="left" if col.kind == "text" else "right")
+    for cells in rows_for_humans(built.summary, cols):
+        table.add_row(*cells)
+    out_console().print(table)
+    for path in built.paths:
+        err_console().print(f"wrote {_relative(path)}")
+
+
+@friendly_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="A published-figures CSV (see README: import "
+                                              "format).", show_default=False)],
+    studies: Annotated[Path, typer.Option("--studies", help="The folder to copy it into.")] =
+    Path("studies"),
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite a different file of the "
+                                          "same name in the studies folder.")] = False,
+) -> None:
+    """Check a CSV of published figures and copy it into studies/ (nothing if any row is bad)."""
+    from mystery.timings.importer import import_file
+
+    target, published = import_file(file, studies, replace=replace)
+    probes = published.timings.height
+    brands = published.brand_rows.height
+    err_console().print(
+        f"{file}: OK: {', '.join(published.studies)}: {probes} probe rows, {brands} brand rows"
+    )
+    out_console().print(_relative(target))
+
+
+@friendly_errors
+def publish(
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 naming every file "
+                                        "under results/ that is stale or missing.")] = False,
+    root: Annotated[Path, typer.Option("--root", help="The project folder holding studies/ and "
+                                       "results/.")] = Path("."),
+    brand_stat: Annotated[BrandStat, typer.Option("--brand-stat", help="A brand's time in "
+                                                  "rankings: its mean over answered probes, or "
+                                                  "its Kaplan–Meier median.")] = "mean",
+    highlight: HighlightOption = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Draw charts in this many "
+                                             "processes; by default one per CPU.",
+                                             show_default=False)] = None,
+) -> None:
+    """Regenerate every study report and series under results/ from studies/ and timings."""
+    from mystery import publish as publishing
+
+    if check:
+        outcomes = publishing.check(root, brand_stat=brand_stat, highlight=highlight or ())
+        bad = [o for o in outcomes if o.state != "unchanged"]
+        for outcome in bad:
+            err_console().print(f"{outcome.path}: {outcome.state}")
+        if bad:
+            err_console().print(f"Error: {len(bad)} of {len(outcomes)} files under results/ are "
+                                "stale or missing; run 'mystery publish' and commit them.")
+            raise typer.Exit(1)
+        err_console().print(f"results/ is current: {len(outcomes)} files checked.")
+        return
+    outcomes = publishing.publish(root, brand_stat=brand_stat, highlight=highlight or (),
+                                  workers=jobs)
+    written = [o for o in outcomes if o.state == "written"]
+    for outcome in written:
+        err_console().print(f"wrote {outcome.path}")
+    err_console().print(f"{len(written)} of {len(outcomes)} files changed.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the analysing commands to the app."""
+    app.command()(export)
+    app.command()(report)
+    app.command("import")(import_)
+    app.command()(publish)

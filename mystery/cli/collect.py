@@ -1,0 +1,224 @@
+"""Commands that design and collect a study: validate, plan, run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mystery.cli.console import err_console, friendly_errors, out_console
+
+if TYPE_CHECKING:
+
+    from mystery.collect.handoff import DueProbe
+    from mystery.collect.progress import Progress
+
+StudyPath = Annotated[
+    Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="The store to use; by default a .db file beside the study file."),
+]
+
+
+@friendly_errors
+def validate(study: StudyPath) -> None:
+    """Check a study file and its brands CSV; report every problem at once."""
+    from mystery.durations import format_duration
+    from mystery.study.load import load_study
+
+    loaded = load_study(study)
+    s = loaded.study
+    err_console().print(
+        f"{study}: OK: {len(s.brands)} brands, {len(s.questions)} questions, "
+        f"channels {', '.join(s.channels)}, cutoff {format_duration(s.cutoff.total_seconds())}"
+    )
+    from mystery.cli.estimate import show_warnings
+
+    show_warnings(s, str(study))
+
+
+@friendly_errors
+def plan(
+    study: StudyPath,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Write the plan as CSV to stdout instead of a table.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Write the plan as JSON to stdout instead of a table.")
+    ] = False,
+    cost: Annotated[
+        bool, typer.Option("--cost", help="Show the study's estimated X API spend (posts and "
+                           "reads at X's pay-per-use prices) against channels.x.budget_usd, "
+                           "instead of the plan.")
+    ] = False,
+) -> None:
+    """Show the deterministic probe plan: who is asked what, when (same seed, same plan)."""
+    from mystery.cli.estimate import show_estimate, show_warnings
+    from mystery.study.load import load_study
+    from mystery.study.plan import make_plan
+
+    if as_csv and as_json:
+        raise typer.BadParameter("choose one of --csv and --json")
+    s = load_study(study).study
+    probes = make_plan(s)
+    show_warnings(s, str(study), probes)
+    if cost:
+        from mystery.study.cost import estimate
+
+        show_estimate(s.name, estimate(s, probes), as_csv=as_csv, as_json=as_json)
+        return
+    zone = s.zone
+    if as_json:
+        import json
+
+        rows = [{"probe": p.id, "planned_at_utc": p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "planned_at_local": p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                 "brand": p.brand, "channel": p.channel, "question": p.question, "text": p.text}
+                for p in probes]
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return
+    if as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["probe", "planned_at_utc", "planned_at_local", "brand", "channel",
+                         "question", "text"])
+        for p in probes:
+            writer.writerow([
+                p.id, p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                p.brand, p.channel, p.question, p.text,
+            ])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{s.name}: {len(probes)} probes ({s.timezone})", title_justify="left")
+    for column in ("probe", f"planned ({s.timezone})", "brand", "channel", "question"):
+        table.add_column(column)
+    for p in probes:
+        table.add_row(p.id, p.planned_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
+                      p.brand, p.channel, p.question)
+    out_console().print(table)
+
+
+def due_text(due: DueProbe, study: Path, asking: bool = False) -> str:
+    """What the researcher reads when a probe falls due: whom to ask, the exact text, where to
+    post it, and (manual) by when and how to record it."""
+    lines = [f"{due.probe_id} is due on {due.channel}: "
+             + ("the runner will post it if you say yes" if asking
+                else "post it yourself, from your own account")]
+    lines.append(f"  to:    {due.brand} (@{due.handle})")
+    lines.append(f"  text:  {due.text}")
+    if due.link:
+        lines.append(f"  post:  {due.link}")
+    if not asking and due.grace_until is not None:
+        lines.append(f"  by:    {due.grace_until:%Y-%m-%d %H:%M} UTC, or it is missed and "
+                     "rescheduled")
+        lines.append("  The runner finds the post on your timeline by its text; if you edit "
+                     f"the text, run: mystery sent {study} {due.probe_id} <link to your post>")
+    return "\n".join(lines)
+
+
+@friendly_errors
+def run(
+    study: StudyPath,
+    db: DbOption = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Do one pass (send what is due, poll once) and exit: "
+                           "for cron jobs and CI.")
+    ] = False,
+    sandbox_url: Annotated[
+        str | None,
+        typer.Option("--sandbox-url", help="Use a standalone sandbox started with 'mystery "
+                     "sandbox' (e.g. http://127.0.0.1:8765) instead of an in-process one."),
+    ] = None,
+    post_live: Annotated[
+        bool, typer.Option("--live", help="Allow posting to real platforms (never needed for "
+                           "the sandbox).")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No live view; only notices and the end.")
+    ] = False,
+    report: Annotated[
+        bool, typer.Option(help="Write the report under results/<study>/ when the study is done.")
+    ] = True,
+) -> None:
+    """Run a study: send due probes, collect replies, settle probes, until all are settled.
+
+    Safe to stop at any moment and run again: it resumes where it stopped.
+
+    In a terminal, a live view on stderr shows the probes settled out of planned, the study's
+    clock, the elapsed time (and the ETA of a real study), the counts per channel, the next
+    event and any rate-limit wait; it is off with --quiet or when stderr is not a terminal,
+    and NO_COLOR turns its colours off.
+    """
+    from mystery.cli.estimate import warn_before_run
+    from mystery.collect.run import run_study
+
+    warn_before_run(study)
+    view = None
+    if not quiet and err_console().is_terminal:
+        from mystery.cli.liveview import LiveView
+
+        view = LiveView(err_console(), f"mystery run {study}")
+
+    def on_progress(progress: Progress) -> None:
+        if view is not None:
+            view.report(progress)
+
+    def on_notice(message: str) -> None:
+        err_console().print(message, markup=False)
+
+    def on_due(due: DueProbe) -> None:
+        err_console().print(due_text(due, study), markup=False, highlight=False)
+
+    def confirm(due: DueProbe) -> bool:
+        """Ask before posting; the live display is paused so the question can be read."""
+        if view is not None:
+            view.pause()
+        err_console().print(due_text(due, study, asking=True), markup=False, highlight=False)
+        try:
+            return typer.confirm(f"Post {due.probe_id} to {due.brand} now?", err=True)
+        except typer.Abort:
+            from mystery.errors import MysteryError
+
+            raise MysteryError(
+                f"{due.probe_id} needs a yes or no (channels.{due.channel}.mode is 'confirm') "
+                "but nobody answered; run it in a terminal, or choose mode = \"manual\""
+            ) from None
+        finally:
+            if view is not None:
+                view.resume()
+
+    try:
+        loaded, result = run_study(study, db=db, once=once, sandbox_url=sandbox_url,
+                                   on_progress=on_progress, on_notice=on_notice,
+                                   live=post_live, on_due=on_due, confirm=confirm)
+    finally:
+        if view is not None:
+            view.close()
+    c = result.counts
+    state = "finished" if result.finished else "paused (run again to resume)"
+    err_console().print(
+        f"{loaded.study.name}: {state}: {c.sent}/{c.planned} probes sent, {c.acknowledged} "
+        f"acknowledged, {c.resolved} resolved, {c.unanswered} unanswered, "
+        f"{c.settled} settled; {result.passes} passes."
+    )
+    for name, why in result.stopped.items():
+        err_console().print(f"channel {name} stopped: {why}", markup=False)
+    if result.finished and report:
+        from mystery.cli.analysis import show_report
+
+        show_report(loaded, db)
+    if result.stopped:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(plan)
+    app.command()(run)

@@ -1,0 +1,68 @@
+"""``mystery sandbox``: run the platform emulator on its own, until Ctrl-C.
+
+Why standalone: crash tests and dry runs kill and restart the runner while the sandbox (and the
+world in it) lives on, exactly as a real platform would.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+import typer
+
+from mystery.cli.console import err_console, friendly_errors
+from mystery.errors import SandboxError
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@friendly_errors
+def sandbox(
+    port: Annotated[
+        int,
+        typer.Option(help="The port to listen on; 0 picks a free one.", min=0, max=65535),
+    ] = 8765,
+    host: Annotated[
+        str,
+        typer.Option(help="The loopback address to listen on (127.0.0.1, ::1 or localhost)."),
+    ] = "127.0.0.1",
+    enforce_rate_limits: Annotated[
+        bool,
+        typer.Option(help="Answer 429 once a route's 15-minute limit is used up."),
+    ] = False,
+) -> None:
+    """Serve the sandbox (X API v2 subset and /_sandbox/ control plane) until Ctrl-C."""
+    from mystery.sandbox import SandboxServer
+
+    if not _loopback(host):
+        raise SandboxError(
+            f"refusing to listen on {host}: the sandbox accepts any credentials, so it only "
+            "listens on loopback; use --host 127.0.0.1"
+        )
+    server = SandboxServer(
+        "127.0.0.1" if host == "localhost" else host, port, enforce_rate_limits=enforce_rate_limits
+    )
+    server.start()
+    err_console().print(
+        f"Sandbox listening on {server.url}  (X API under /2/, control under "
+        "/_sandbox/). Press Ctrl-C to stop."
+    )
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        err_console().print("Sandbox stopped; its world is gone.")
+    finally:
+        server.stop()
+
+
+def register(app: typer.Typer) -> None:
+    """Add this group's commands to the app."""
+    app.command()(sandbox)

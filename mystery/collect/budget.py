@@ -1,0 +1,71 @@
+"""Keeping a paid channel to the study's ``budget_usd`` while a run goes on.
+
+A channel that charges (X: every post created and every resource read) carries a
+:class:`~mystery.channels.x_billing.Spend`. What it has spent is saved in the store's meta and
+restored by the next run of the same study, so a budget holds across restarts: on every change when
+the channel has a budget, else every :data:`SAVE_EVERY` passes and at the end of the run (a commit
+a pass was an eighth of a 10,000-probe sandbox run, for a figure nobody was waiting on). A channel
+that reaches the budget, or has too little left for its next post, is stopped (no more reads or
+posts there) until the researcher raises the budget in the study file."""
+
+from __future__ import annotations
+
+import json
+
+from mystery.channels.base import Billed
+from mystery.channels.x_billing import Spend
+from mystery.collect.pacing import ChannelState, Pacing
+from mystery.store.store import ProbeRow, Store
+from mystery.study.model import Study
+
+SAVE_EVERY = 100
+"""Passes between saves of an unbudgeted channel's spend (a crash loses at most these)."""
+
+
+class Budget:
+    """The spend of each paid channel of one run, against the study's budgets."""
+
+    def __init__(self, study: Study, store: Store, pacing: Pacing) -> None:
+        self.study = study
+        self.store = store
+        self.pacing = pacing
+        self._saved: dict[str, str] = {}
+        self._passes = 0
+        for name, state in pacing.channels.items():
+            saved = store.meta(f"spend:{name}")
+            if isinstance(state.channel, Billed) and saved:  # what earlier runs spent
+                state.channel.spend = Spend(**json.loads(saved))
+
+    def affordable(self, probe: ProbeRow, state: ChannelState) -> bool:
+        """Whether posting ``probe`` stays within the budget; if not, the channel stops."""
+        spend = state.channel.spend if isinstance(state.channel, Billed) else None
+        budget = self.study.channels[probe.channel].budget_usd
+        left = spend.remaining(budget) if spend is not None else None
+        if spend is None or left is None or left >= spend.prices.of_post(probe.text):
+            return True
+        self.keep(force=True)
+        return False
+
+    def keep(self, force: bool = False, final: bool = False) -> None:
+        """Save what each paid channel has spent, and stop one that has reached the study's
+        ``budget_usd``: no more reads or posts there until the budget is raised. ``final``:
+        the run is ending, save everything."""
+        self._passes += 1
+        for name, state in self.pacing.channels.items():
+            if not isinstance(state.channel, Billed):
+                continue
+            spend = state.channel.spend
+            budget = self.study.channels[name].budget_usd
+            if budget is not None or final or self._passes % SAVE_EVERY == 0:
+                counts = json.dumps(spend.counts(), sort_keys=True)
+                if self._saved.get(name) != counts:
+                    self.store.set_meta({f"spend:{name}": counts})
+                    self._saved[name] = counts
+            if state.stopped:
+                continue
+            if spend.over(budget) or (force and budget is not None):
+                short = ", with too little left for the next post" if force else ""
+                self.pacing.stop(name, f"the budget is spent: ${spend.total_usd:.3f} of "
+                                       f"channels.{name}.budget_usd = {budget} (at X's prices"
+                                       f"{short}); raise it in the study file and run again "
+                                       "to go on")

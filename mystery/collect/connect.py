@@ -1,0 +1,218 @@
+"""Open what a run needs: the channels, the clock, and — for sandbox studies — the sandbox.
+
+A study whose channels say ``endpoint = "sandbox"`` runs against the built-in emulator on a
+virtual clock. By default it is started in this process on a free loopback port and dies with
+the run; a run that resumes a store starts a fresh one and rebuilds its world from the store's
+``history`` (:mod:`mystery.sandbox.replay`: the same posts at the same instants give the same
+ids and the same replies, each checked), with its clock where the store's last record left it.
+``sandbox_url`` points at a standalone ``mystery sandbox`` instead, which keeps its world (and
+clock) while runners stop and restart, so nothing is rebuilt. Either way the channel code is the
+real one, talking HTTP to loopback: only the base URL differs from the real platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from mystery.channels.base import Channel
+from mystery.clock import Clock, RealClock, iso, parse_iso
+from mystery.errors import AuthError, MysteryError, SandboxError
+from mystery.study.model import Study
+from mystery.words import HAND_LOGGED_CHANNELS
+
+if TYPE_CHECKING:
+    from mystery.sandbox.replay import History
+    from mystery.sandbox.server import SandboxServer
+
+
+@dataclass
+class Connection:
+    channels: dict[str, Channel]
+    clock: Clock
+    sandbox_url: str | None
+    # Channels that refused our credentials while others opened: the run goes on without them.
+    stopped: dict[str, str] = field(default_factory=dict)
+
+
+class RemoteSandboxClock:
+    """The virtual clock of a standalone sandbox, read and advanced over its control API.
+
+    The runner is the only party that advances it, so the last value seen is cached: one
+    request per jump, none per read.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._http = httpx.Client(base_url=url, timeout=30)
+        self._now = parse_iso(self._json("GET", "/_sandbox/clock")["now"])
+
+    def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=body)
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise SandboxError(f"the sandbox at {self._http.base_url} failed: {exc}") from None
+
+    def now(self) -> datetime:
+        return self._now
+
+    def close(self) -> None:
+        self._http.close()
+
+    def sleep_until(self, when: datetime) -> None:
+        if when > self._now:
+            # The sandbox keeps milliseconds: round up, or a wake-up at .5 ms would land just
+            # before ``when`` and the runner would wait for it forever.
+            when += timedelta(microseconds=(-when.microsecond) % 1000)
+            self._now = parse_iso(
+                self._json("POST", "/_sandbox/clock", {"advance_to": iso(when)})["now"]
+            )
+
+
+def world_start(study: Study) -> datetime:
+    """The virtual clock starts at local midnight of the schedule's first day."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.combine(study.schedule.start, time(0), ZoneInfo(study.timezone))
+
+
+def _put_world(url: str, study: Study) -> None:
+    from mystery.sandbox.spec import WorldSpec
+
+    body = WorldSpec.from_study(study, world_start(study)).to_body()
+    try:
+        response = httpx.put(f"{url}/_sandbox/world", json=body, timeout=30)
+    except httpx.HTTPError as exc:
+        raise SandboxError(
+            f"cannot reach the sandbox at {url} ({type(exc).__name__}); start it with "
+            "'mystery sandbox' or drop --sandbox-url to run one in-process"
+        ) from None
+    if response.status_code == 409:
+        raise SandboxError(
+            f"the sandbox at {url} already holds a different world (another study or another "
+            "version of this one); restart 'mystery sandbox' for a fresh one"
+        )
+    if response.status_code >= 400:
+        raise SandboxError(f"the sandbox at {url} refused the study: {response.text[:300]}")
+
+
+def _rebuild(server: SandboxServer, history: History) -> None:
+    """Give a fresh in-process sandbox the world an earlier run left, or refuse: a study must
+    never be finished against brands that were not the ones it asked."""
+    from mystery.sandbox.replay import DifferentWorld, replay
+
+    try:
+        replay(server.world, history)
+    except DifferentWorld as exc:
+        raise SandboxError(
+            f"cannot resume in the in-process sandbox: rebuilt from the store, its world differs "
+            f"from the one the earlier run talked to ({exc}), so the replies the store waits "
+            "for would never come. Resume with the version of mystery that began the study, or "
+            "delete the store to start the sandbox study again"
+        ) from None
+
+
+def _make_channel(name: str, study: Study, base_url: str, sandbox: bool,
+                  timeout: float = 30.0) -> Channel:
+    config = study.channels[name]
+    if name == "x":
+        from mystery.channels.x import XChannel
+
+        lag = timedelta(0) if sandbox else timedelta(seconds=60)
+        return XChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+                        timeout=timeout, read_dms=config.read_dms)
+    if name == "mastodon":
+        from mystery.channels.mastodon import MastodonChannel
+
+        lag = timedelta(0) if sandbox else timedelta(seconds=60)
+        return MastodonChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+                               timeout=timeout)
+    if name == "bluesky":
+        from mystery.channels.bluesky import BlueskyChannel
+
+        lag = timedelta(0) if sandbox else timedelta(seconds=60)
+        return BlueskyChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+                              timeout=timeout)
+    if name == "email":
+        if sandbox:
+            raise MysteryError(
+                "the sandbox does not emulate email; set channels.email.endpoint to the "
+                "researcher's mail server, e.g. \"imaps://imap.example.org/INBOX,Junk?smtp="
+                "smtps://smtp.example.org\" (see mystery/channels/mailserver.py)"
+            )
+        from mystery.channels.email import EmailChannel
+
+        # The token salt is the study's name: a new wave's probes never match an old one's.
+        return EmailChannel(config.account, base_url, token_salt=study.name, timeout=timeout)
+    raise MysteryError(
+        f"channel {name!r} cannot be collected automatically yet; remove [channels.{name}] "
+        "or log it by hand"
+    )
+
+
+@contextmanager
+def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30.0,
+            history: History | None = None) -> Iterator[Connection]:
+    """Yield open channels and the right clock; stop an in-process sandbox afterwards.
+
+    ``timeout`` bounds each HTTP request to a platform, in seconds. A channel whose credentials
+    are refused is left out (and named in ``stopped``) while the others run; if none opens,
+    the first refusal is raised. ``history``: what an earlier run sent, to rebuild an
+    in-process sandbox's world from before any channel opens (unused with ``sandbox_url``,
+    whose world lives on).
+    """
+    # Hand-logged channels have no automatic channel: 'mystery log' records them.
+    automated = {n: c for n, c in study.channels.items() if n not in HAND_LOGGED_CHANNELS}
+    uses_sandbox = [n for n, c in automated.items() if c.is_sandbox]
+    uses_real = [n for n, c in automated.items() if not c.is_sandbox]
+    if uses_sandbox and uses_real:
+        raise MysteryError(
+            f"channels {', '.join(uses_sandbox)} use the sandbox but {', '.join(uses_real)} a "
+            "real endpoint; a study runs wholly in the sandbox or wholly for real"
+        )
+    server = None
+    clock: Clock | None = None
+    channels: dict[str, Channel] = {}
+    url = sandbox_url.rstrip("/") if sandbox_url else None
+    try:
+        if uses_sandbox:
+            if url is None:
+                from mystery.sandbox.server import SandboxServer
+
+                server = SandboxServer()
+                server.start()
+                url = server.url
+                _put_world(url, study)
+                if history is not None:
+                    _rebuild(server, history)
+                clock = server.world.clock
+            else:
+                _put_world(url, study)
+                clock = RemoteSandboxClock(url)
+        else:
+            clock = RealClock()
+        refused: dict[str, AuthError] = {}
+        for name, config in automated.items():
+            base = url if config.is_sandbox and url else config.endpoint
+            channels[name] = _make_channel(name, study, base, config.is_sandbox, timeout)
+            try:
+                channels[name].open()
+            except AuthError as exc:
+                channels.pop(name).close()
+                refused[name] = exc
+        if refused and not channels:
+            raise next(iter(refused.values()))
+        yield Connection(channels, clock, url, {n: str(e) for n, e in refused.items()})
+    finally:
+        for channel in channels.values():
+            channel.close()
+        if isinstance(clock, RemoteSandboxClock):
+            clock.close()
+        if server is not None:
+            server.stop()

@@ -1,0 +1,154 @@
+"""``mystery run`` as a library call: load the study, plan it, open the store, connect, run.
+
+Usable from Python exactly as the CLI uses it::
+
+    from mystery.collect.run import run_study
+    result = run_study("studies/demo.toml")
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mystery.collect.connect import connect
+from mystery.collect.handoff import DueProbe
+from mystery.collect.progress import Progress
+from mystery.collect.runner import Runner, RunResult
+from mystery.errors import MysteryError, SandboxError
+from mystery.store.lock import StudyLock, lock_path
+from mystery.store.store import Store
+from mystery.study.load import LoadedStudy, load_study
+from mystery.study.model import Study
+from mystery.study.plan import PlannedProbe, make_plan
+from mystery.words import AUTOMATED_CHANNELS
+
+if TYPE_CHECKING:
+    from mystery.sandbox.replay import History
+
+
+def _noop(_: object) -> None:
+    return None
+
+
+def store_path(loaded: LoadedStudy, db: str | Path | None) -> Path:
+    return Path(db) if db is not None else loaded.default_db
+
+
+def run_study(
+    study_path: str | Path,
+    *,
+    db: str | Path | None = None,
+    once: bool = False,
+    sandbox_url: str | None = None,
+    on_progress: Callable[[Progress], None] = _noop,
+    on_notice: Callable[[str], None] = _noop,
+    timeout: float = 30.0,
+    until: datetime | None = None,
+    live: bool = False,
+    on_due: Callable[[DueProbe], None] = _noop,
+    confirm: Callable[[DueProbe], bool] | None = None,
+) -> tuple[LoadedStudy, RunResult]:
+    """Run (or resume) a study until every probe is settled; ``once`` does a single pass.
+
+    Holds the study's lock throughout (one runner per study; a lock left by a dead runner is
+    taken over, with a notice). ``timeout`` bounds each platform request, in seconds;
+    ``until`` pauses the run before its clock would pass that instant (a planned downtime).
+    ``on_due`` shows each ``manual`` probe when it falls due; ``confirm`` asks before each
+    ``confirm`` probe is posted.
+    """
+    loaded = load_study(study_path)
+    study = loaded.study
+    check_live(study, live)
+    if sandbox_url is not None and not re.match(r"^https?://[^/\s]+", sandbox_url):
+        # Refuse before anything is written: a failed run must leave no store behind.
+        raise SandboxError(
+            f"cannot reach the sandbox at {sandbox_url!r}: not an http:// URL; give the URL "
+            "'mystery sandbox' prints, e.g. --sandbox-url http://127.0.0.1:8765"
+        )
+    by_hand = [n for n in study.sandbox_channels if study.channels[n].send_mode == "manual"]
+    if by_hand and sandbox_url is None:
+        raise MysteryError(
+            f"channels.{by_hand[0]}.mode is 'manual' on the sandbox, whose virtual clock runs "
+            "days ahead in seconds: nobody could post in time. Use mode = \"auto\" in the "
+            "sandbox; manual mode is for a real platform (or a standalone 'mystery sandbox' "
+            "driven by a test through --sandbox-url)"
+        )
+    plan = make_plan(study)
+    path = store_path(loaded, db)
+    with StudyLock(lock_path(path)) as lock:
+        if lock.taken_over is not None:
+            on_notice(f"took over the lock of a runner that is no longer running "
+                      f"({lock.taken_over.describe()})")
+        return _run_locked(loaded, plan, path, once=once, sandbox_url=sandbox_url,
+                           on_progress=on_progress, on_notice=on_notice, timeout=timeout,
+                           until=until, on_due=on_due, confirm=confirm)
+
+
+def check_live(study: Study, live: bool) -> None:
+    """Nothing is posted to (or read from) a real platform without ``--live``: a study file
+    pointed at a real endpoint by mistake must not post in the researcher's name."""
+    real = [n for n, c in study.channels.items() if n in AUTOMATED_CHANNELS and not c.is_sandbox]
+    if not real:
+        return
+    if not live:
+        raise MysteryError(
+            f"channel(s) {', '.join(real)} point at a real platform "
+            f"({study.channels[real[0]].endpoint}); nothing is posted there without --live. "
+            "Read the platform's rules (README: 'Channels'), then run "
+            "again with --live"
+        )
+
+
+def _run_locked(
+    loaded: LoadedStudy,
+    plan: list[PlannedProbe],
+    path: Path,
+    *,
+    once: bool,
+    sandbox_url: str | None,
+    on_progress: Callable[[Progress], None],
+    on_notice: Callable[[str], None],
+    timeout: float,
+    until: datetime | None,
+    on_due: Callable[[DueProbe], None],
+    confirm: Callable[[DueProbe], bool] | None,
+) -> tuple[LoadedStudy, RunResult]:
+    study = loaded.study
+    with Store.open(path) as store:
+        store.durable_intent = not study.sandbox_channels
+        new = store.initialise(study, plan)
+        if not store.count(("planned", "sending", "sent")):
+            return loaded, RunResult(store.counts(), finished=True, passes=0)
+        in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
+        history = sandbox_history(store, study) if in_process_sandbox and not new else None
+        with connect(study, sandbox_url=sandbox_url, timeout=timeout,
+                     history=history) as connection:
+            for name, why in connection.stopped.items():
+                on_notice(f"{name}: stopped: {why}")
+            runner = Runner(
+                study, store, connection.channels, connection.clock,
+                on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
+                stopped=connection.stopped, on_due=on_due, confirm=confirm,
+            )
+            return loaded, runner.run(once=once, until=until)
+
+
+def sandbox_history(store: Store, study: Study) -> History | None:
+    """What an in-process sandbox that died with an earlier run must be rebuilt from: every
+    probe it received, in order, with its text, time and id; every reply recorded from it;
+    and the clock's last recorded instant. None when the earlier run recorded nothing."""
+    from mystery.sandbox.replay import History, SeenReply, SentPost
+
+    channels = study.sandbox_channels
+    now = store.last_instant(channels)
+    if now is None:
+        return None
+    posts = [SentPost(p.channel, p.message_id or "", text, p.sent_at or now, p.id)
+             for p, text in store.sent_in_order(channels)]
+    replies = [SeenReply(r.channel, r.message_id, r.created_at)
+               for r in store.replies() if r.channel in channels]
+    return History(posts, replies, now)

@@ -1,0 +1,321 @@
+"""Reading a store: every query that changes nothing, for the runner, analysis and coding.
+
+:class:`StoreReads` is the base of :class:`~mystery.store.store.Store`, which adds opening, the
+transactions and every write; a caller opens a ``Store`` and reads through it. Kept apart so
+that the store's module is about what must be crash-safe (the writes), and this one about what
+a store holds: probes by state, send attempts, replies and cursors, codes, and the summaries
+analysis reads through :func:`mystery.timings.export.timing_rows`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from mystery.clock import iso, parse_iso
+from mystery.errors import StoreError
+from mystery.store.migrations import MAIN_CODER
+from mystery.store.rows import PROBE_COLS, Counts, Flag, ProbeRow, ReplyRow, opt_time, probe_row
+from mystery.words import ProbeState
+
+
+class StoreReads:
+    """The read-only queries of one study's store (see :class:`~mystery.store.store.Store`)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    # -- study -----------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def cutoff(self) -> timedelta:
+        return timedelta(seconds=float(self.required_meta("cutoff_seconds")))
+
+    def required_meta(self, key: str) -> str:
+        value = self.meta(key)
+        if value is None:
+            raise StoreError(f"{self.path} holds no study yet; run 'mystery run' first")
+        return value
+
+    # -- probes ----------------------------------------------------------------------------
+
+    def probes(self, state: ProbeState | None = None, channel: str | None = None) -> list[ProbeRow]:
+        sql = f"SELECT {PROBE_COLS} FROM probes WHERE 1=1"
+        args: list[str] = []
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        if channel is not None:
+            sql += " AND channel = ?"
+            args.append(channel)
+        return [probe_row(r) for r in self.db.execute(sql + " ORDER BY planned_at, id", args)]
+
+    def probes_by_id(self, ids: Iterable[str]) -> list[ProbeRow]:
+        ids = list(ids)
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT {PROBE_COLS} FROM probes WHERE id IN ({marks})", ids)
+        return [probe_row(r) for r in rows]
+
+    def count(self, states: Iterable[ProbeState], channels: Iterable[str] | None = None) -> int:
+        """How many probes are in any of ``states`` (on ``channels``)."""
+        return int(self.db.execute(*self._state_query("count(*)", states, channels))
+                   .fetchone()[0])
+
+    def any_in(self, states: Iterable[ProbeState], channels: Iterable[str] | None = None) -> bool:
+        """Whether any probe is in ``states``: stops at the first, so it is cheap every pass."""
+        sql, args = self._state_query("1", states, channels)
+        return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
+
+    @staticmethod
+    def _state_query(what: str, states: Iterable[ProbeState],
+                     channels: Iterable[str] | None) -> tuple[str, list[str]]:
+        args: list[str] = list(states)
+        sql = f"SELECT {what} FROM probes WHERE state IN ({','.join('?' * len(args))})"
+        if channels is not None:
+            channels = list(channels)
+            sql += f" AND channel IN ({','.join('?' * len(channels))})"
+            args += channels
+        return sql, args
+
+    def expired(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
+        """Sent, unsettled probes on ``channel`` sent at or before ``sent_before``."""
+        rows = self.db.execute(
+            f"SELECT {PROBE_COLS} FROM probes WHERE state = 'sent' AND channel = ? "
+            "AND sent_at <= ? ORDER BY sent_at, id",
+            (channel, iso(sent_before)),
+        )
+        return [probe_row(r) for r in rows]
+
+    def due_probes(self, now: datetime) -> list[ProbeRow]:
+        rows = self.db.execute(
+            f"SELECT {PROBE_COLS} FROM probes WHERE state = 'planned' AND planned_at <= ? "
+            "ORDER BY planned_at, id",
+            (iso(now),),
+        )
+        return [probe_row(r) for r in rows]
+
+    def next_planned_at(self, channels: Iterable[str] | None = None,
+                        after: datetime | None = None) -> datetime | None:
+        """When the next planned probe (on ``channels``; due after ``after``) is due."""
+        found = self.next_planned(channels, after)
+        return None if found is None else found[1]
+
+    def next_planned(self, channels: Iterable[str] | None = None,
+                     after: datetime | None = None) -> tuple[str, datetime] | None:
+        """The next planned probe (on ``channels``; due after ``after``): its id and when it is
+        due, so that a display can name what the run waits for. One row off the index on
+        (state, channel, planned_at): cheap enough for every pass of the runner."""
+        sql, args = self._state_query("id, planned_at", ["planned"], channels)
+        if after is not None:
+            sql += " AND planned_at > ?"
+            args.append(iso(after))
+        row = self.db.execute(sql + " ORDER BY planned_at, id LIMIT 1", args).fetchone()
+        return None if row is None else (str(row[0]), parse_iso(row[1]))
+
+    def open_probes(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
+        """Sent, unsettled probes on ``channel`` sent before ``sent_before``."""
+        rows = self.db.execute(
+            f"SELECT {PROBE_COLS} FROM probes WHERE state = 'sent' AND channel = ? "
+            "AND sent_at < ? ORDER BY sent_at, id",
+            (channel, iso(sent_before)),
+        )
+        return [probe_row(r) for r in rows]
+
+    # -- send attempts and flags -----------------------------------------------------------
+
+    def attempts(self, probe_id: str) -> list[tuple[str, str | None, str | None]]:
+        return list(
+            self.db.execute(
+                "SELECT started_at, outcome, detail FROM send_attempts WHERE probe_id = ? "
+                "ORDER BY id",
+                (probe_id,),
+            )
+        )
+
+    def flags(self) -> list[Flag]:
+        """Every excluded probe's reason, in probe order."""
+        rows = self.db.execute(
+            "SELECT probe_id, kind, reason, flagged_at FROM flags ORDER BY probe_id, kind"
+        )
+        return [Flag(r[0], r[1], r[2], parse_iso(r[3])) for r in rows]
+
+    # -- what a run sent (rebuilding an in-process sandbox: mystery.collect.run) ---------------
+
+    def sent_in_order(self, channels: Iterable[str]) -> list[tuple[ProbeRow, str]]:
+        """Probes on ``channels`` the platform has, each with the text it received, in the
+        order it received them: by platform time, then by the send attempt that made each
+        (within one millisecond a platform hands out ids in that order)."""
+        channels = list(channels)
+        rows = self.db.execute(
+            f"SELECT {PROBE_COLS}, coalesce(posted_text, text) FROM probes AS p "
+            "WHERE message_id IS NOT NULL AND sent_at IS NOT NULL "
+            f"AND channel IN ({','.join('?' * len(channels))}) ORDER BY sent_at, "
+            "(SELECT max(a.id) FROM send_attempts AS a WHERE a.probe_id = p.id), id",
+            channels,
+        )
+        return [(probe_row(r[:-1]), str(r[-1])) for r in rows]
+
+    def last_instant(self, channels: Iterable[str]) -> datetime | None:
+        """The latest instant of the run's clock this store recorded on ``channels``. The
+        runner writes its clock's time with every send attempt, send, settling, poll and flag,
+        so a run that died stood at least there, and had done nothing later that mattered: a
+        rebuilt sandbox's clock starts there (:mod:`mystery.sandbox.replay`)."""
+        channels = list(channels)
+        marks = ",".join("?" * len(channels))
+        on = f"probe_id IN (SELECT id FROM probes WHERE channel IN ({marks}))"
+        row = self.db.execute(
+            "SELECT max(t) FROM ("
+            "SELECT max(max(started_at, coalesce(finished_at, ''))) AS t FROM send_attempts "
+            f"WHERE {on} "
+            "UNION ALL SELECT max(max(coalesce(sent_at, ''), coalesce(settled_at, ''))) "
+            f"FROM probes WHERE channel IN ({marks}) "
+            f"UNION ALL SELECT max(recorded_at) FROM replies WHERE channel IN ({marks}) "
+            f"UNION ALL SELECT max(updated_at) FROM cursors WHERE channel IN ({marks}) "
+            f"UNION ALL SELECT max(flagged_at) FROM flags WHERE {on})",
+            channels * 5,
+        ).fetchone()
+        return opt_time(row[0] or None)
+
+    # -- replies, cursors and codes --------------------------------------------------------
+
+    def probe_for_thread(self, channel: str, message_ids: Iterable[str | None]) -> str | None:
+        """The probe a thread belongs to: a probe's own message id, or a reply already
+        recorded in its thread (a brand answering its own holding message)."""
+        for mid in message_ids:
+            if not mid:
+                continue
+            row = self.db.execute(
+                "SELECT id FROM probes WHERE channel = ? AND message_id = ?", (channel, mid)
+            ).fetchone() or self.db.execute(
+                "SELECT probe_id FROM replies WHERE channel = ? AND message_id = ?",
+                (channel, mid),
+            ).fetchone()
+            if row:
+                return str(row[0])
+        return None
+
+    def latest_open_probe(self, channel: str, brand: str, before: datetime) -> str | None:
+        """The latest probe of ``brand`` on ``channel`` sent before ``before`` and still open
+        (``sent``): where a message outside any thread (a direct message) belongs."""
+        row = self.db.execute(
+            "SELECT id FROM probes WHERE state = 'sent' AND channel = ? AND brand = ? "
+            "AND sent_at < ? ORDER BY sent_at DESC, id DESC LIMIT 1",
+            (channel, brand, iso(before)),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def cursor(self, channel: str) -> tuple[str | None, datetime | None]:
+        row = self.db.execute(
+            "SELECT value, polled_through FROM cursors WHERE channel = ?", (channel,)
+        ).fetchone()
+        if row is None:
+            return None, None
+        return row[0], opt_time(row[1])
+
+    def replies(self, probe_id: str | None = None) -> list[ReplyRow]:
+        sql = (
+            "SELECT channel, message_id, probe_id, author, text, created_at, in_reply_to, "
+            "conversation_id, auto_code FROM replies"
+        )
+        rows = (
+            self.db.execute(sql + " WHERE probe_id = ? ORDER BY created_at, message_id",
+                            (probe_id,))
+            if probe_id is not None
+            else self.db.execute(sql + " ORDER BY probe_id, created_at, message_id")
+        )
+        return [
+            ReplyRow(r[0], r[1], r[2], r[3], r[4], parse_iso(r[5]), r[6], r[7], r[8])
+            for r in rows
+        ]
+
+    def replies_for(self, probe_ids: Iterable[str]) -> dict[str, list[ReplyRow]]:
+        """Replies of many probes in one query, grouped by probe."""
+        out: dict[str, list[ReplyRow]] = {}
+        ids = list(probe_ids)
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            rows = self.db.execute(
+                "SELECT channel, message_id, probe_id, author, text, created_at, in_reply_to, "
+                f"conversation_id, auto_code FROM replies WHERE probe_id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY created_at, message_id",
+                chunk,
+            )
+            for r in rows:
+                out.setdefault(r[2], []).append(
+                    ReplyRow(r[0], r[1], r[2], r[3], r[4], parse_iso(r[5]), r[6], r[7], r[8])
+                )
+        return out
+
+    def codes(self) -> dict[tuple[str, str], str]:
+        """The main coder's manual codes (``mystery.coding.coders``), overriding the automatic code;
+        other coders' codes are kept for agreement and never change the timings."""
+        rows = self.db.execute(
+            "SELECT channel, message_id, code FROM codes "
+            "WHERE coder = (SELECT value FROM meta WHERE key = ?)", (MAIN_CODER,)
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    # -- summaries -------------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        planned, sent, settled, unanswered = self.db.execute(
+            "SELECT count(*), count(message_id), sum(state = 'settled'), "
+            "sum(outcome = 'unanswered') FROM probes"
+        ).fetchone()
+        acknowledged, resolved = self.db.execute(
+            "SELECT count(DISTINCT probe_id), count(DISTINCT CASE WHEN auto_code = 'resolution' "
+            "THEN probe_id END) FROM replies"
+        ).fetchone()
+        return Counts(planned, sent, acknowledged, resolved, unanswered or 0, settled or 0)
+
+    def channel_counts(self) -> dict[str, Counts]:
+        """:meth:`counts` per channel, in one query: what the live view shows ten times a
+        second. A probe counts as acknowledged (resolved) once it has a reply (a reply coded
+        ``resolution``), exactly as in :meth:`counts`, so the channels add up to the total."""
+        rows = self.db.execute(
+            "SELECT channel, count(*), count(message_id), sum(state = 'settled'), "
+            "sum(outcome = 'unanswered'), "
+            "sum(EXISTS (SELECT 1 FROM replies r WHERE r.probe_id = p.id)), "
+            "sum(EXISTS (SELECT 1 FROM replies r WHERE r.probe_id = p.id "
+            "AND r.auto_code = 'resolution')) "
+            "FROM probes p GROUP BY channel ORDER BY channel"
+        )
+        return {channel: Counts(planned, sent, acknowledged or 0, resolved or 0,
+                                unanswered or 0, settled or 0)
+                for channel, planned, sent, settled, unanswered, acknowledged, resolved in rows}
+
+    def last_send_at(self) -> datetime | None:
+        """The plan's last send (the time it went out, or is planned to): with the cutoff, when
+        the study ends. Excluded probes never go out, so they do not count."""
+        return opt_time(self.db.execute(
+            "SELECT max(coalesce(sent_at, planned_at)) FROM probes "
+            "WHERE outcome IS NULL OR outcome != 'excluded'"
+        ).fetchone()[0])
+
+    # -- codes by coder (mystery code) -----------------------------------------------------
+
+    def code_rows(self) -> list[tuple[str, str, str, str, datetime]]:
+        """Every manual code of every coder as (channel, message_id, code, coder, coded_at),
+        oldest first: ``mystery code`` needs each coder's own codes (to resume, to export, to
+        compare coders), not only the one that wins in :meth:`codes`."""
+        rows = self.db.execute(
+            "SELECT channel, message_id, code, coder, coded_at FROM codes "
+            "ORDER BY coded_at, coder"
+        )
+        return [(r[0], r[1], r[2], r[3], parse_iso(r[4])) for r in rows]
+
+    # -- hand-logged channels (mystery.collect.handlog) --------------------------------------------
+
+    def gave_up(self) -> dict[str, datetime]:
+        """Probe id → when the researcher stopped waiting for a reply (``mystery log``): such
+        a probe is censored there, not at the cutoff, when it has no reply by then."""
+        rows = self.db.execute(
+            "SELECT probe_id, min(at) FROM hand_log WHERE event = 'gave_up' GROUP BY probe_id"
+        )
+        return {str(r[0]): parse_iso(r[1]) for r in rows}

@@ -1,0 +1,390 @@
+"""The SQLite store of one study: what was planned, sent and answered, safely on disk.
+
+Why SQLite with WAL and short explicit transactions: a study runs for weeks on a laptop and can
+be killed at any instruction. Every state change the runner makes is one transaction, so after a
+crash the store says exactly what happened up to the last commit (DESIGN.md rules 3 and 4):
+
+- a probe moves ``planned → sending → sent → settled``; ``sending`` is written *before* the
+  platform is asked to post, so a crash leaves a visible "uncertain" probe to reconcile rather
+  than a silent double post;
+- replies and the polling cursor that covers them are committed together;
+- replies are keyed on the platform's message id, so recording them twice changes nothing.
+
+Times are stored as UTC ISO 8601 text with milliseconds (``mystery.clock.iso``): sortable,
+readable in any SQLite browser, and exact. The schema is versioned by named migrations applied
+in order on open (the simonw/llm pattern; :mod:`mystery.store.migrations`), so a store survives
+upgrades of mystery.
+
+This module holds the writes; the queries that only read are in :mod:`mystery.store.reads`
+(``Store`` inherits them) and the records both hand out in :mod:`mystery.store.rows`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+
+from mystery.clock import iso
+from mystery.errors import StoreError
+from mystery.store.connection import StoreConnection, connect
+from mystery.store.migrations import MAIN_CODER, MIGRATIONS
+from mystery.store.reads import StoreReads
+from mystery.store.rows import Counts, Flag, HandEntry, ProbeRow, ReplyRow
+from mystery.study.model import Study
+from mystery.study.plan import PlannedProbe
+from mystery.text import well_formed
+from mystery.words import Code, Outcome
+
+__all__ = [  # the records and the schema are imported from here by callers of the store
+    "MAIN_CODER",
+    "MIGRATIONS",
+    "Counts",
+    "Flag",
+    "HandEntry",
+    "ProbeRow",
+    "ReplyRow",
+    "Store",
+]
+
+
+class Store(StoreReads):
+    """One study's store. Use :meth:`open`; every mutating method commits before returning."""
+
+    def __init__(self, db: StoreConnection, path: Path) -> None:
+        super().__init__(db, path)
+        # Sync each intent to send to disk (see begin_send). Off for the sandbox, whose world
+        # a power cut ends too: there is no post on any platform to be sent twice.
+        self.durable_intent = True
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+        path = Path(path)
+        if not create and not path.exists():
+            raise StoreError(
+                f"no store at {path}; run 'mystery run' on the study first, or pass --db"
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Owner-only from the first byte: the store holds reply texts and account details.
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            with open(path, "rb") as file:
+                header = file.read(16)
+        except IsADirectoryError:
+            raise StoreError(f"{path} is a folder, not a mystery store; pass the store's file "
+                             "(the .db beside the study file) with --db") from None
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open {path}: {exc.strerror}; check that you may read and write it and "
+                "its folder (or pass another --db)"
+            ) from None
+        if header and header != b"SQLite format 3\x00":
+            raise StoreError(f"{path} is not a mystery store (not an SQLite database); pass "
+                             "another --db")
+        db = connect(path)
+        try:
+            # Look before touching: switching to WAL rewrites the file header, which must not
+            # happen to another program's database.
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "migrations" not in tables:
+                raise StoreError(
+                    f"{path} is not a mystery store (an SQLite database of another program); "
+                    "pass another --db"
+                )
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA busy_timeout = 5000")
+        except BaseException:
+            db.close()
+            raise
+        store = cls(db, path)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: all or nothing, and no other writer in between."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException:
+            # SQLite may have rolled back already (a full disk, an I/O error): then there is
+            # nothing to undo, and the first error is the one to tell.
+            if self.db.in_transaction:
+                with suppress(StoreError):
+                    self.db.execute("ROLLBACK")
+            raise
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, migration in MIGRATIONS:
+                if name not in done:
+                    migration(db)
+                    db.execute(
+                        "INSERT INTO migrations VALUES (?, datetime('now'))", (name,)
+                    )
+
+    # -- study and plan --------------------------------------------------------------------
+
+    def set_meta(self, items: dict[str, str]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", items.items())
+
+    def initialise(self, study: Study, plan: Iterable[PlannedProbe]) -> bool:
+        """Pin the store to a study and insert its plan; a no-op when already done.
+
+        Returns True when the store was new. Refuses a store made for another study, or for a
+        different version of this one: mixing plans would corrupt both. The digest is of the
+        validated model, so editing comments or reordering keys in the file is harmless.
+        """
+        digest = study.digest
+        existing = self.meta("study")
+        if existing is not None:
+            if existing != study.name:
+                raise StoreError(
+                    f"{self.path} belongs to study {existing!r}, not {study.name!r}; "
+                    "pass a different --db"
+                )
+            if self.meta("study_digest") != digest:
+                raise StoreError(
+                    f"{self.path} was started from a different version of study "
+                    f"{study.name!r}: the study file changed after the run began. Restore the "
+                    "file (it is versioned), or start a new wave with another --db"
+                )
+            return False
+        brands = {b.name: {"sector": b.sector, "country": b.country} for b in study.brands}
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("study", study.name),
+                    ("series", study.series),
+                    ("year", str(study.year)),
+                    ("cutoff_seconds", str(study.cutoff.total_seconds())),
+                    ("study_digest", digest),
+                    ("brands", json.dumps(brands, sort_keys=True)),
+                ],
+            )
+            db.executemany(
+                "INSERT INTO probes (id, brand, channel, question, text, planned_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (p.id, p.brand, p.channel, p.question, p.text, iso(p.planned_at))
+                    for p in plan
+                ),
+            )
+        return True
+
+    # -- probes ----------------------------------------------------------------------------
+
+    def begin_send(self, probe_id: str, now: datetime) -> None:
+        """Record the intent to send *before* sending (rule 3: never send twice).
+
+        This one commit is made durable (``synchronous = FULL``: the WAL is synced), so even a
+        power cut right after the post leaves the probe ``sending``, to be reconciled, never
+        ``planned``, to be posted again. Other commits may be lost to a power cut harmlessly:
+        a lost ``sent`` is reconciled, a lost poll is read again.
+        """
+        if self.durable_intent:
+            self.db.execute("PRAGMA synchronous = FULL")
+        try:
+            with self.transaction() as db:
+                db.execute(
+                    "UPDATE probes SET state = 'sending' WHERE id = ? AND state = 'planned'",
+                    (probe_id,),
+                )
+                db.execute(
+                    "INSERT INTO send_attempts (probe_id, started_at) VALUES (?, ?)",
+                    (probe_id, iso(now)),
+                )
+        finally:
+            self.db.execute("PRAGMA synchronous = NORMAL")
+
+    def _finish_attempt(self, db: sqlite3.Connection, probe_id: str, outcome: str,
+                        detail: str, now: datetime) -> None:
+        db.execute(
+            "UPDATE send_attempts SET finished_at = ?, outcome = ?, detail = ? "
+            "WHERE id = (SELECT max(id) FROM send_attempts WHERE probe_id = ?)",
+            (iso(now), outcome, well_formed(detail), probe_id),  # may quote the platform
+        )
+
+    def mark_sent(self, probe_id: str, message_id: str, sent_at: datetime, posted_text: str,
+                  now: datetime, how: str = "sent") -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE probes SET state = 'sent', message_id = ?, sent_at = ?, posted_text = ? "
+                "WHERE id = ?",
+                (message_id, iso(sent_at), well_formed(posted_text), probe_id),
+            )
+            self._finish_attempt(db, probe_id, how, message_id, now)
+
+    def abort_send(self, probe_id: str, detail: str, now: datetime,
+                   outcome: str = "not sent") -> None:
+        """The platform certainly did not post it: back to planned, to be tried again.
+
+        ``outcome`` says why (the runner counts the ``failed`` ones among ``attempts``):
+        ``not sent`` (the platform said no, e.g. 429), ``failed`` (an uncertain send the
+        platform turned out not to have), ``interrupted`` (we crashed before it reached the
+        platform)."""
+        with self.transaction() as db:
+            db.execute("UPDATE probes SET state = 'planned' WHERE id = ?", (probe_id,))
+            self._finish_attempt(db, probe_id, outcome, detail, now)
+
+    def mark_uncertain(self, probe_id: str, detail: str, now: datetime) -> None:
+        """The platform failed in a way that leaves the post unknown (a timeout, a 5xx, a lost
+        answer): the probe stays ``sending``, to be reconciled, and the attempt says why."""
+        with self.transaction() as db:
+            self._finish_attempt(db, probe_id, "uncertain", detail, now)
+
+    def exclude(self, probe_id: str, kind: str, reason: str, now: datetime) -> None:
+        """Settle a probe as ``excluded`` and record why, together."""
+        with self.transaction() as db:
+            self.exclude_in(db, probe_id, kind, reason, now)
+
+    @staticmethod
+    def exclude_in(db: sqlite3.Connection, probe_id: str, kind: str, reason: str,
+                   now: datetime) -> None:
+        """:meth:`exclude` inside the caller's transaction (a poll's, a missed probe's)."""
+        db.execute(
+            "UPDATE probes SET state = 'settled', outcome = 'excluded', settled_at = ? "
+            "WHERE id = ?",
+            (iso(now), probe_id),
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?)", (probe_id, kind, reason, iso(now))
+        )
+
+    def settle(self, probe_id: str, outcome: Outcome, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE probes SET state = 'settled', outcome = ?, settled_at = ? WHERE id = ?",
+                (outcome, iso(now), probe_id),
+            )
+
+    # -- replies and cursors ---------------------------------------------------------------
+
+    def record_poll(self, channel: str, replies: Iterable[ReplyRow], cursor: str | None,
+                    polled_through: datetime, now: datetime,
+                    excluded: Iterable[tuple[str, str]] = ()) -> int:
+        """Commit replies and the cursor that covers them together (rule 4). Idempotent on the
+        platform's message id. Returns how many replies were new.
+
+        ``excluded`` (probe id, reason) are probes this poll found it cannot vouch for (their
+        replies may lie beyond the platform's reach): they are flagged in the same commit, as
+        the advanced cursor will never show the gap again. ``polled_through`` never goes back.
+        """
+        new = 0
+        with self.transaction() as db:
+            for probe_id, reason in excluded:
+                self.exclude_in(db, probe_id, "reach", reason, now)
+            for r in replies:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.channel, r.message_id, r.probe_id, well_formed(r.author),
+                     well_formed(r.text), iso(r.created_at),
+                     r.in_reply_to, r.conversation_id, r.auto_code, iso(now)),
+                )
+                new += cur.rowcount
+            db.execute(
+                "INSERT INTO cursors VALUES (?, ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET "
+                "value = excluded.value, "
+                "polled_through = max(coalesce(polled_through, ''), excluded.polled_through), "
+                "updated_at = excluded.updated_at",
+                (channel, cursor, iso(polled_through), iso(now)),
+            )
+        return new
+
+    def set_code(self, channel: str, message_id: str, code: Code, coder: str,
+                 now: datetime) -> None:
+        self.set_codes([(channel, message_id, code)], coder, now)
+
+    # -- codes by coder (mystery code) -----------------------------------------------------
+
+    def set_codes(self, codes: Iterable[tuple[str, str, str]], coder: str,
+                  now: datetime) -> int:
+        """Many (channel, message_id, code) by one coder in one transaction: an imported codes
+        file lands wholly or not at all. Returns how many were written. The first coder to
+        code in a store becomes its main coder."""
+        written = 0
+        with self.transaction() as db:
+            for channel, message_id, code in codes:
+                db.execute(
+                    "INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?, ?)",
+                    (channel, message_id, code, coder, iso(now)),
+                )
+                written += 1
+            if written:
+                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (MAIN_CODER, coder))
+        return written
+
+    # -- hand-logged channels (mystery.collect.handlog) --------------------------------------------
+
+    def record_hand_log(self, entries: Iterable[HandEntry], now: datetime) -> int:
+        """Apply what a researcher logged by hand, all in one transaction (a CSV import lands
+        wholly or not at all). Idempotent: the same entry twice changes nothing. Returns how
+        many entries were new. The caller (``mystery.collect.handlog``) has validated them."""
+        new = 0
+        with self.transaction() as db:
+            for e in entries:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO hand_log (probe_id, event, at, code, source, "
+                    "logged_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (e.probe_id, e.event, iso(e.at), e.code, e.source, iso(now)),
+                )
+                new += cur.rowcount
+                if e.event == "sent":
+                    self._hand_sent(db, e, now)
+                elif e.event == "reply":
+                    db.execute(
+                        "INSERT OR IGNORE INTO replies (channel, message_id, probe_id, author, "
+                        "text, created_at, in_reply_to, conversation_id, auto_code, "
+                        "recorded_at) SELECT channel, ?, id, ?, ?, ?, message_id, NULL, ?, ? "
+                        "FROM probes WHERE id = ?",
+                        (e.message_id, well_formed(e.author), well_formed(e.text), iso(e.at),
+                         e.code, iso(now), e.probe_id),
+                    )
+                else:  # gave_up: settled now, at the time the researcher stopped waiting
+                    db.execute(
+                        "UPDATE probes SET state = 'settled', outcome = ?, settled_at = ? "
+                        "WHERE id = ? AND state = 'sent'",
+                        (e.outcome, iso(e.at), e.probe_id),
+                    )
+        return new
+
+    def _hand_sent(self, db: sqlite3.Connection, e: HandEntry, now: datetime) -> None:
+        row = db.execute("SELECT state FROM probes WHERE id = ?", (e.probe_id,)).fetchone()
+        if row is None or row[0] not in ("planned", "sending"):
+            return  # already sent (the same time: validated), nothing to change
+        db.execute(
+            "INSERT INTO send_attempts (probe_id, started_at, finished_at, outcome, detail) "
+            "VALUES (?, ?, ?, 'hand-logged', ?)",
+            (e.probe_id, iso(now), iso(now), e.source),
+        )
+        db.execute(
+            "UPDATE probes SET state = 'sent', message_id = ?, sent_at = ?, posted_text = text, "
+            "timing_source = 'hand' WHERE id = ?",
+            (e.message_id, iso(e.at), e.probe_id),
+        )

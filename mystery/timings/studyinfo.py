@@ -1,0 +1,124 @@
+"""What the analysis needs to know about a study beyond its timings: ``study.json``.
+
+Timings carry study, series and year on every row, but not the study's time zone (for send
+windows and business hours), its title, or whether it is **synthetic** (a sandbox run, which
+must be marked as such wherever its numbers appear). ``mystery export`` and ``mystery report``
+write these beside the timings, in ``results/<study>/study.json``, so that ``mystery publish``
+(in CI, with no store and perhaps no study file at hand) regenerates everything from
+``results/`` and ``studies/`` alone, and a synthetic study can never be published as real by
+a missing file: publish refuses timings without their ``study.json``.
+
+It also carries the brands' own service hours (``hours``: brand → ``mon-fri 09:00-17:00; …``,
+the brands CSV's syntax), so business-hours figures regenerate the same without the study file;
+the key is left out when no brand declares hours.
+
+The file is small, sorted JSON with a trailing newline, so it is byte-stable like the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mystery.errors import ImportFileError, Problem
+from mystery.hours import Window, format_hours, parse_hours
+from mystery.study.load import LoadedStudy
+
+FILE_NAME = "study.json"
+FORMAT = 1
+
+
+def _portable(path: Path) -> str:
+    """The study file relative to the working folder: no absolute path in committed output."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """A study's identity and method facts that timings do not carry."""
+
+    name: str
+    series: str
+    year: int
+    title: str = ""
+    timezone: str = "UTC"
+    synthetic: bool = False
+    cutoff_seconds: float | None = None
+    study_file: str = ""
+    study_sha256: str = ""
+    #: Brands with declared service hours → those hours (``parse_hours`` syntax); others use
+    #: the default business hours.
+    hours: dict[str, str] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_study(cls, loaded: LoadedStudy) -> StudyInfo:
+        """From a loaded study file (the runner and the CLI have one)."""
+        study = loaded.study
+        return cls(
+            name=study.name,
+            series=study.series,
+            year=study.year,
+            title=study.title,
+            timezone=study.timezone,
+            synthetic=study.synthetic,
+            cutoff_seconds=study.cutoff.total_seconds(),
+            study_file=_portable(loaded.path),
+            study_sha256=loaded.sha256,
+            hours={b.name: format_hours(b.hours) for b in study.brands if b.hours},
+        )
+
+    def brand_hours(self) -> dict[str, list[Window]]:
+        """Each brand's declared service hours as windows (ValueError if ``hours`` is bad)."""
+        return {brand: parse_hours(spec) for brand, spec in self.hours.items()}
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        if not self.hours:  # studies without brand hours keep the bytes they always had
+            del data["hours"]
+        return json.dumps({"format": FORMAT, **data}, indent=2, sort_keys=True,
+                          ensure_ascii=False) + "\n"
+
+    def write(self, folder: Path) -> Path:
+        path = folder / FILE_NAME
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json(), encoding="utf-8", newline="\n")
+        return path
+
+    @classmethod
+    def read(cls, folder: Path) -> StudyInfo:
+        """Read ``folder/study.json``; ImportFileError with a fix when missing or malformed."""
+        path = folder / FILE_NAME
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ImportFileError([Problem(
+                str(path), "", "missing; it says whether the study is synthetic and its time "
+                "zone. Run 'mystery export STUDY.toml' to write it beside timings.csv",
+            )]) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ImportFileError([Problem(str(path), "", f"not valid JSON ({exc}); run "
+                                           "'mystery export STUDY.toml' again")]) from None
+        data.pop("format", None)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        try:
+            if unknown:
+                raise TypeError(f"unknown keys {unknown}")
+            info = cls(**data)
+            if not isinstance(info.hours, dict) or not all(
+                    isinstance(v, str) for v in info.hours.values()):
+                raise TypeError("hours must map brand names to hours such as "
+                                "'mon-fri 09:00-17:00'")
+            try:
+                info.brand_hours()
+            except ValueError as exc:
+                raise TypeError(f"hours: {exc}") from None
+            return info
+        except TypeError as exc:
+            raise ImportFileError([Problem(str(path), "", f"{exc}; run 'mystery export "
+                                           "STUDY.toml' again to rewrite it")]) from None
