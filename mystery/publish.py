@@ -18,6 +18,10 @@ files without touching them, and ``publish`` copies only files whose bytes chang
 regeneration that changes nothing leaves the working tree clean (the CI "commit if changed"
 idiom depends on it).
 
+:func:`report_study` is the one other way results are written: a study's own report from its
+store, for ``mystery report`` and the end of ``mystery run``. It lives here, above both the
+timings seam and analysis, because it joins them: analysis never reads a store or a study file.
+
 Charts are the exception to byte comparison: their bytes differ from one CPU to another, so
 each results folder's ``charts.json`` records what every chart draws (its fingerprint) and
 its files' hashes as drawn (:mod:`.analysis.manifest`). ``publish`` draws only the charts
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
     import polars as pl
 
     from mystery.analysis.batch import Batch, Chart
+    from mystery.analysis.report import StudyReport
+    from mystery.study.load import LoadedStudy
 
 
 @dataclass
@@ -266,3 +272,20 @@ def check(
     outcomes += [Outcome(rel, _chart_state(base / rel, chart))
                  for rel, chart in _chart_files(base, made.charts)]
     return sorted(outcomes, key=lambda o: o.path)
+
+
+def report_study(
+    loaded: LoadedStudy, db: str | Path | None = None, results: str | Path = "results",
+    *, highlight: Sequence[str] = (),
+) -> StudyReport:
+    """Export a study's timings from its store and write its report: the one call for
+    ``mystery report`` and for the runner at the end of ``mystery run``."""
+    from mystery.analysis.report import StudyReport, build_report
+    from mystery.timings import export
+
+    timings = export.load_timings(loaded, db)
+    info = StudyInfo.from_study(loaded)
+    folder = Path(results) / info.name
+    paths = export.write_export(timings, info, folder)
+    built = build_report(timings, folder, info, highlight=highlight)
+    return StudyReport(paths + built.paths, built.summary)

@@ -11,5 +11,9 @@ one frame. Modules, in the order data flows through them:
 - ``charts``      the house style (``house.mplstyle``), PNG + SVG, byte-stable; ``batch``
                   draws them in a pool of processes
 - ``report``      one study's report; ``seriesreport`` one series' results
-- ``timings``, ``brandrows``, ``published``, ``export`` moved to :mod:`mystery.timings`
+- ``manifest``    each results folder's ``charts.json``: what every chart draws
+
+The frames it reads are :mod:`mystery.timings`' (the schema, published brand rows, study.json);
+it imports neither the store nor the study model (:func:`mystery.publish.report_study` joins a
+store to a report, above both).
 """

@@ -20,8 +20,6 @@ from mystery.timings.studyinfo import StudyInfo
 if TYPE_CHECKING:
     import polars as pl
 
-    from mystery.study.load import LoadedStudy
-
 SUMMARY_COLS = (
     Col("study", "study"),
     Col("channel", "channel", header="Channel"),
@@ -241,19 +239,3 @@ def _hours_note(info: StudyInfo) -> str:
     own = ", ".join(f"{brand} ({spec})" for brand, spec in sorted(info.hours.items()))
     return ("Business hours, in the same zone: each brand's own service hours where the study "
             f"declares them ({own}); Mon–Fri 09:00–17:00 for the others.")
-
-
-def report_study(
-    loaded: LoadedStudy, db: str | Path | None = None, results: str | Path = "results",
-    *, highlight: Sequence[str] = (),
-) -> StudyReport:
-    """Export a study's timings from its store and write its report: the one call for
-    ``mystery report`` and for the runner at the end of ``mystery run``."""
-    from mystery.timings import export
-
-    timings = export.load_timings(loaded, db)
-    info = StudyInfo.from_study(loaded)
-    folder = Path(results) / info.name
-    paths = export.write_export(timings, info, folder)
-    built = build_report(timings, folder, info, highlight=highlight)
-    return StudyReport(paths + built.paths, built.summary)

@@ -83,8 +83,9 @@ def show_report(
     Shared by ``mystery report`` and by ``mystery run`` when a study finishes."""
     from rich.table import Table
 
-    from mystery.analysis.report import HUMAN, SUMMARY_COLS, report_study
+    from mystery.analysis.report import HUMAN, SUMMARY_COLS
     from mystery.analysis.tables import rows_for_humans
+    from mystery.publish import report_study
 
     built = report_study(loaded, db, results, highlight=highlight)
     cols = [c for name in HUMAN for c in SUMMARY_COLS if c.name == name]
