@@ -1,6 +1,9 @@
-"""The ``mystery`` command: a thin skin over the library.
+"""The ``mystery`` command: a thin skin over the library, one module per noun, assembled here.
 
-Each command parses its options, calls one library function and renders the result. Errors from
+Each command parses its options, calls one library function and renders the result. What
+several commands share (the study argument, ``--db``, CSV and JSON on stdout) is in
+:mod:`mystery.cli.options`; the consoles and the one place errors become messages in
+:mod:`mystery.cli.console`. Errors from
 the library (``MysteryError``) become one message on stderr and exit 1; usage errors exit 2 (Typer).
 Heavy libraries (polars, matplotlib, tweepy) are imported inside the commands that need them so
 that ``mystery --help`` stays fast.

@@ -14,19 +14,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
+from mystery.cli.options import DbOption, StudyPath
 from mystery.words import BrandStat
 
 if TYPE_CHECKING:
     from mystery.study.load import LoadedStudy
 
-StudyPath = Annotated[
-    Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
-]
-DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="The study's store; by default the .db file beside the study file.",
-                 show_default=False),
-]
 ResultsOption = Annotated[
     Path, typer.Option("--results", help="The folder that holds results/<study>/ folders.")
 ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
+from mystery.cli.options import DbOption
 
 if TYPE_CHECKING:
     from mystery.coding.coders import Coders
@@ -206,9 +207,7 @@ StudyArg = Annotated[
 @friendly_errors
 def code(
     study: StudyArg = None,
-    db: Annotated[Path | None, typer.Option(
-        "--db", help="The study's store; by default the .db file beside the study file.",
-        show_default=False)] = None,
+    db: DbOption = None,
     coder: Annotated[str | None, typer.Option(
         "--coder", help="Who is coding: each coder's codes are kept apart. Defaults to your "
         "login name; required with --import.", show_default=False)] = None,

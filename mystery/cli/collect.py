@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
+from mystery.cli.options import DbOption, StudyPath, write_csv, write_json
 
 if TYPE_CHECKING:
 
     from mystery.collect.handoff import DueProbe
     from mystery.collect.progress import Progress
 
-StudyPath = Annotated[
-    Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
-]
-DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="The store to use; by default a .db file beside the study file."),
-]
 
 
 @friendly_errors
@@ -72,27 +65,16 @@ def plan(
         show_estimate(s.name, estimate(s, probes), as_csv=as_csv, as_json=as_json)
         return
     zone = s.zone
+    columns = ("probe", "planned_at_utc", "planned_at_local", "brand", "channel", "question",
+               "text")
+    rows = [(p.id, p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+             p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), p.brand, p.channel,
+             p.question, p.text) for p in probes]
     if as_json:
-        import json
-
-        rows = [{"probe": p.id, "planned_at_utc": p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 "planned_at_local": p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                 "brand": p.brand, "channel": p.channel, "question": p.question, "text": p.text}
-                for p in probes]
-        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        write_json([dict(zip(columns, row, strict=True)) for row in rows])
         return
     if as_csv:
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["probe", "planned_at_utc", "planned_at_local", "brand", "channel",
-                         "question", "text"])
-        for p in probes:
-            writer.writerow([
-                p.id, p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                p.brand, p.channel, p.question, p.text,
-            ])
+        write_csv(columns, rows)
         return
     from rich.table import Table
 

@@ -6,13 +6,11 @@ Only rendering: the numbers come from :func:`mystery.study.cost.estimate`, the w
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from mystery.cli.console import err_console, out_console
+from mystery.cli.options import write_csv, write_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,14 +29,13 @@ def show_estimate(name: str, est: Estimate, *, as_csv: bool = False,
                   as_json: bool = False) -> None:
     """The estimate as a table (or CSV, JSON) on stdout; budget and sandbox notes on stderr."""
     if as_json:
-        sys.stdout.write(json.dumps({"study": name, **est.to_dict()}, indent=2) + "\n")
+        write_json({"study": name, **est.to_dict()})
     elif as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["channel", "item", "count", "unit_usd", "total_usd", "basis"])
-        for i in est.items:
-            writer.writerow([i.channel, i.item, i.count, f"{i.unit_usd:.3f}",
-                             f"{i.total_usd:.3f}", i.basis])
-        writer.writerow(["", "total", "", "", f"{est.total_usd:.3f}", ""])
+        write_csv(("channel", "item", "count", "unit_usd", "total_usd", "basis"), [
+            *((i.channel, i.item, i.count, f"{i.unit_usd:.3f}", f"{i.total_usd:.3f}", i.basis)
+              for i in est.items),
+            ("", "total", "", "", f"{est.total_usd:.3f}", ""),
+        ])
     else:
         from rich.table import Table
 

@@ -13,20 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors
+from mystery.cli.options import DbOption, StudyPath
 
 if TYPE_CHECKING:
     from mystery.collect.handlog import Pending
     from mystery.store.store import Store
     from mystery.study.model import Study
 
-StudyPath = Annotated[
-    Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
-]
-DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="The store to use; by default a .db file beside the study file.",
-                 show_default=False),
-]
 CsvOption = Annotated[
     Path | None,
     typer.Option("--csv", help="Log from this CSV instead of asking, with columns probe, "

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mystery.cli.collect import DbOption, StudyPath
 from mystery.cli.console import err_console, friendly_errors
+from mystery.cli.options import DbOption, StudyPath
 
 
 @friendly_errors

@@ -1,0 +1,39 @@
+"""What several commands share: the study argument, ``--db``, and writing rows to stdout.
+
+Why one module: the same argument spelt three times drifted (two helps for ``--db``), and a
+fix to CSV output (line ends, encoding) must reach every command that writes CSV.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+StudyPath = Annotated[
+    Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="The study's store; by default the .db file beside the study file.",
+                 show_default=False),
+]
+
+
+def write_csv(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Rows as CSV on stdout: a header, ``\\n`` line ends, whatever the platform."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+
+
+def write_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout, non-ASCII text as itself."""
+    import json
+
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
