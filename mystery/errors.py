@@ -5,7 +5,8 @@
     MysteryError                  a user-facing problem: the CLI prints it and exits 1
     ├── StudyError                the study file (or its brands CSV) is invalid: every problem
     ├── ImportFileError           an imported CSV (published figures, codes) has bad rows
-    ├── StoreError                the store is missing, locked, or from another study file
+    ├── StoreError                the store is missing, locked, damaged, read-only, on a full
+    │   │                         disk, or of another study file
     │   └── StoreLockedError      another runner holds this study
     ├── ChannelError              a channel cannot go on
     │   ├── AuthError             401/402/403: a credential or the account needs fixing
@@ -15,7 +16,8 @@
     │   └── Rejected              the platform refused this one post (400, duplicate): not sent
     └── SandboxError              the sandbox could not start or answered nonsense
 
-The library raises; only ``mystery.cli`` turns these into one line on stderr and an exit code.
+The library raises; the CLI turns each into one line on stderr and exit 1, in one place:
+:func:`mystery.cli.console.friendly_errors`, around every command.
 """
 
 from __future__ import annotations
