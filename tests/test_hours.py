@@ -29,8 +29,8 @@ def window(days: str, start: str, end: str) -> Window:
     return Window.model_validate({"days": days, "start": start, "end": end})
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 OFFICE = [window("mon-fri", "09:00", "17:00")]

@@ -15,6 +15,7 @@ reads it, and must not reach up into the study package for that; the estimate of
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -58,8 +59,8 @@ class Spend:
     """The runner's ledger of what a run has cost on X: posts created and resources returned.
 
     Counts rather than dollars, so that a ledger saved as ``spend.counts()`` and restored as
-    ``Spend(**saved)`` is priced again with today's table. Every resource returned is counted,
-    including ones the channel then skips as unusable: X charges for them too. :meth:`read`
+    ``Spend.from_counts(saved)`` is priced again with today's table. Every resource returned is
+    counted, including ones the channel then skips as unusable: X charges for them too. :meth:`read`
     counts every resource: X's once-per-UTC-day deduplication is not applied, so the ledger errs
     high (see the module docstring).
     """
@@ -70,6 +71,14 @@ class Spend:
     post_reads: int = 0
     dm_event_reads: int = 0
     prices: XPrices = field(default=X_PRICES, compare=False, repr=False)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int]) -> Spend:
+        """A ledger saved as :meth:`counts`, priced with today's table."""
+        return cls(posts=counts.get("posts", 0), posts_with_url=counts.get("posts_with_url", 0),
+                   owned_reads=counts.get("owned_reads", 0),
+                   post_reads=counts.get("post_reads", 0),
+                   dm_event_reads=counts.get("dm_event_reads", 0))
 
     def counts(self) -> dict[str, int]:
         """The ledger without its price table, to store and restore."""

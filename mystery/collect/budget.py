@@ -34,7 +34,7 @@ class Budget:
         for name, state in pacing.channels.items():
             saved = store.meta(f"spend:{name}")
             if isinstance(state.channel, Billed) and saved:  # what earlier runs spent
-                state.channel.spend = Spend(**json.loads(saved))
+                state.channel.spend = Spend.from_counts(json.loads(saved))
 
     def affordable(self, probe: ProbeRow, state: ChannelState) -> bool:
         """Whether posting ``probe`` stays within the budget; if not, the channel stops."""

@@ -61,7 +61,7 @@ def make_study(
             "cutoff_seconds": cutoff_seconds,
         }
     ).with_columns(pl.col("ack_seconds", "resolution_seconds").fill_nan(None))
-    df = df.select(timings.COLUMNS).cast(dict(timings.schema()))
+    df = df.select(timings.COLUMNS).cast(timings.schema())
     folder = root / "results" / name
     timings.write_csv(df, folder / "timings.csv")
     StudyInfo(

@@ -21,7 +21,7 @@ from mystery.timings.studyinfo import StudyInfo
 LONDON = "Europe/London"
 
 
-def _series(*times: datetime) -> pl.Series:
+def _series(*times: datetime | None) -> pl.Series:
     return pl.Series("sent_at", list(times), dtype=pl.Datetime("ms", "UTC"))
 
 

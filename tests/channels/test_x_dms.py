@@ -205,7 +205,7 @@ def _inbox() -> Inbox:
 def test_the_reader_keeps_only_usable_messages_from_others() -> None:
     client = _inbox()
     names: dict[str, str] = {}
-    read = read_dms(_call, client, user_auth=True, own_id=OURS,  # type: ignore[arg-type]
+    read = read_dms(_call, client, user_auth=True, own_id=OURS,
                     cursor=CURSOR, names=names)
     assert [(m.message_id, m.author, m.text) for m in read.messages] == [
         ("1780000000000000006", "someone", "hello"),  # looked up: not in includes
@@ -230,13 +230,13 @@ def test_the_reader_keeps_only_usable_messages_from_others() -> None:
 def test_a_quiet_poll_reads_one_event_and_a_first_one_reads_everything() -> None:
     client = _inbox()
     client.events = client.events[5:]  # nothing newer than the cursor
-    read = read_dms(_call, client, user_auth=False, own_id=OURS,  # type: ignore[arg-type]
+    read = read_dms(_call, client, user_auth=False, own_id=OURS,
                     cursor=CURSOR, names={})
     assert read.messages == [] and read.cursor == CURSOR
     assert [c["max_results"] for c in client.calls] == [1]
     client = _inbox()
     client.events = client.events * 30  # 210 events: three full pages
-    first = read_dms(_call, client, user_auth=False, own_id=OURS,  # type: ignore[arg-type]
+    first = read_dms(_call, client, user_auth=False, own_id=OURS,
                      cursor=None, names={})
     assert len(first.messages) == 4 and first.cursor == "1780000000000000009"
     assert [(c["max_results"], c["pagination_token"]) for c in client.calls[:3]] == [

@@ -64,7 +64,7 @@ def _resolution_seconds(study: Path, probe_id: str) -> float | None:
         probe = next(p for p in store.probes() if p.id == probe_id)
         row = next(r for r in timing_rows(store)
                    if (r["brand"], r["sent_at"]) == (probe.brand, probe.sent_at))
-    return row["resolution_seconds"]  # type: ignore[no-any-return]
+    return row["resolution_seconds"]
 
 
 def test_the_review_shows_the_thread_and_one_key_codes_the_reply(study: Path) -> None:

@@ -70,7 +70,7 @@ def _resolution(store: Store, probe_id: str) -> float | None:
     probe = next(p for p in store.probes() if p.id == probe_id)
     row = next(r for r in timing_rows(store) if r["sent_at"] == probe.sent_at
                and r["brand"] == probe.brand)
-    return row["resolution_seconds"]  # type: ignore[no-any-return]
+    return row["resolution_seconds"]
 
 
 # -- the review session ------------------------------------------------------------------

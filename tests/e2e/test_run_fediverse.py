@@ -16,6 +16,7 @@ from mystery.cli import app
 from mystery.clock import parse_iso
 from mystery.sandbox.faults import Fault
 from mystery.sandbox.server import SandboxServer
+from mystery.store.rows import ProbeRow
 from mystery.store.store import Store
 from mystery.timings.export import timing_rows
 from tests.studybuilder import study_data, write_study
@@ -86,7 +87,7 @@ def _within(at: str | None, sent: datetime) -> float | None:
     return (parse_iso(at) - sent).total_seconds()
 
 
-def times_match(study: Path, posts: list[dict[str, Any]]) -> dict[str, Any]:
+def times_match(study: Path, posts: list[dict[str, Any]]) -> dict[str | None, ProbeRow]:
     """Every probe's sent, acknowledged and resolved times equal the ground truth to the ms;
     returns the probes by message id."""
     with Store.open(study.with_suffix(".db"), create=False) as store:

@@ -14,9 +14,10 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
-from mystery.channels.base import Poll
+from mystery.channels.catchup import GappedPoll
 from mystery.channels.x import XChannel
 from mystery.clock import VirtualClock
 from mystery.collect.connect import world_start
@@ -58,9 +59,9 @@ class _CountingX(XChannel):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.polls = 0
 
-    def poll(self, cursor: str | None, now: object) -> Poll:
+    def poll(self, cursor: str | None, now: datetime) -> GappedPoll:
         self.polls += 1
-        return super().poll(cursor, now)  # type: ignore[arg-type]
+        return super().poll(cursor, now)
 
 
 def test_one_read_request_per_poll_with_a_thousand_open_probes(tmp_path: Path) -> None:
