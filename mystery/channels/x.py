@@ -41,8 +41,8 @@ from mystery.channels.catchup import Gap, GappedPoll, Thread
 from mystery.channels.paging import Pages
 from mystery.channels.x_billing import ReadKind, Spend
 from mystery.channels.x_dms import join_cursor, read_dms, split_cursor
+from mystery.clock import snowflake_time
 from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, TransientError
-from mystery.snowflake import snowflake_time
 
 REAL_X = "https://api.x.com"
 _TWEEPY_HOST = "https://api.twitter.com"

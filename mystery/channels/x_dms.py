@@ -32,9 +32,8 @@ import tweepy
 
 from mystery.channels.base import Message
 from mystery.channels.paging import Pages
-from mystery.clock import parse_iso
+from mystery.clock import parse_iso, snowflake_time
 from mystery.errors import AuthError, TransientError
-from mystery.snowflake import snowflake_time
 
 DM_FIELDS = ["id", "text", "event_type", "created_at", "sender_id", "dm_conversation_id"]
 DM_PAGE = 100

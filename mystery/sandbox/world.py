@@ -27,12 +27,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mystery.clock import VirtualClock, iso, utc
+from mystery.clock import TWITTER_EPOCH_MS, VirtualClock, iso, make_snowflake, utc
 from mystery.errors import SandboxError
 from mystery.sandbox.brands import Fate, ReplyKind, decide_fate
 from mystery.sandbox.network import Network, make_networks
 from mystery.sandbox.spec import BrandSpec, WorldSpec
-from mystery.snowflake import TWITTER_EPOCH_MS, make_snowflake
 
 MENTION = re.compile(r"(?<![\w@])@(\w+)")
 

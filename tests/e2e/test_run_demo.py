@@ -11,9 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mystery.cli import app
-from mystery.clock import parse_iso
+from mystery.clock import parse_iso, snowflake_time
 from mystery.sandbox.server import SandboxServer
-from mystery.snowflake import snowflake_time
 from mystery.store.store import Store
 from mystery.timings.export import timing_rows
 

@@ -12,12 +12,11 @@ import pytest
 import requests
 import tweepy
 
-from mystery.clock import parse_iso
+from mystery.clock import parse_iso, snowflake_time
 from mystery.coding.rules import auto_code
 from mystery.sandbox import SandboxServer
 from mystery.sandbox.brands import ANSWER_TEXTS, DM_ACK_TEXTS, decide_fate
 from mystery.sandbox.spec import BrandSpec
-from mystery.snowflake import snowflake_time
 from mystery.study.model import Profile
 from tests.sandbox.sandbox_helpers import RESEARCHER, brand, make_client, world_body
 

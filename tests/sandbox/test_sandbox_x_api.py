@@ -8,9 +8,8 @@ import pytest
 import requests
 import tweepy
 
-from mystery.clock import parse_iso
+from mystery.clock import parse_iso, snowflake_time
 from mystery.sandbox import SandboxControl, SandboxServer
-from mystery.snowflake import snowflake_time
 from tests.sandbox.sandbox_helpers import RESEARCHER, all_mentions
 
 AUTH = {"Authorization": "Bearer token"}
