@@ -20,6 +20,27 @@ from mystery.store.migrations import MAIN_CODER
 from mystery.store.rows import PROBE_COLS, Counts, Flag, ProbeRow, ReplyRow, opt_time, probe_row
 from mystery.words import ProbeState
 
+_IN_TIME = """
+WITH main AS (SELECT value AS coder FROM meta WHERE key = ?),
+cut AS (SELECT value AS seconds FROM meta WHERE key = 'cutoff_seconds'),
+in_time AS (
+    SELECT p.id AS probe_id, p.channel AS channel,
+           coalesce((SELECT c.code FROM codes c WHERE c.channel = r.channel
+                     AND c.message_id = r.message_id AND c.coder = (SELECT coder FROM main)),
+                    r.auto_code) AS code
+    FROM replies r JOIN probes p ON p.id = r.probe_id
+    WHERE p.sent_at IS NOT NULL AND coalesce(p.outcome, '') != 'excluded'
+      AND r.created_at <= min(
+          strftime('%Y-%m-%dT%H:%M:%fZ', p.sent_at, '+' || (SELECT seconds FROM cut) || ' seconds'),
+          coalesce((SELECT min(h.at) FROM hand_log h WHERE h.probe_id = p.id
+                    AND h.event = 'gave_up'), '9999'))
+)
+"""
+"""The replies that count, each with the code that counts (the main coder's, else the automatic
+one), as :func:`mystery.coding.rules.probe_times` counts them: within the probe's cutoff (or
+until the researcher gave up waiting), for a probe that was sent and not excluded. Times are
+ISO 8601 text with milliseconds, so SQLite's own ``strftime('%f')`` makes the deadline in the
+same form and a string comparison is exact to the millisecond."""
 
 class StoreReads:
     """The read-only queries of one study's store (see :class:`~mystery.store.store.Store`)."""
@@ -264,31 +285,39 @@ class StoreReads:
     # -- summaries -------------------------------------------------------------------------
 
     def counts(self) -> Counts:
+        """Where the study stands, one outcome per probe, as ``timings.csv`` will say it: a
+        probe is acknowledged (resolved) once a brand reply (coded resolution by the main
+        coder, or automatically) arrived within its cutoff; a reply after the cutoff leaves it
+        unanswered, never both."""
         planned, sent, settled, unanswered = self.db.execute(
             "SELECT count(*), count(message_id), sum(state = 'settled'), "
             "sum(outcome = 'unanswered') FROM probes"
         ).fetchone()
         acknowledged, resolved = self.db.execute(
-            "SELECT count(DISTINCT probe_id), count(DISTINCT CASE WHEN auto_code = 'resolution' "
-            "THEN probe_id END) FROM replies"
+            _IN_TIME + "SELECT count(DISTINCT CASE WHEN code != 'not_brand' THEN probe_id END), "
+            "count(DISTINCT CASE WHEN code = 'resolution' THEN probe_id END) FROM in_time",
+            (MAIN_CODER,),
         ).fetchone()
         return Counts(planned, sent, acknowledged, resolved, unanswered or 0, settled or 0)
 
     def channel_counts(self) -> dict[str, Counts]:
-        """:meth:`counts` per channel, in one query: what the live view shows ten times a
-        second. A probe counts as acknowledged (resolved) once it has a reply (a reply coded
-        ``resolution``), exactly as in :meth:`counts`, so the channels add up to the total."""
+        """:meth:`counts` per channel, in two queries: what the live view shows ten times a
+        second, defined exactly as :meth:`counts`, so the channels add up to the total."""
+        replied = {
+            channel: (acknowledged, resolved)
+            for channel, acknowledged, resolved in self.db.execute(
+                _IN_TIME + "SELECT channel, "
+                "count(DISTINCT CASE WHEN code != 'not_brand' THEN probe_id END), "
+                "count(DISTINCT CASE WHEN code = 'resolution' THEN probe_id END) "
+                "FROM in_time GROUP BY channel", (MAIN_CODER,))
+        }
         rows = self.db.execute(
             "SELECT channel, count(*), count(message_id), sum(state = 'settled'), "
-            "sum(outcome = 'unanswered'), "
-            "sum(EXISTS (SELECT 1 FROM replies r WHERE r.probe_id = p.id)), "
-            "sum(EXISTS (SELECT 1 FROM replies r WHERE r.probe_id = p.id "
-            "AND r.auto_code = 'resolution')) "
-            "FROM probes p GROUP BY channel ORDER BY channel"
+            "sum(outcome = 'unanswered') FROM probes GROUP BY channel ORDER BY channel"
         )
-        return {channel: Counts(planned, sent, acknowledged or 0, resolved or 0,
+        return {channel: Counts(planned, sent, *replied.get(channel, (0, 0)),
                                 unanswered or 0, settled or 0)
-                for channel, planned, sent, settled, unanswered, acknowledged, resolved in rows}
+                for channel, planned, sent, settled, unanswered in rows}
 
     def last_send_at(self) -> datetime | None:
         """The plan's last send (the time it went out, or is planned to): with the cutoff, when

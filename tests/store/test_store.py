@@ -165,6 +165,31 @@ def test_the_next_planned_probe_is_named_with_its_time(store: Store) -> None:
     assert store.next_planned(["mastodon"]) is None
 
 
+def test_one_probe_has_one_outcome_in_the_counts_as_in_the_timings(store: Store) -> None:
+    """A reply past the cutoff leaves the probe unanswered, not acknowledged too; a reply the
+    main coder calls not the brand's acknowledges nothing; a manual resolution code resolves."""
+    late, recoded, *_ = [p.id for p in store.probes()]
+    _sent(store, late, "1")
+    _sent(store, recoded, "2")
+    cutoff = timedelta(days=2)
+    store.record_poll("x", [
+        _reply(late, "r1", T0 + cutoff + timedelta(milliseconds=1)),  # just too late
+        ReplyRow("x", "r2", recoded, "acme", "Please DM us", T0 + timedelta(minutes=5), "2",
+                 "2", "acknowledgement"),
+        _reply(recoded, "r3", T0 + cutoff),  # on the cutoff: in time
+    ], None, T0, T0)
+    store.settle(late, "unanswered", T0 + cutoff)
+    counts = store.counts()
+    assert (counts.acknowledged, counts.resolved, counts.unanswered) == (1, 1, 1)
+    assert counts.acknowledged + counts.unanswered <= counts.sent
+    store.set_code("x", "r2", "not_brand", "alice", T0)  # alice codes first: the main coder
+    store.set_code("x", "r3", "acknowledgement", "alice", T0)
+    counts = store.counts()
+    assert (counts.acknowledged, counts.resolved) == (1, 0)  # r3 acknowledges, nothing resolves
+    assert store.channel_counts()["x"].acknowledged == counts.acknowledged
+    assert [r["status"] for r in timing_rows(store)] == ["unanswered"]  # as the counts say
+
+
 def test_counts_per_channel_add_up_to_the_counts(tmp_path: Path) -> None:
     study = Study.model_validate({
         "name": "store-t", "year": 2026, "cutoff": "2d",
