@@ -12,17 +12,18 @@ real one, talking HTTP to loopback: only the base URL differs from the real plat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time as _time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from mystery.channels.base import Channel
 from mystery.clock import Clock, RealClock, iso, parse_iso
-from mystery.errors import AuthError, MysteryError, SandboxError
+from mystery.errors import AuthError, MysteryError, RateLimited, SandboxError, TransientError
 from mystery.study.model import Study
 from mystery.words import HAND_LOGGED_CHANNELS
 
@@ -156,16 +157,48 @@ def _make_channel(name: str, study: Study, base_url: str, sandbox: bool,
     )
 
 
+OPEN_ATTEMPTS = 5
+"""Tries to open a channel whose platform is failing: waits of 1, 2, 4 and 8 s between them
+(a 429's own reset instead, up to a minute)."""
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _open(name: str, channel: Channel, on_notice: Callable[[str], None],
+          sleep: Callable[[float], None]) -> None:
+    """Open ``channel``, riding out a platform's passing trouble at start-up as the runner
+    does later: a 503 when a study starts is no reason to give up on it."""
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            channel.open()
+            return
+        except (TransientError, RateLimited) as exc:
+            if attempt == OPEN_ATTEMPTS:
+                raise
+            wait = 2.0 ** (attempt - 1)
+            if isinstance(exc, RateLimited) and exc.reset_at is not None:
+                until = (exc.reset_at - datetime.now(UTC)).total_seconds()
+                wait = min(60.0, max(1.0, until))
+            on_notice(f"{name}: cannot open yet ({exc}); trying again in {wait:g} s "
+                      f"({attempt} of {OPEN_ATTEMPTS - 1} retries)")
+            sleep(wait)
+
+
 @contextmanager
 def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30.0,
-            history: History | None = None) -> Iterator[Connection]:
+            history: History | None = None, on_notice: Callable[[str], None] = _quiet,
+            sleep: Callable[[float], None] = _time.sleep) -> Iterator[Connection]:
     """Yield open channels and the right clock; stop an in-process sandbox afterwards.
 
     ``timeout`` bounds each HTTP request to a platform, in seconds. A channel whose credentials
     are refused is left out (and named in ``stopped``) while the others run; if none opens,
     the first refusal is raised. ``history``: what an earlier run sent, to rebuild an
     in-process sandbox's world from before any channel opens (unused with ``sandbox_url``,
-    whose world lives on).
+    whose world lives on). A platform that fails to answer while a channel opens (5xx, a
+    timeout, a 429) is asked again, backing off, with a notice (``on_notice``): the run starts
+    when it answers, or fails with its last error after :data:`OPEN_ATTEMPTS` tries.
     """
     # Hand-logged channels have no automatic channel: 'mystery log' records them.
     automated = {n: c for n, c in study.channels.items() if n not in HAND_LOGGED_CHANNELS}
@@ -202,7 +235,7 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
             base = url if config.is_sandbox and url else config.endpoint
             channels[name] = _make_channel(name, study, base, config.is_sandbox, timeout)
             try:
-                channels[name].open()
+                _open(name, channels[name], on_notice, sleep)
             except AuthError as exc:
                 channels.pop(name).close()
                 refused[name] = exc

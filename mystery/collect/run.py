@@ -125,8 +125,8 @@ def _run_locked(
             return loaded, RunResult(store.counts(), finished=True, passes=0)
         in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
         history = sandbox_history(store, study) if in_process_sandbox and not new else None
-        with connect(study, sandbox_url=sandbox_url, timeout=timeout,
-                     history=history) as connection:
+        with connect(study, sandbox_url=sandbox_url, timeout=timeout, history=history,
+                     on_notice=on_notice) as connection:
             for name, why in connection.stopped.items():
                 on_notice(f"{name}: stopped: {why}")
             runner = Runner(

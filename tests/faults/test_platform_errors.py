@@ -108,3 +108,18 @@ def test_dropped_connections_are_retried(
     assert outcome.result.finished
     assert outcome.said("cannot reach X for GET /2/users/:id/mentions")
     assert_exact(study, sandbox)
+
+
+def test_a_platform_failing_at_start_up_is_asked_again_with_a_notice(
+    study: Path, sandbox: SandboxServer, control: SandboxControl
+) -> None:
+    """A 503 (then a dropped connection) while the channel opens is passing trouble, as it
+    would be mid-run: the run waits, says so, and goes on; it does not end."""
+    control.add_fault("GET /2/users/me", 503, times=1)
+    control.add_fault("GET /2/users/me", 200, times=1, body="drop")
+    outcome = collect(study, sandbox)
+    assert outcome.result.finished
+    retries = outcome.said("x: cannot open yet")
+    assert len(retries) == 2 and "trying again in 1 s (1 of 4 retries)" in retries[0]
+    assert "X server error on GET /2/users/me" in retries[0]
+    assert_exact(study, sandbox)
