@@ -24,6 +24,8 @@ The CSV form of the same entries is in :mod:`mystery.collect.handcsv`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +34,7 @@ from zoneinfo import ZoneInfo
 from mystery.clock import iso
 from mystery.coding.rules import probe_times
 from mystery.errors import MysteryError
-from mystery.store.store import HandEntry, ProbeRow, ReplyRow, Store
+from mystery.store.store import HandEntry, ProbeRow, ReplyRow, Store, open_or_discard
 from mystery.study.load import LoadedStudy
 from mystery.study.model import Study
 from mystery.study.plan import make_plan
@@ -109,22 +111,20 @@ def hand_channels(study: Study) -> list[str]:
     return [c for c in study.channels if c in HAND_LOGGED_CHANNELS]
 
 
-def open_store(loaded: LoadedStudy, db: str | Path | None = None) -> Store:
+@contextmanager
+def open_store(loaded: LoadedStudy, db: str | Path | None = None) -> Iterator[Store]:
     """The study's store, made and planned on first use: a study logged only by hand never
-    sees ``mystery run``. Refuses a study without hand-logged channels."""
+    sees ``mystery run``. Refuses a study without hand-logged channels. A store made here is
+    deleted again if the command fails before anything is logged."""
     study = loaded.study
     if not hand_channels(study):
         raise HandLogError(
             f"study {study.name!r} has no hand-logged channel (one of "
             f"{', '.join(HAND_LOGGED_CHANNELS)}); its channels are collected by 'mystery run'"
         )
-    store = Store.open(Path(db) if db is not None else loaded.default_db)
-    try:
+    with open_or_discard(Path(db) if db is not None else loaded.default_db) as store:
         store.initialise(study, make_plan(study))
-    except BaseException:
-        store.close()
-        raise
-    return store
+        yield store
 
 
 def contact_point(study: Study, probe: ProbeRow) -> str:

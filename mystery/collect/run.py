@@ -20,7 +20,7 @@ from mystery.collect.progress import Progress
 from mystery.collect.runner import Runner, RunResult
 from mystery.errors import MysteryError, SandboxError
 from mystery.store.lock import StudyLock, lock_path
-from mystery.store.store import Store
+from mystery.store.store import Store, open_or_discard
 from mystery.study.load import LoadedStudy, load_study
 from mystery.study.model import Study
 from mystery.study.plan import PlannedProbe, make_plan
@@ -118,7 +118,7 @@ def _run_locked(
     confirm: Callable[[DueProbe], bool] | None,
 ) -> tuple[LoadedStudy, RunResult]:
     study = loaded.study
-    with Store.open(path) as store:
+    with open_or_discard(path) as store:
         store.durable_intent = not study.sandbox_channels
         new = store.initialise(study, plan)
         if not store.count(("planned", "sending", "sent")):

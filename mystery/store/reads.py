@@ -284,6 +284,15 @@ class StoreReads:
 
     # -- summaries -------------------------------------------------------------------------
 
+    def untouched(self) -> bool:
+        """Whether nothing but the plan was ever recorded: no probe sent, excluded or
+        settled, no reply, code or hand-logged entry."""
+        return not self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM probes WHERE state != 'planned' OR outcome IS NOT "
+            "NULL) OR EXISTS (SELECT 1 FROM replies) OR EXISTS (SELECT 1 FROM codes) OR "
+            "EXISTS (SELECT 1 FROM hand_log)"
+        ).fetchone()[0]
+
     def counts(self) -> Counts:
         """Where the study stands, one outcome per probe, as ``timings.csv`` will say it: a
         probe is acknowledged (resolved) once a brand reply (coded resolution by the main

@@ -49,6 +49,7 @@ __all__ = [  # the records and the schema are imported from here by callers of t
     "ProbeRow",
     "ReplyRow",
     "Store",
+    "open_or_discard",
 ]
 
 
@@ -388,3 +389,27 @@ class Store(StoreReads):
             "timing_source = 'hand' WHERE id = ?",
             (e.message_id, iso(e.at), e.probe_id),
         )
+
+
+@contextmanager
+def open_or_discard(path: str | Path) -> Iterator[Store]:
+    """``with open_or_discard(db) as store:`` — :meth:`Store.open`, except that a store this
+    command created is deleted again when the command fails before it recorded anything (an
+    unreachable sandbox, a CSV whose every row is refused): a failed command leaves no new
+    file behind. A store that held anything before, or records anything now, is kept."""
+    path = Path(path)
+    created = not path.exists()
+    store = Store.open(path)
+    try:
+        yield store
+    except BaseException:
+        unused = False
+        if created:
+            with suppress(StoreError):
+                unused = store.untouched()
+        store.close()
+        if unused:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        raise
+    store.close()

@@ -24,6 +24,7 @@ from mystery.study.plan import make_plan
 from tests.study.test_study import CSV, GOOD, GOOD_WITH_CSV, edit, line
 
 OTHER = edit(GOOD, 'name = "test-study"', 'name = "other-study"')
+HAND = edit(GOOD, "[channels.x]", "[channels.phone]").replace("{ x = ", "{ phone = ")
 REAL = edit(GOOD, 'account = "researcher"', 'account = "researcher"\nendpoint = "https://api.x.com"')
 CSV_HEADER = CSV.splitlines()[0] + "\n"
 
@@ -235,6 +236,13 @@ COMMAND_LINES = [
          args=("report", "{dir}/study.toml", "--db", "{dir}/other.db")),
     Case("--sandbox-url that is not a URL", study(GOOD), ("cannot reach the sandbox",),
          args=("run", "{dir}/study.toml", "--sandbox-url", "not-a-url"), store=False),
+    Case("--sandbox-url where nothing listens", study(GOOD), ("cannot reach the sandbox at "
+         "http://127.0.0.1:9",), args=("run", "{dir}/study.toml", "--sandbox-url",
+                                       "http://127.0.0.1:9"), store=False),
+    Case("log --csv with every row refused", study(HAND) | {
+        "log.csv": "probe,sent_at,reply_at,code\np9999,2026-03-02 09:00,,\n"},
+         ("log.csv: row 2, column probe: 'p9999'",),
+         args=("log", "{dir}/study.toml", "--csv", "{dir}/log.csv"), store=False),
 ]
 
 CASES = STUDY_FILES + COMMAND_LINES
