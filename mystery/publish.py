@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mystery.analysis.manifest import FILE, file_hash
-from mystery.errors import ImportFileError, Problem
+from mystery.errors import ImportFileError, MysteryError, Problem
 from mystery.timings.studyinfo import StudyInfo
 from mystery.words import BrandStat
 
@@ -152,9 +152,13 @@ def generate(
 
     base, fresh = Path(root), Path(out)
     eager = drawing and _expects_drawing(base / "results")
+    sources = gather(base)
+    if highlight:
+        known_brands(highlight, {b for df in (*sources.timings, *sources.brand_rows)
+                                 for b in df["brand"].unique().to_list()})
     with Batch(workers, out=fresh / "results", home=base / "results", drawing=drawing,
                eager=eager) as batch:  # an eager pool starts now, while sources are read
-        written = _write_all(gather(base), fresh / "results", brand_stat, highlight, batch)
+        written = _write_all(sources, fresh / "results", brand_stat, highlight, batch)
         batch.run()
         written += batch.settle(merge=False)
     return Generated(sorted(p.relative_to(fresh) for p in written), batch.charts)
@@ -283,9 +287,25 @@ def report_study(
     from mystery.analysis.report import StudyReport, build_report
     from mystery.timings import export
 
+    known_brands(highlight, {b.name for b in loaded.study.brands})
     timings = export.load_timings(loaded, db)
     info = StudyInfo.from_study(loaded)
     folder = Path(results) / info.name
     paths = export.write_export(timings, info, folder)
     built = build_report(timings, folder, info, highlight=highlight)
     return StudyReport(paths + built.paths, built.summary)
+
+
+def known_brands(highlight: Sequence[str], brands: set[str]) -> None:
+    """Refuse a ``--highlight`` that names no brand, with the closest names: a misspelt client
+    would otherwise draw every bar grey and say nothing."""
+    from difflib import get_close_matches
+
+    for name in highlight:
+        if name in brands:
+            continue
+        close = get_close_matches(name, sorted(brands), n=3, cutoff=0.6)
+        hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
+                else "brand names are as in the study file, e.g. "
+                f"{', '.join(repr(b) for b in sorted(brands)[:3])}")
+        raise MysteryError(f"--highlight {name!r}: no such brand here; {hint}")

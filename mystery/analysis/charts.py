@@ -47,6 +47,12 @@ class Bar:
     answered: int | None = None
     probes: int | None = None
     censored_at: float | None = None
+    label: str = ""  # what the axis says, when not the brand alone ("Fresh Lane (x)")
+
+    @property
+    def name(self) -> str:
+        """The bar's label: highlighting matches ``brand``, whatever the label adds."""
+        return self.label or self.brand
 
 
 @dataclass(frozen=True)
@@ -209,11 +215,11 @@ def ranking(
     highlight: Sequence[str] = (), limit: int = 30,
 ) -> list[Path]:
     """Horizontal bars, fastest at the top; brands without a time below, drawn distinctly."""
-    timed = sorted((b for b in bars if b.seconds is not None), key=lambda b: (b.seconds, b.brand))
+    timed = sorted((b for b in bars if b.seconds is not None), key=lambda b: (b.seconds, b.name))
     censored = sorted((b for b in bars if b.seconds is None and b.censored_at),
-                      key=lambda b: b.brand)
+                      key=lambda b: b.name)
     unknown = sorted((b for b in bars if b.seconds is None and not b.censored_at),
-                     key=lambda b: b.brand)
+                     key=lambda b: b.name)
     order: list[Bar | None] = [*_shown([*timed, *censored, *unknown], highlight, limit)]
     hidden = len(bars) - sum(b is not None for b in order)
     ends = [b.seconds or b.censored_at or 0.0 for b in order if b] or [3600.0]
@@ -254,7 +260,7 @@ def ranking(
         for (face, hatch, alpha, edge, width), spans in looks.items():
             ax.add_patch(_bar_patch(spans, low, facecolor=face, hatch=hatch or None, alpha=alpha,
                                     edgecolor=edge, linewidth=width))
-        ax.set_yticks(range(len(order)), [b.brand if b else "" for b in order])
+        ax.set_yticks(range(len(order)), [b.name if b else "" for b in order])
         for label, bar in zip(ax.get_yticklabels(), order, strict=True):
             if bar and bar.brand in highlight:
                 label.set_color(HIGHLIGHT)

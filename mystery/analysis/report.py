@@ -190,7 +190,7 @@ def build_report(
 def _bars(table: pl.DataFrame, label_channel: bool) -> list[charts.Bar]:
     return [
         charts.Bar(
-            brand=f"{r['brand']} ({r['channel']})" if label_channel else r["brand"],
+            brand=r["brand"], label=f"{r['brand']} ({r['channel']})" if label_channel else "",
             seconds=r["median_ack_seconds"], answered=r["answered"], probes=r["probes"],
             censored_at=r["cutoff_max_seconds"],
         )

@@ -57,3 +57,26 @@ def test_export_without_a_store_says_how_to_fix_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export", str(tmp_path / "demo.toml")])
     assert result.exit_code == 1
     assert "no store at" in result.output and "Traceback" not in result.output
+
+
+def test_highlight_colours_a_brand_on_every_channel_and_a_misspelt_one_is_refused(
+    ran: Path, tmp_path: Path
+) -> None:
+    """In a multi-channel study the bars are labelled 'Brand (channel)'; --highlight names the
+    brand, and its bar is drawn in the client colour, the others grey."""
+    from mystery.analysis.charts import HIGHLIGHT, PEER
+
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["report", str(ran / "demo.toml"), "--results", str(out),
+                                      "--highlight", "Voltage"])
+    assert result.exit_code == 0, result.output
+    svg = (out / "demo" / "ack_by_brand.svg").read_text()
+    assert "Voltage (bluesky)" in svg and "Voltage (x)" in svg  # the brand on two channels
+    assert svg.count(f"fill: {HIGHLIGHT}") >= 2 and f"fill: {PEER}" in svg
+
+    wrong = CliRunner().invoke(app, ["report", str(ran / "demo.toml"), "--results",
+                                     str(tmp_path / "other"), "--highlight", "Fresh Lain"])
+    assert wrong.exit_code == 1
+    assert wrong.output.strip() == ("Error: --highlight 'Fresh Lain': no such brand here; did "
+                                    "you mean 'Fresh Lane'?")
+    assert not (tmp_path / "other").exists()  # refused before anything is written
