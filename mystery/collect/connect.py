@@ -39,6 +39,8 @@ class Connection:
     sandbox_url: str | None
     # Channels that refused our credentials while others opened: the run goes on without them.
     stopped: dict[str, str] = field(default_factory=dict)
+    # The sandbox world's id (None on a real platform): a store keeps the one it sent to.
+    world_id: str | None = None
 
 
 class RemoteSandboxClock:
@@ -83,7 +85,8 @@ def world_start(study: Study) -> datetime:
     return datetime.combine(study.schedule.start, time(0), ZoneInfo(study.timezone))
 
 
-def _put_world(url: str, study: Study) -> None:
+def _put_world(url: str, study: Study) -> str:
+    """Give the sandbox the study's world (the same world again is a no-op); its id."""
     from mystery.sandbox.spec import WorldSpec
 
     body = WorldSpec.from_study(study, world_start(study)).to_body()
@@ -101,6 +104,11 @@ def _put_world(url: str, study: Study) -> None:
         )
     if response.status_code >= 400:
         raise SandboxError(f"the sandbox at {url} refused the study: {response.text[:300]}")
+    try:
+        return str(response.json()["id"])
+    except (ValueError, KeyError, TypeError):
+        raise SandboxError(f"the sandbox at {url} answered nonsense to PUT /_sandbox/world: "
+                           f"{response.text[:200]}") from None
 
 
 def _rebuild(server: SandboxServer, history: History) -> None:
@@ -188,17 +196,20 @@ def _open(name: str, channel: Channel, on_notice: Callable[[str], None],
 
 @contextmanager
 def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30.0,
-            history: History | None = None, on_notice: Callable[[str], None] = _quiet,
+            history: History | None = None, sent_to: str | None = None,
+            on_notice: Callable[[str], None] = _quiet,
             sleep: Callable[[float], None] = _time.sleep) -> Iterator[Connection]:
     """Yield open channels and the right clock; stop an in-process sandbox afterwards.
 
     ``timeout`` bounds each HTTP request to a platform, in seconds. A channel whose credentials
-    are refused is left out (and named in ``stopped``) while the others run; if none opens,
-    the first refusal is raised. ``history``: what an earlier run sent, to rebuild an
-    in-process sandbox's world from before any channel opens (unused with ``sandbox_url``,
-    whose world lives on). A platform that fails to answer while a channel opens (5xx, a
-    timeout, a 429) is asked again, backing off, with a notice (``on_notice``): the run starts
-    when it answers, or fails with its last error after :data:`OPEN_ATTEMPTS` tries.
+    are refused is left out (and named in ``stopped``) while the others run; if none opens, the
+    first refusal is raised. ``history``: what an earlier run sent, to rebuild an in-process
+    sandbox's world from before any channel opens (unused with ``sandbox_url``, whose world
+    lives on). ``sent_to``: the id of the standalone sandbox world a store has sent probes to;
+    another world there (a restarted sandbox) is refused. A platform that fails to answer while
+    a channel opens (5xx, a timeout, a 429) is asked again, backing off, with a notice
+    (``on_notice``): the run starts when it answers, or fails with its last error after
+    :data:`OPEN_ATTEMPTS` tries.
     """
     # Hand-logged channels have no automatic channel: 'mystery log' records them.
     automated = {n: c for n, c in study.channels.items() if n not in HAND_LOGGED_CHANNELS}
@@ -211,6 +222,7 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
         )
     server = None
     clock: Clock | None = None
+    world_id: str | None = None
     channels: dict[str, Channel] = {}
     url = sandbox_url.rstrip("/") if sandbox_url else None
     try:
@@ -221,12 +233,20 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
                 server = SandboxServer()
                 server.start()
                 url = server.url
-                _put_world(url, study)
+                world_id = _put_world(url, study)
                 if history is not None:
                     _rebuild(server, history)
                 clock = server.world.clock
             else:
-                _put_world(url, study)
+                world_id = _put_world(url, study)
+                if sent_to is not None and world_id != sent_to:
+                    raise SandboxError(
+                        f"the sandbox at {url} is not the world this study's store sent to "
+                        f"(world {world_id[:8]}, not {sent_to[:8]}): it was restarted, so it "
+                        "knows none of the probes the store is waiting on and their replies "
+                        "can never come. Start the study again with a new store (--db), or "
+                        "keep one 'mystery sandbox' running while a study resumes"
+                    )
                 clock = RemoteSandboxClock(url)
         else:
             clock = RealClock()
@@ -241,7 +261,8 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
                 refused[name] = exc
         if refused and not channels:
             raise next(iter(refused.values()))
-        yield Connection(channels, clock, url, {n: str(e) for n, e in refused.items()})
+        yield Connection(channels, clock, url, {n: str(e) for n, e in refused.items()},
+                         world_id)
     finally:
         for channel in channels.values():
             channel.close()

@@ -125,8 +125,12 @@ def _run_locked(
             return loaded, RunResult(store.counts(), finished=True, passes=0)
         in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
         history = sandbox_history(store, study) if in_process_sandbox and not new else None
+        sent = store.count(("sending", "sent", "settled"), study.sandbox_channels)
+        sent_to = store.meta(SANDBOX_WORLD) if sent and not in_process_sandbox else None
         with connect(study, sandbox_url=sandbox_url, timeout=timeout, history=history,
-                     on_notice=on_notice) as connection:
+                     sent_to=sent_to, on_notice=on_notice) as connection:
+            if connection.world_id is not None and connection.world_id != sent_to:
+                store.set_meta({SANDBOX_WORLD: connection.world_id})
             for name, why in connection.stopped.items():
                 on_notice(f"{name}: stopped: {why}")
             runner = Runner(
@@ -135,6 +139,10 @@ def _run_locked(
                 stopped=connection.stopped, on_due=on_due, confirm=confirm,
             )
             return loaded, runner.run(once=once, until=until)
+
+
+SANDBOX_WORLD = "sandbox_world"
+"""Store meta: the id of the sandbox world the study's probes were sent to."""
 
 
 def sandbox_history(store: Store, study: Study) -> History | None:

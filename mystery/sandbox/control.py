@@ -67,8 +67,9 @@ def _world_view(ctx: Context) -> dict[str, Any]:
     world = ctx.world
     spec = world.spec
     if spec is None:
-        return {"world": None, "accounts": []}
+        return {"id": None, "world": None, "accounts": []}
     return {
+        "id": world.id,
         "world": spec.to_body(),
         "accounts": [
             {"id": a.id, "username": a.username, "name": a.name, "brand": a.brand}

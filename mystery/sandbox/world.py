@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import uuid
 from bisect import insort
 from collections import defaultdict
 from dataclasses import dataclass
@@ -138,6 +139,9 @@ class World:
         self.clock = clock if clock is not None else VirtualClock(epoch)
         self.lock = threading.RLock()
         self.spec: WorldSpec | None = None
+        # Who this world is: a fresh id each time a world is made, so that a store can tell
+        # the world it sent to from one that merely has the same study (a restarted sandbox).
+        self.id = ""
         self._researcher: Account | None = None
         self.accounts: dict[str, Account] = {}
         self._by_name: dict[str, Account] = {}
@@ -185,6 +189,7 @@ class World:
             self._researcher = accounts[0] if x_researcher else None
             self.networks = make_networks(spec, self.clock)
             self.spec = spec
+            self.id = uuid.uuid4().hex
             return True
 
     @property
