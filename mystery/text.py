@@ -23,7 +23,6 @@ reply that carries one is recorded like any other instead of stopping the study 
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 from typing import TYPE_CHECKING
@@ -120,13 +119,18 @@ def terminal_text(text: str, *, limit: int | None = None, keep_newlines: bool = 
 _MARKDOWN = "\\!#$%()*+,-./:;=?@[]^_`{|}~"
 
 
-def markdown_safe(text: str, *, limit: int | None = None) -> str:
-    """``text`` as literal inline Markdown (and HTML): no links, images, emphasis, tags, or
-    table breaks, and on one line so that it fits in a table cell.
+def markdown_cell(text: str) -> str:
+    """``text`` as it must stand in a Markdown table cell to read as itself: no tag, link,
+    emphasis, code span or column break, on one line. Escapes only what would act (not every
+    punctuation mark), so a brand called ``Mode & Co`` stays readable in the file itself.
 
     Control characters and bidi controls are made visible as in :func:`terminal_safe`."""
-    text = terminal_safe(text, limit=limit, keep_newlines=True)
-    text = re.sub(r"\s*\n\s*", " ", text)
-    for char in _MARKDOWN:  # one C-speed pass each: a reply may be mostly punctuation
-        text = text.replace(char, "\\" + char)
-    return html.escape(text, quote=True)
+    text = re.sub(r"\s*\n\s*", " ", terminal_safe(text, keep_newlines=True))
+    text = re.sub(r"&(?=#?\w+;)", "&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", text)
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A cell a spreadsheet shows as text: anyone can reply ``=HYPERLINK(…)`` to a probe, and
+    a spreadsheet would run it as a formula (CSV injection); a leading ``'`` prevents it."""
+    return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
 from mystery.durations import format_duration
+from mystery.text import markdown_cell, spreadsheet_safe
 
 if TYPE_CHECKING:
     import polars as pl
@@ -90,10 +91,20 @@ def _cells(
     for col in cols:
         values = df[col.source].to_list()
         if cell is csv_cell and col.kind == "text" and df.schema[col.source] == pl.String:
-            columns.append(["" if v is None else v for v in values])
+            # Names come from studies and imported files: never a formula in a spreadsheet.
+            columns.append(["" if v is None else spreadsheet_safe(v) for v in values])
         else:
             columns.append([cell(v, col.kind) for v in values])
     return columns
+
+
+def _cells_rows(df: pl.DataFrame, cols: Sequence[Col]) -> list[list[str]]:
+    """Each row's cells as people read them, text cells not yet escaped for Markdown."""
+    return [list(row) for row in zip(*_cells(df, cols, _plain_cell), strict=True)]
+
+
+def _plain_cell(value: object, kind: Kind) -> str:
+    return human_cell(value, kind) if kind != "text" or value is None else str(value)
 
 
 def rows_for_humans(df: pl.DataFrame, cols: Sequence[Col]) -> list[list[str]]:
@@ -109,7 +120,10 @@ def markdown(df: pl.DataFrame, cols: Sequence[Col]) -> str:
     lines.append("| " + " | ".join(
         "---" if c.kind in ("text", "date", "year", "bool") else "---:" for c in cols
     ) + " |")
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows_for_humans(df, cols)]
+    text = [c.kind == "text" for c in cols]
+    lines += ["| " + " | ".join(markdown_cell(cell) if is_text else cell
+                                for cell, is_text in zip(cells, text, strict=True)) + " |"
+              for cells in _cells_rows(df, cols)]
     return "\n".join(lines) + "\n"
 
 

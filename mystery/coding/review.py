@@ -34,7 +34,7 @@ from mystery.clock import iso
 from mystery.coding.rules import CODES, ProbeTimes, probe_times
 from mystery.errors import ImportFileError, MysteryError, Problem
 from mystery.store.store import MAIN_CODER, ProbeRow, ReplyRow, Store
-from mystery.text import terminal_safe
+from mystery.text import spreadsheet_safe, terminal_safe
 from mystery.words import Code
 
 COLUMNS = ("probe", "channel", "message_id", "brand", "reply_at", "code", "coder", "source")
@@ -175,12 +175,6 @@ def redact_signature(text: str) -> str:
     signature); a capitalised last word after a dash is redacted even when it is no name,
     because hiding a word costs less than publishing a person."""
     return _SIGNATURE.sub(lambda m: f"{m.group(1)}[redacted]", text.rstrip())
-
-
-def spreadsheet_safe(cell: str) -> str:
-    """A cell a spreadsheet shows as text: anyone can reply ``=HYPERLINK(…)`` to a probe, and
-    a spreadsheet would run it as a formula (CSV injection); a leading ``'`` prevents it."""
-    return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def write_codes(rows: Iterable[CodeRow], handle: IO[str], *, with_text: bool = False,

@@ -155,6 +155,12 @@ def _sent_at(row: Row) -> datetime | None:
 
 def validate_row(row: Row) -> dict[str, Any]:
     """Check one record; return its values (meaningful only if it added no problems)."""
+    for column, value in row.cells.items():
+        if any(not ch.isprintable() for ch in value.strip()):
+            # A terminal escape or a bidi override in a brand's name would act on whoever
+            # reads the tables and make an SVG chart ill-formed; as in a study file, refused.
+            row.bad(column, "contains a line break or control character; write it on one "
+                    "line (look for an unclosed quote)")
     study = _slug(row, "study", required=True)
     values: dict[str, Any] = {
         "study": study,

@@ -147,3 +147,49 @@ def test_publish_gives_the_same_bytes_whatever_the_process_hash_seed(tmp_path: P
         if seed != "0":  # the first draws on this machine; the others must agree with it
             wrote = [line for line in done.stderr.splitlines() if line.startswith("wrote ")]
             assert wrote and all(line.endswith("/charts.json") for line in wrote), done.stderr
+
+
+HOSTILE_BRANDS = ["<script>alert(1)</script>", '=HYPERLINK("http://evil.example","x")',
+                  "@SUM(1+1)", "+1 Shop", "-Discount", "[win](http://evil.example) *now*"]
+
+
+def test_hostile_names_in_an_imported_study_reach_no_table_or_chart_as_markup(
+    project: Path,
+) -> None:
+    """Names from a published table are text wherever they land: Markdown shows them
+    literally, CSV cells never start a spreadsheet formula, every SVG stays well-formed."""
+    import csv as csvlib
+    import xml.etree.ElementTree as ET
+
+    source = project / "studies" / "veeqo-uk-retail-2014.csv"
+    rows = list(csvlib.DictReader(source.read_text(encoding="utf-8").splitlines()))
+    for row, name in zip(rows, HOSTILE_BRANDS, strict=False):
+        row["brand"] = name
+    with source.open("w", encoding="utf-8", newline="") as out:
+        writer = csvlib.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    publish(project, workers=1)
+    results = project / "results" / "uk-retail"
+    markdown = "".join(p.read_text(encoding="utf-8") for p in results.glob("*.md"))
+    assert "<script>" not in markdown and "&lt;script&gt;" in markdown
+    assert "](http" not in markdown
+    for table in results.glob("*.csv"):
+        for record in csvlib.reader(table.read_text(encoding="utf-8").splitlines()):
+            assert not any(cell[:1] in "=+-@" and not cell[1:2].isdigit() for cell in record
+                           if cell), (table.name, record)
+    for svg in (project / "results").rglob("*.svg"):
+        ET.parse(svg)  # well-formed XML, whatever the names
+
+
+def test_a_control_character_in_an_imported_name_is_refused_at_import(tmp_path: Path) -> None:
+    source = tmp_path / "bad.csv"
+    text = (REPO / "studies" / "veeqo-uk-retail-2014.csv").read_text(encoding="utf-8")
+    source.write_text(text.replace("B&Q", "\x1b]0;pwned\x07Shop", 1), encoding="utf-8")
+    result = CliRunner().invoke(app, ["import", str(source), "--studies",
+                                      str(tmp_path / "studies")])
+    assert result.exit_code == 1, result.output
+    assert "row 2, column brand" in result.output
+    assert "contains a line break or control character" in result.output
+    assert "\x1b" not in result.output  # the message shows it escaped (repr), never raw
+    assert not (tmp_path / "studies").exists()

@@ -24,12 +24,12 @@ from mystery.coding.review import (
     import_codes,
     read_codes,
     redact_signature,
-    spreadsheet_safe,
 )
 from mystery.errors import ImportFileError, MysteryError
 from mystery.store.store import ReplyRow, Store
 from mystery.study.load import load_study
 from mystery.study.plan import make_plan
+from mystery.text import spreadsheet_safe
 from mystery.timings.export import timing_rows
 
 REPO = Path(__file__).resolve().parents[2]
