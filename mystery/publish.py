@@ -30,8 +30,12 @@ whose fingerprint changed or whose file is missing or edited; ``check`` draws no
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -206,7 +210,7 @@ def _compare(root: Path, fresh: Path, files: list[Path]) -> list[Outcome]:
         target = root / rel
         if not target.exists():
             outcomes.append(Outcome(rel, "missing"))
-        elif target.read_bytes() != (fresh / rel).read_bytes():
+        elif not target.is_file() or target.read_bytes() != (fresh / rel).read_bytes():
             outcomes.append(Outcome(rel, "stale"))
         else:
             outcomes.append(Outcome(rel, "unchanged"))
@@ -234,15 +238,69 @@ def publish(
         compared = _compare(base, fresh, made.files)
         compared += [Outcome(rel, "unchanged") for rel, chart in _chart_files(base, made.charts)
                      if chart.state == "current"]
-        outcomes = []
-        for outcome in sorted(compared, key=lambda o: o.path):
-            if outcome.state != "unchanged":
-                target = base / outcome.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes((fresh / outcome.path).read_bytes())
-                outcome = Outcome(outcome.path, "written")
-            outcomes.append(outcome)
-    return outcomes
+        changed = {o.path for o in compared if o.state != "unchanged"}
+        replace_all({base / rel: (fresh / rel).read_bytes() for rel in sorted(changed)})
+    return [Outcome(o.path, "written" if o.path in changed else o.state)
+            for o in sorted(compared, key=lambda o: o.path)]
+
+
+def replace_all(files: dict[Path, bytes]) -> None:
+    """Write ``files`` as one: each new version first to a temporary file beside its target,
+    then, once every one is written, all renamed into place. A failure (a read-only folder, a
+    full disk, a folder where a file should be) is one message, and no target is touched."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, data in files.items():
+            if target.is_dir():  # found now, before any file is replaced
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", str(target))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            staged.append((Path(name), target))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        for temp, target in staged:
+            os.replace(temp, target)
+    except OSError as exc:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        raise _cannot_write(exc) from None
+
+
+def _cannot_write(exc: OSError) -> MysteryError:
+    where = exc.filename or "results/"
+    return MysteryError(f"cannot write {where}: {exc.strerror or exc}; nothing under "
+                        "results/ was changed. Make the folder writable (and free some space), "
+                        "then run the same command again")
+
+
+@contextmanager
+def whole_or_untouched(folder: Path) -> Iterator[None]:
+    """Outputs appear whole or not at all (DESIGN.md rule 8): ``folder`` as it was is kept
+    aside, and put back if the command fails half-way, so a report that cannot write its
+    ``summary.md`` has not already replaced its ``timings.csv``. Why a copy of the folder and
+    not a temporary file per output: the report's writers (tables, the chart workers, the
+    manifest) each write their own files; the folder of one study is small."""
+    kept: Path | None = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists():
+            kept = Path(tempfile.mkdtemp(prefix=f".{folder.name}.kept-", dir=folder.parent))
+            shutil.copytree(folder, kept, dirs_exist_ok=True)
+    except OSError as exc:
+        if kept is not None:
+            shutil.rmtree(kept, ignore_errors=True)
+        raise _cannot_write(exc) from None
+    try:
+        yield
+    except BaseException as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        if kept is not None:
+            os.replace(kept, folder)
+        if isinstance(exc, OSError):
+            raise _cannot_write(exc) from None
+        raise
+    if kept is not None:
+        shutil.rmtree(kept, ignore_errors=True)
 
 
 def _chart_state(path: Path, chart: Chart) -> str:
@@ -291,9 +349,23 @@ def report_study(
     timings = export.load_timings(loaded, db)
     info = StudyInfo.from_study(loaded)
     folder = Path(results) / info.name
-    paths = export.write_export(timings, info, folder)
-    built = build_report(timings, folder, info, highlight=highlight)
+    with whole_or_untouched(folder):
+        paths = export.write_export(timings, info, folder)
+        built = build_report(timings, folder, info, highlight=highlight)
     return StudyReport(paths + built.paths, built.summary)
+
+
+def export_study(
+    loaded: LoadedStudy, db: str | Path | None = None, results: str | Path = "results"
+) -> list[Path]:
+    """``mystery export``: the study's timings and study.json under ``results/<study>/``,
+    both written or neither."""
+    from mystery.timings import export
+
+    info = StudyInfo.from_study(loaded)
+    timings = export.load_timings(loaded, db)
+    with whole_or_untouched(Path(results) / info.name):
+        return export.write_export(timings, info, Path(results) / info.name)
 
 
 def known_brands(highlight: Sequence[str], brands: set[str]) -> None:

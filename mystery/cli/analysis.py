@@ -41,8 +41,8 @@ def _relative(path: Path) -> str:
 def export(study: StudyPath, db: DbOption = None, results: ResultsOption = Path("results")) \
         -> None:
     """Write the study's timings (one row per probe, no reply text) to results/<study>/."""
+    from mystery.publish import export_study
     from mystery.study.load import load_study
-    from mystery.timings.export import export_study
 
     for path in export_study(load_study(study), db, results):
         err_console().print(f"wrote {_relative(path)}")

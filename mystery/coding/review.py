@@ -18,6 +18,7 @@ changes nothing (DESIGN.md, Errors).
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import re
@@ -196,16 +197,26 @@ def write_codes(rows: Iterable[CodeRow], handle: IO[str], *, with_text: bool = F
 
 def export_codes(store: Store, path: Path, coder: str | None = None, *,
                  with_text: bool = False) -> int:
-    """Write the codes file; a temporary file renamed into place, so never half a file."""
+    """Write the codes file; a temporary file renamed into place, so never half a file, and
+    a file that cannot be written is one message with the old one untouched."""
     rows = code_rows(store, coder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise MysteryError(f"cannot write {path}: {exc.strerror}; name a file in a folder you "
+                           "may write") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             write_codes(rows, handle, with_text=with_text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise MysteryError(f"cannot write {path}: {exc.strerror}; the file there, if any, "
+                               "is as it was") from None
         raise
     return len(rows)
 

@@ -98,11 +98,3 @@ def timing_rows(store: Store) -> list[TimingRow]:
 def write_export(df: pl.DataFrame, info: StudyInfo, folder: Path) -> list[Path]:
     """Write timings.csv and study.json into ``folder``; return both paths."""
     return [timings.write_csv(df, folder / "timings.csv"), info.write(folder)]
-
-
-def export_study(
-    loaded: LoadedStudy, db: str | Path | None = None, results: str | Path = "results"
-) -> list[Path]:
-    """``mystery export``: the study's timings and study.json under ``results/<study>/``."""
-    info = StudyInfo.from_study(loaded)
-    return write_export(load_timings(loaded, db), info, Path(results) / info.name)

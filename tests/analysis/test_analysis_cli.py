@@ -80,3 +80,44 @@ def test_highlight_colours_a_brand_on_every_channel_and_a_misspelt_one_is_refuse
     assert wrong.output.strip() == ("Error: --highlight 'Fresh Lain': no such brand here; did "
                                     "you mean 'Fresh Lane'?")
     assert not (tmp_path / "other").exists()  # refused before anything is written
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_report_that_cannot_write_one_file_changes_none(ran: Path, tmp_path: Path) -> None:
+    """Outputs appear whole or not at all: with a folder where summary.md should be, the report
+    has not already replaced timings.csv and study.json when it fails; one message, exit 1."""
+    out = tmp_path / "results"
+    assert CliRunner().invoke(app, ["report", str(ran / "demo.toml"), "--results",
+                                    str(out)]).exit_code == 0
+    folder = out / "demo"
+    (folder / "timings.csv").write_text("an older export\n")  # the report would replace it
+    (folder / "summary.md").unlink()
+    (folder / "summary.md").mkdir()
+    before = _files(out)
+    result = CliRunner().invoke(app, ["report", str(ran / "demo.toml"), "--results", str(out)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: cannot write {folder / 'summary.md'}: Is a "
+                                    "directory; nothing under results/ was changed")
+    assert "Traceback" not in result.output
+    assert _files(out) == before and sorted(p.name for p in out.iterdir()) == ["demo"]
+
+
+def test_publish_that_cannot_write_one_file_changes_none(tmp_path: Path) -> None:
+    for folder in ("studies", "results"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    timings_csv = tmp_path / "results" / "demo" / "timings.csv"
+    lines = timings_csv.read_text().splitlines(keepends=True)
+    timings_csv.write_text("".join(lines[:-1]))  # one probe fewer: every demo table changes
+    yoy = tmp_path / "results" / "demo" / "yoy.md"
+    yoy.unlink()
+    yoy.mkdir()  # a folder where one of the outputs should go
+    before = _files(tmp_path / "results")
+    result = CliRunner().invoke(app, ["publish", "--root", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "Error: cannot write" in result.output and "nothing under results/" in result.output
+    assert "Traceback" not in result.output
+    assert _files(tmp_path / "results") == before

@@ -207,6 +207,8 @@ def test_agreement_prints_kappa_and_disagreements(study: Path, tmp_path: Path) -
     (["{study}", "--main-coder", "nobody"], 1, "'nobody' has coded no reply"),
     (["{study}", "--import", "{tmp}/none.csv", "--coder", "x"], 1, "no such file"),
     (["{study}", "--db", "{tmp}/none.db"], 1, "no store at"),
+    (["{study}", "--export", "{tmp}"], 1, "cannot write"),  # a folder, not a file
+    (["{study}", "--export", "{study}/codes.csv"], 1, "cannot write"),  # under a file
 ])
 def test_mistakes_are_one_clear_message(study: Path, tmp_path: Path, args: list[str],
                                         code: int, message: str) -> None:

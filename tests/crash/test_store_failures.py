@@ -164,3 +164,22 @@ def test_a_disk_that_fills_mid_run_stops_clearly_and_the_rerun_is_exact(
 def _namespaces() -> None:
     """These tests need unshare (util-linux) and unprivileged namespaces, as on CI."""
     assert shutil.which("unshare"), "util-linux's unshare is needed for the store tests"
+
+
+def test_a_read_only_results_folder_is_one_message_and_nothing_changed(
+    study: Path, tmp_path: Path
+) -> None:
+    with standalone_sandbox() as url:
+        assert _mystery("run", study, "--sandbox-url", url, "--quiet", "--no-report",
+                        cwd=study.parent).returncode == 0
+    mnt = tmp_path / "results-ro"
+    mnt.mkdir()
+    result = _in_namespace(
+        f"mount -t tmpfs -o size=4m tmpfs {mnt} && mkdir {mnt}/crash && echo old > "
+        f"{mnt}/crash/timings.csv && mount -o remount,ro {mnt} && cd {study.parent} && "
+        f"{shlex.join(MYSTERY)} report {study.name} --results {mnt}; echo rc=$?; "
+        f"cat {mnt}/crash/timings.csv"
+    )
+    assert result.stdout.split()[-2:] == ["rc=1", "old"], result.stderr
+    _one_error(subprocess.CompletedProcess([], 1, "", result.stderr), "cannot write",
+               "Read-only file system", "nothing under results/ was changed")
