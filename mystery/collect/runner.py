@@ -43,7 +43,7 @@ from mystery.collect.polling import Poller
 from mystery.collect.progress import Event, Progress, Wait
 from mystery.collect.safeguards import Hold, Safeguards
 from mystery.durations import format_span
-from mystery.errors import AuthError, ChannelError, RateLimited, Rejected
+from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, StoreError
 from mystery.store.store import Counts, ProbeRow, Store
 from mystery.study.model import Study
 
@@ -264,6 +264,7 @@ class Runner:
                 state.check.at = now + state.channel.visibility_lag
                 return
             self.store.abort_send(probe.id, str(exc), now)
+            self._another_store(probe, state, now)
             self._exclude(probe, "rejected", str(exc), now)
             return
         except AuthError as exc:
@@ -280,6 +281,25 @@ class Runner:
         state.send.failures, state.send.at = 0, None
         if state.poll.at is None:
             state.poll.at = now + state.poll_every
+
+    def _another_store(self, probe: ProbeRow, state: ChannelState, now: datetime) -> None:
+        """A post refused that this store never made before: if the account's own timeline
+        already holds this probe's exact text, another store (another runner with another
+        ``--db``) is running the study on this account, and the study would end split between
+        the two. Stop the run, naming the post, rather than exclude the probe as refused."""
+        try:
+            found = state.channel.find_sent(outgoing(self.study, probe),
+                                            probe.planned_at - RECONCILE_MARGIN)
+        except ChannelError:
+            return  # cannot tell: the refusal stands as it is
+        if found is not None:
+            raise StoreError(
+                f"{probe.id} ({probe.brand} on {probe.channel}) is already on the account's "
+                f"timeline as post {found.message_id}, sent {found.sent_at:%Y-%m-%d %H:%M:%S} "
+                f"UTC, but {self.store.path} never sent it: another store of this study is "
+                "collecting on the same account. Run the study from one store only (the "
+                "other's --db), or give this one its own account"
+            )
 
     def _check_uncertain(self, name: str, state: ChannelState, now: datetime) -> None:
         for probe in self.store.probes(state="sending", channel=name):
