@@ -77,6 +77,9 @@ class Message:
     # A direct message (X DMs): outside any thread, so ``in_reply_to`` and ``conversation_id``
     # are None and the runner attributes it by brand and time instead.
     direct: bool = False
+    # In reply to one of the researcher's own posts (X: ``in_reply_to_user_id`` is ours): one
+    # whose id the store does not know may be an edit of a probe (see :class:`EditHistory`).
+    to_us: bool = False
 
     def __post_init__(self) -> None:
         """Platform text as it can be stored: no lone surrogates (:func:`well_formed`)."""
@@ -142,3 +145,13 @@ class Billed(Protocol):
     into ``spend`` as it reads it; the runner saves and restores it, and keeps it to budget."""
 
     spend: Spend
+
+
+@runtime_checkable
+class EditHistory(Protocol):
+    """A platform where a post can be edited into a new id (X): the ids of every version."""
+
+    def edit_history(self, post_id: str) -> list[str]:
+        """Every version's id of our own post ``post_id``, oldest first (just ``post_id`` when
+        it was never edited); empty when it is not ours or not there."""
+        ...

@@ -310,6 +310,21 @@ class XChannel:
             return None
         return Sent(message_id, snowflake_time(message_id), _unescape(str(data.get("text", ""))))
 
+    def edit_history(self, post_id: str) -> list[str]:
+        """Every version's id of our own post ``post_id``, from ``edit_history_tweet_ids`` (or
+        2.167's ``edit_history_post_ids``): a reply to an edited probe carries the edit's id."""
+        if not _ID.match(post_id):
+            return []
+        body = self._call("GET /2/tweets/:id", self.client.get_tweet, post_id,
+                          tweet_fields=["author_id", "edit_history_tweet_ids"],
+                          user_auth=self._user_auth)
+        data = body.get("data")
+        if not isinstance(data, dict) or str(data.get("author_id", "")) != self.user_id:
+            return []
+        history = data.get("edit_history_tweet_ids", data.get("edit_history_post_ids"))
+        ids = [str(i) for i in history if _optional_id(i)] if isinstance(history, list) else []
+        return ids or [post_id]
+
     def poll(self, cursor: str | None, now: datetime) -> GappedPoll:
         before = self.requests
         cursor, dm_cursor = split_cursor(cursor)
@@ -447,6 +462,7 @@ class XChannel:
             created_at=snowflake_time(post_id),
             in_reply_to=replied_to,
             conversation_id=_optional_id(post.get("conversation_id")),
+            to_us=str(post.get("in_reply_to_user_id", "")) == self.user_id,
         )
 
 

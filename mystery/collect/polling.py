@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from mystery.channels.base import Channel, Message
+from mystery.channels.base import Channel, EditHistory, Message
 from mystery.channels.catchup import Gap, GappedPoll, ThreadSearch
 from mystery.clock import Clock
 from mystery.coding.rules import auto_code, probe_times
@@ -37,6 +37,7 @@ class Poller:
         self.cutoff = study.cutoff
         self.flagged = 0  # probes excluded because their replies could not be vouched for
         self._authors: dict[str, set[str]] = {}
+        self._asked: set[str] = set()  # posts whose edit history was asked for this run
         for brand in study.brands:
             for name in pacing.channels:
                 handles = [brand.handles.get(name, ""), *brand.aliases.get(name, [])]
@@ -50,6 +51,7 @@ class Poller:
             excluded: list[tuple[str, str]] = []
             if isinstance(poll, GappedPoll) and poll.gap is not None:
                 found, excluded = self._catch_up(name, state.channel, poll.gap, now)
+            self._learn_edits(name, state.channel, [*poll.messages, *found])
         except ChannelError as exc:
             self.pacing.failed(name, state, "poll", exc, now, "polling",
                                f"{name}: {exc}; polling again in " "{delay}")
@@ -63,6 +65,26 @@ class Poller:
         self.flagged += len(excluded)
         self._settle(name, poll.complete_through, {r.probe_id for r in replies})
         state.poll.at = now + state.poll_every
+
+    def _learn_edits(self, name: str, channel: Channel, messages: list[Message]) -> None:
+        """A reply to one of our posts whose id the store does not know may answer an edited
+        probe (X gives an edit a new id, and replies answer the latest version): ask the
+        platform for that post's edit history once, and when it leads to a probe, record every
+        version's id, so this reply and the next are the probe's, timed from its first
+        version. Asked only for replies to us, and once per post id a run."""
+        if not isinstance(channel, EditHistory):
+            return
+        for message in messages:
+            post_id = message.in_reply_to or message.conversation_id
+            if (not message.to_us or not post_id or post_id in self._asked
+                    or self.store.probe_for_thread(name, [message.conversation_id,
+                                                          message.in_reply_to])):
+                continue
+            self._asked.add(post_id)
+            versions = channel.edit_history(post_id)
+            probe_id = self.store.probe_for_thread(name, versions)
+            if probe_id is not None:
+                self.store.record_edits(name, versions, probe_id)
 
     def _catch_up(self, name: str, channel: Channel, gap: Gap,
                   now: datetime) -> tuple[list[Message], list[tuple[str, str]]]:

@@ -140,6 +140,13 @@ class SandboxControl:
         result: dict[str, str] = self._call("POST", "x/researcher-posts", body)
         return result
 
+    def edit_as_researcher(self, post_id: str, text: str) -> dict[str, Any]:
+        """Edit the researcher's post ``post_id`` now; returns the edit's ``id`` and the
+        ``edit_history`` (every version's id, oldest first)."""
+        result: dict[str, Any] = self._call("POST", f"x/researcher-posts/{post_id}/edit",
+                                            {"text": text})
+        return result
+
     def set_mentions_beyond_reach(self, behaviour: str) -> None:
         """``"oldest"`` (default) or ``"empty"``: see :class:`mystery.sandbox.routing.Quirks`."""
         self._call("PUT", "quirks", {"mentions_beyond_reach": behaviour})

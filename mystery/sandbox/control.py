@@ -247,6 +247,21 @@ def add_crowd(ctx: Context, req: Request) -> Response:
                                "last_id": str(ids[-1])})
 
 
+def edit_researcher_post(ctx: Context, req: Request) -> Response:
+    """``{"text": "..."}``: the researcher edits one of their posts now (X gives the edit a new
+    id); the brand's later replies answer the edit. For tests of edited probes."""
+    body = _body(req)
+    try:
+        text = str(body["text"])
+        edit = ctx.world.edit_post(int(req.params["id"]), text)
+    except (KeyError, TypeError, ValueError):
+        return control_error(400, 'send {"text": "the edited text"} to an existing post id')
+    except WorldError as exc:
+        return control_error(404, str(exc))
+    return json_response(201, {"id": str(edit.id), "created_at": iso(edit.created_at),
+                               "edit_history": [str(i) for i in edit.edits]})
+
+
 def researcher_post(ctx: Context, req: Request) -> Response:
     """``{"text": "...", "at": t}``: the researcher posts on X by hand (``manual`` mode), now
     or at a later ``at``; the brand answers it as any probe. For tests of manual posting."""
@@ -293,6 +308,7 @@ ROUTES = [
     Route("DELETE", "/_sandbox/faults", clear_faults, x=False),
     Route("POST", "/_sandbox/crowd", add_crowd, x=False),
     Route("POST", "/_sandbox/x/researcher-posts", researcher_post, x=False),
+    Route("POST", "/_sandbox/x/researcher-posts/:id/edit", edit_researcher_post, x=False),
     Route("GET", "/_sandbox/quirks", get_quirks, x=False),
     Route("PUT", "/_sandbox/quirks", put_quirks, x=False),
 ]

@@ -30,6 +30,7 @@ def _post(world: World, post: Post) -> dict[str, Any]:
         "created_at": iso(post.created_at),
         "brand": post.brand,
         "in_reply_to": str(post.replied_to) if post.replied_to is not None else None,
+        "edits": [str(i) for i in post.edits],
         "fate": None
         if fate is None
         else {
@@ -77,7 +78,8 @@ def _dm(world: World, dm: DirectMessage) -> dict[str, Any]:
 def ground_truth(world: World) -> dict[str, Any]:
     """``{"now", "posts": [...], "replies": [...]}``; replies only once the clock reached them,
     both lists oldest first. The crowd's unrelated mentions (``POST /_sandbox/crowd``) are
-    nobody's reply and are left out."""
+    nobody's reply and are left out, as are the researcher's edits of a post (the post's
+    ``edits`` lists every version)."""
     with world.lock:
         ceiling = world.ceiling()
         received = set(world.received)
@@ -85,7 +87,7 @@ def ground_truth(world: World) -> dict[str, Any]:
         replies = [
             _reply(world, world.posts[i])
             for i in world.all_ids
-            if i <= ceiling and i not in received and world.posts[i].kind != "crowd"
+            if i <= ceiling and i not in received and world.posts[i].kind not in ("crowd", "edit")
         ]
         replies += [_dm(world, world.dms[i]) for i in world.dm_ids if i <= ceiling]
         for network in world.networks.values():

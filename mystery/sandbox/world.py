@@ -109,6 +109,7 @@ class Post:
     kind: str = "post"
     fate: Fate | None = None
     reply_ids: tuple[int, ...] = ()
+    edits: tuple[int, ...] = ()  # X's edit_history_tweet_ids: every version, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +315,34 @@ class World:
                     for r in fate.replies
                 )
             return post
+
+    def edit_post(self, post_id: int, text: str) -> Post:
+        """The researcher edits post ``post_id`` now, as X allows: the edit is a new post
+        with a new id, both versions carry the whole edit history, and what the brand posts
+        from now on answers the latest version (its id as ``conversation_id`` and replied-to),
+        while what it posted already stays where it was. Raises :class:`UnknownPost`."""
+        with self.lock:
+            original = self.posts.get(post_id)
+            if (original is None or original.kind != "post" or self._researcher is None
+                    or original.author_id != self._researcher.id):
+                raise UnknownPost(f"no post {post_id} of the researcher's to edit")
+            first = self.posts[original.edits[0]] if original.edits else original
+            now = ms_floor(self.clock.now())
+            edit = Post(id=self._allocate(now), author_id=original.author_id, text=text,
+                        created_at=now, conversation_id=0, brand=original.brand, kind="edit")
+            edit.conversation_id = edit.id
+            chain = (*(first.edits or (first.id,)), edit.id)
+            for version in (*(self.posts[i] for i in chain[:-1]), edit):
+                version.edits = chain
+            self._texts.add((edit.author_id, text))
+            self._store(edit, self._mentioned(text))
+            for reply_id in first.reply_ids:
+                reply = self.posts.get(reply_id)
+                if reply is not None and reply.created_at > now:
+                    self.by_conversation[reply.conversation_id].remove(reply.id)
+                    reply.conversation_id = reply.replied_to = edit.id
+                    insort(self.by_conversation[edit.id], reply.id)
+            return edit
 
     def add_crowd(self, count: int, start: datetime, end: datetime) -> list[int]:
         """``count`` mentions of the researcher by an unrelated account, evenly spread over

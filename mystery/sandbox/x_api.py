@@ -74,7 +74,7 @@ def render_post(post: Post, fields: frozenset[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": str(post.id),
         "text": x_text(post.text),
-        "edit_history_tweet_ids": [str(post.id)],
+        "edit_history_tweet_ids": [str(i) for i in post.edits or (post.id,)],
     }
     if "created_at" in fields:
         out["created_at"] = x_time(post.created_at)

@@ -163,10 +163,27 @@ def _m005_main_coder(db: sqlite3.Connection) -> None:
                "ORDER BY coded_at, coder LIMIT 1", (MAIN_CODER,))
 
 
+def _m006_edits(db: sqlite3.Connection) -> None:
+    """The other ids of an edited probe (X gives each edit a new id, and replies answer the
+    latest): a reply to any version belongs to the probe, timed from its first version."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE edits (
+            channel TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            probe_id TEXT NOT NULL REFERENCES probes (id),
+            PRIMARY KEY (channel, message_id)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
     ("m002_flags", _m002_flags),
     ("m003_handlog", _m003_handlog),
     ("m004_awaiting", _m004_awaiting),
     ("m005_main_coder", _m005_main_coder),
+    ("m006_edits", _m006_edits),
 ]

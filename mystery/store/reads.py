@@ -206,13 +206,15 @@ class StoreReads:
     # -- replies, cursors and codes --------------------------------------------------------
 
     def probe_for_thread(self, channel: str, message_ids: Iterable[str | None]) -> str | None:
-        """The probe a thread belongs to: a probe's own message id, or a reply already
-        recorded in its thread (a brand answering its own holding message)."""
+        """The probe a thread belongs to: a probe's own message id, an edit of it (X), or a
+        reply already recorded in its thread (a brand answering its own holding message)."""
         for mid in message_ids:
             if not mid:
                 continue
             row = self.db.execute(
                 "SELECT id FROM probes WHERE channel = ? AND message_id = ?", (channel, mid)
+            ).fetchone() or self.db.execute(
+                "SELECT probe_id FROM edits WHERE channel = ? AND message_id = ?", (channel, mid)
             ).fetchone() or self.db.execute(
                 "SELECT probe_id FROM replies WHERE channel = ? AND message_id = ?",
                 (channel, mid),

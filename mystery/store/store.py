@@ -318,6 +318,13 @@ class Store(StoreReads):
             )
         return new
 
+    def record_edits(self, channel: str, message_ids: Iterable[str], probe_id: str) -> None:
+        """Every id of an edited probe's versions (its edit history): replies to any of them
+        are the probe's. Idempotent."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO edits VALUES (?, ?, ?)",
+                           [(channel, mid, probe_id) for mid in message_ids])
+
     def set_code(self, channel: str, message_id: str, code: Code, coder: str,
                  now: datetime) -> None:
         self.set_codes([(channel, message_id, code)], coder, now)
