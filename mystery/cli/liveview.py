@@ -28,6 +28,8 @@ from mystery.durations import format_duration, format_span
 from mystery.store.store import Counts
 
 READS_PER_SECOND = 10
+READ_SHARE = 20
+"""Wait at least this many times as long as the last read took before reading again (5 %)."""
 """How often the store is read for counts, and the display redrawn: fast enough to look live,
 slow enough that a virtual run doing thousands of passes a second barely notices."""
 
@@ -157,15 +159,19 @@ class LiveView:
             console=console, refresh_per_second=READS_PER_SECOND, transient=False,
         )
         self._task = self._board.add_task(title, total=None)  # elapsed counts from here
-        self._read_at = float("-inf")
+        self._next_read = float("-inf")
         self._started = False
 
     def report(self, progress: Progress) -> None:
         """The runner's ``on_progress``."""
-        if not progress.final and time.monotonic() - self._read_at < 1 / READS_PER_SECOND:
+        start = time.monotonic()
+        if not progress.final and start < self._next_read:
             return
         frame = _read(progress)
-        self._read_at = frame.taken
+        # At most READS_PER_SECOND, and never more than 1/READ_SHARE of the run's time: the
+        # counts of a 10,000-probe store take tens of milliseconds to read.
+        self._next_read = start + max(1 / READS_PER_SECOND,
+                                      READ_SHARE * (time.monotonic() - start))
         self._board.frame = frame
         self._board.update(self._task, total=frame.total.planned,
                            completed=frame.total.settled)

@@ -22,18 +22,21 @@ from mystery.words import ProbeState
 
 _IN_TIME = """
 WITH main AS (SELECT value AS coder FROM meta WHERE key = ?),
-cut AS (SELECT value AS seconds FROM meta WHERE key = 'cutoff_seconds'),
-in_time AS (
-    SELECT p.id AS probe_id, p.channel AS channel,
-           coalesce((SELECT c.code FROM codes c WHERE c.channel = r.channel
-                     AND c.message_id = r.message_id AND c.coder = (SELECT coder FROM main)),
-                    r.auto_code) AS code
-    FROM replies r JOIN probes p ON p.id = r.probe_id
+gave_up AS (SELECT probe_id, min(at) AS at FROM hand_log WHERE event = 'gave_up'
+            GROUP BY probe_id),
+open AS MATERIALIZED (
+    SELECT p.id, p.channel,
+           min(strftime('%Y-%m-%dT%H:%M:%fZ', p.sent_at, '+' || (SELECT value FROM meta
+                        WHERE key = 'cutoff_seconds') || ' seconds'),
+               coalesce(g.at, '9999')) AS deadline
+    FROM probes p LEFT JOIN gave_up g ON g.probe_id = p.id
     WHERE p.sent_at IS NOT NULL AND coalesce(p.outcome, '') != 'excluded'
-      AND r.created_at <= min(
-          strftime('%Y-%m-%dT%H:%M:%fZ', p.sent_at, '+' || (SELECT seconds FROM cut) || ' seconds'),
-          coalesce((SELECT min(h.at) FROM hand_log h WHERE h.probe_id = p.id
-                    AND h.event = 'gave_up'), '9999'))
+),
+in_time AS (
+    SELECT o.id AS probe_id, o.channel AS channel, coalesce(c.code, r.auto_code) AS code
+    FROM open o JOIN replies r ON r.probe_id = o.id AND r.created_at <= o.deadline
+    LEFT JOIN codes c ON c.channel = r.channel AND c.message_id = r.message_id
+                      AND c.coder = (SELECT coder FROM main)
 )
 """
 """The replies that count, each with the code that counts (the main coder's, else the automatic
