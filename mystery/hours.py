@@ -51,11 +51,13 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 __all__ = [
+    "HOLIDAYS_EXAMPLE",
     "HOURS_EXAMPLE",
     "Window",
     "add_business_time",
     "business_seconds",
     "format_hours",
+    "holiday_dates",
     "is_open",
     "next_open",
     "open_intervals",
@@ -394,3 +396,25 @@ def next_open(
     if not windows:
         return instant
     return next(_intervals_from(instant, windows, tz, _closed(holidays)))[0]
+
+
+HOLIDAYS_EXAMPLE = "GB-ENG"
+
+
+def holiday_dates(code: str, first: int, last: int) -> frozenset[date]:
+    """The public holidays of ``code`` (a country, ``GB``, or a country and subdivision,
+    ``GB-ENG``, as the ``holidays`` package names them) in the years ``first`` to ``last``.
+    ValueError names the valid form when the package knows no such calendar."""
+    import holidays as calendars
+
+    country, _, subdivision = code.partition("-")
+    known = calendars.list_supported_countries()
+    if country not in known:
+        raise ValueError(f"unknown country {country!r}; write an ISO 3166 code such as "
+                         f"'{HOLIDAYS_EXAMPLE}' or 'DE-BY'")
+    if subdivision and subdivision not in known[country]:
+        some = ", ".join(f"{country}-{s}" for s in sorted(known[country])[:6])
+        raise ValueError(f"{country!r} has no subdivision {subdivision!r}; use one of {some}"
+                         f"{', …' if len(known[country]) > 6 else ''}")
+    return frozenset(calendars.country_holidays(country, subdiv=subdivision or None,
+                                                years=range(first, last + 1)))

@@ -66,7 +66,11 @@ CHANNEL_COLS = (
 
 def _business(timings: pl.DataFrame, info: StudyInfo) -> pl.DataFrame:
     """The counted probes with every duration in business seconds (each brand's hours)."""
-    return business.to_business(metrics.counted(timings), info.timezone,
+    counted = metrics.counted(timings)
+    years = counted["sent_at"].dt.year().drop_nulls()
+    closed = (info.holiday_dates(int(years.min()), int(years.max()) + 1)  # type: ignore[arg-type]
+              if info.holidays and years.len() else frozenset())
+    return business.to_business(counted, info.timezone, holidays=closed,
                                 brand_hours=info.brand_hours())
 
 
@@ -234,8 +238,10 @@ def _markdown(info: StudyInfo, note: str, table: pl.DataFrame, windows: pl.DataF
 
 def _hours_note(info: StudyInfo) -> str:
     """Which hours the business-hours medians count: the method travels with the numbers."""
+    closed = (f" Closed on the public holidays of {info.holidays} (the holidays package)."
+              if info.holidays else "")
     if not info.hours:
-        return "Business hours: Mon–Fri 09:00–17:00 in the same zone."
+        return "Business hours: Mon–Fri 09:00–17:00 in the same zone." + closed
     own = ", ".join(f"{brand} ({spec})" for brand, spec in sorted(info.hours.items()))
     return ("Business hours, in the same zone: each brand's own service hours where the study "
-            f"declares them ({own}); Mon–Fri 09:00–17:00 for the others.")
+            f"declares them ({own}); Mon–Fri 09:00–17:00 for the others." + closed)

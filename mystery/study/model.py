@@ -43,7 +43,7 @@ from pydantic import (
 )
 
 from mystery.durations import parse_duration
-from mystery.hours import Window, parse_hours
+from mystery.hours import Window, holiday_dates, parse_hours
 from mystery.words import AUTOMATED_CHANNELS, CHANNELS, SendMode
 
 
@@ -251,6 +251,9 @@ class Study(_Model):
     year: int = Field(ge=2000, le=2100)
     title: str = ""
     timezone: str = "UTC"
+    # Public holidays (a calendar of the holidays package, e.g. "GB-ENG"): no probe is planned
+    # on one, and business hours are closed on them.
+    holidays: str | None = None
     cutoff: Duration = timedelta(days=7)
     synthetic: bool = False
     brands_csv: str | None = None
@@ -270,6 +273,20 @@ class Study(_Model):
                 f"unknown time zone {value!r}; use an IANA name such as 'Europe/London'"
             ) from None
         return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str | None) -> str | None:
+        if value is not None:
+            holiday_dates(value, 2000, 2000)  # ValueError names the valid form
+        return value
+
+    def holiday_dates(self) -> frozenset[date]:
+        """The study's public holidays over its schedule (and the cutoff after it)."""
+        if self.holidays is None:
+            return frozenset()
+        last = self.schedule.end + self.cutoff + timedelta(days=1)
+        return holiday_dates(self.holidays, self.schedule.start.year, last.year)
 
     @field_validator("cutoff")
     @classmethod

@@ -89,9 +89,10 @@ class _Calendar:
         self.day_before: list[int] = []  # open seconds before each of those dates
         total = 0
         day = schedule.start
+        closed = study.holiday_dates()  # no probe is planned on a public holiday
         while day <= schedule.end:
             day_total = 0
-            for a, b in open_intervals(day, schedule.windows, zone):
+            for a, b in ([] if day in closed else open_intervals(day, schedule.windows, zone)):
                 lo, hi = math.ceil(a.timestamp()), math.floor(b.timestamp())
                 if hi <= lo:
                     continue

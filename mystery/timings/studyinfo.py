@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from mystery.errors import ImportFileError, Problem
-from mystery.hours import Window, format_hours, parse_hours
+from mystery.hours import Window, format_hours, holiday_dates, parse_hours
 from mystery.study.load import LoadedStudy
 
 FILE_NAME = "study.json"
@@ -54,6 +55,8 @@ class StudyInfo:
     #: Brands with declared service hours → those hours (``parse_hours`` syntax); others use
     #: the default business hours.
     hours: dict[str, str] = field(default_factory=dict, hash=False)
+    #: The public-holiday calendar business hours close on (``holidays`` code), if any.
+    holidays: str | None = None
 
     @classmethod
     def from_study(cls, loaded: LoadedStudy) -> StudyInfo:
@@ -70,7 +73,12 @@ class StudyInfo:
             study_file=_portable(loaded.path),
             study_sha256=loaded.sha256,
             hours={b.name: format_hours(b.hours) for b in study.brands if b.hours},
+            holidays=study.holidays,
         )
+
+    def holiday_dates(self, first: int, last: int) -> frozenset[date]:
+        """The public holidays of the study's calendar in years ``first`` to ``last``."""
+        return holiday_dates(self.holidays, first, last) if self.holidays else frozenset()
 
     def brand_hours(self) -> dict[str, list[Window]]:
         """Each brand's declared service hours as windows (ValueError if ``hours`` is bad)."""
@@ -80,6 +88,8 @@ class StudyInfo:
         data = asdict(self)
         if not self.hours:  # studies without brand hours keep the bytes they always had
             del data["hours"]
+        if self.holidays is None:  # and so do studies without a holiday calendar
+            del data["holidays"]
         return json.dumps({"format": FORMAT, **data}, indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"
 
@@ -118,6 +128,11 @@ class StudyInfo:
                 info.brand_hours()
             except ValueError as exc:
                 raise TypeError(f"hours: {exc}") from None
+            if info.holidays is not None:
+                try:
+                    info.holiday_dates(2000, 2000)
+                except (ValueError, AttributeError) as exc:
+                    raise TypeError(f"holidays: {exc}") from None
             return info
         except TypeError as exc:
             raise ImportFileError([Problem(str(path), "", f"{exc}; run 'mystery export "

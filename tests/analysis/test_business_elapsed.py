@@ -210,3 +210,34 @@ def test_converting_every_duration_at_once_equals_one_at_a_time() -> None:
             for column in ("ack_seconds", "resolution_seconds", "cutoff_seconds"):
                 one = business.business_elapsed(part["sent_at"], part[column], windows, LONDON)
                 assert got.filter(pl.col("brand") == brand)[column].equals(one.alias(column))
+
+
+def test_a_study_s_holiday_calendar_closes_business_hours_and_the_note_says_so(
+    tmp_path: Path,
+) -> None:
+    """Thursday 2 April 2026, 16:00 in London, answered Monday 6 April 16:00: sixteen working
+    hours in an ordinary week, one in England's Easter (Good Friday and Easter Monday)."""
+    import csv as csvlib
+
+    from mystery.analysis.report import write_report
+    from mystery.timings import schema as timings
+    from mystery.timings.schema import TimingRow
+    from mystery.timings.studyinfo import StudyInfo
+
+    sent = datetime(2026, 4, 2, 15, tzinfo=UTC)  # 16:00 BST
+    row = TimingRow(study="easter", series="easter", year=2026, brand="Acme", sector=None,
+                    country=None, channel="x", question="q", sent_at=sent,
+                    ack_seconds=4 * 86400.0, resolution_seconds=4 * 86400.0,
+                    status="answered", cutoff_seconds=7 * 86400.0)
+    df = timings.frame([row])
+    minutes = {}
+    for calendar in (None, "GB-ENG"):
+        info = StudyInfo(name="easter", series="easter", year=2026, timezone="Europe/London",
+                         holidays=calendar)
+        out = tmp_path / str(calendar)
+        write_report(df, out, info)
+        [summary] = list(csvlib.DictReader((out / "summary.csv").read_text().splitlines()))
+        minutes[calendar] = float(summary["median_ack_business_minutes"])
+        note = (out / "summary.md").read_text()
+        assert ("Closed on the public holidays of GB-ENG" in note) == (calendar is not None)
+    assert minutes == {None: 16 * 60.0, "GB-ENG": 60.0}

@@ -236,6 +236,11 @@ COMMAND_LINES = [
          args=("report", "{dir}/study.toml", "--db", "{dir}/other.db")),
     Case("--sandbox-url that is not a URL", study(GOOD), ("cannot reach the sandbox",),
          args=("run", "{dir}/study.toml", "--sandbox-url", "not-a-url"), store=False),
+    Case("a holiday calendar the holidays package does not know",
+         study(edit(GOOD, 'timezone = "Europe/London"',
+                    'timezone = "Europe/London"\nholidays = "GB-ZZZ"')),
+         ("line 4: holidays: 'GB' has no subdivision 'ZZZ'; use one of GB-ENG, GB-NIR",),
+         store=False),
     Case("--sandbox-url where nothing listens", study(GOOD), ("cannot reach the sandbox at "
          "http://127.0.0.1:9",), args=("run", "{dir}/study.toml", "--sandbox-url",
                                        "http://127.0.0.1:9"), store=False),

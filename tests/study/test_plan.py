@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from time import perf_counter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -419,3 +420,26 @@ def test_500_brands_times_20_probes_plan_quickly() -> None:
     assert plan[-1].id == "p10000" and plan[0].id == "p00001"
     assert elapsed < 2.0
     assert plan[0].planned_at >= datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def test_no_probe_is_planned_on_a_public_holiday_of_the_study_s_calendar() -> None:
+    """Easter Monday 2026 is a bank holiday in England: a study naming GB-ENG sends nothing
+    that day; the same study without a calendar does."""
+    data = {
+        "name": "easter", "year": 2026, "timezone": "Europe/London", "cutoff": "1d",
+        "channels": {"x": {"account": "researcher"}},
+        "questions": [{"id": "q", "text": "Hi {brand}, are you open today?"}],
+        "schedule": {"start": "2026-04-06", "end": "2026-04-07", "probes_per_brand": 1,
+                     "min_gap": "1h", "seed": 1},
+        "brands": [{"name": f"Brand {n}", "handles": {"x": f"brand{n}"}} for n in range(12)],
+    }
+    easter_monday = date(2026, 4, 6)
+    days = [p.planned_at.astimezone(ZoneInfo("Europe/London")).date()
+            for p in make_plan(Study.model_validate(data))]
+    assert easter_monday in days  # without a calendar it is a Monday like any other
+    with_calendar = Study.model_validate({**data, "holidays": "GB-ENG"})
+    assert easter_monday in with_calendar.holiday_dates()
+    days = [p.planned_at.astimezone(ZoneInfo("Europe/London")).date()
+            for p in make_plan(with_calendar)]
+    assert len(days) == 12 and easter_monday not in days
+    assert with_calendar.digest != Study.model_validate(data).digest  # it changes the plan
