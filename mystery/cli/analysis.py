@@ -7,6 +7,7 @@ stdout, what was written and any problem to stderr.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
-from mystery.cli.options import DbOption, StudyPath
+from mystery.cli.options import DbOption, Format, FormatOption, StudyPath, write_json
 from mystery.words import BrandStat
 
 if TYPE_CHECKING:
@@ -54,11 +55,12 @@ def report(
     db: DbOption = None,
     results: ResultsOption = Path("results"),
     highlight: HighlightOption = None,
+    output: FormatOption = "table",
 ) -> None:
     """Write the study's summary (CSV, Markdown) and chart, and print the summary table."""
     from mystery.study.load import load_study
 
-    show_report(load_study(study), db, results, highlight or ())
+    show_report(load_study(study), db, results, highlight or (), output=output)
 
 
 _SHORT = {  # terminal headers; summary.md has the long ones
@@ -67,20 +69,44 @@ _SHORT = {  # terminal headers; summary.md has the long ones
 }
 
 
+def _json_value(cell: str) -> object:
+    """A summary.csv cell as JSON: a number where it is one, null where it is empty."""
+    if cell == "":
+        return None
+    try:
+        number = float(cell)
+    except ValueError:
+        return cell
+    return int(number) if number.is_integer() and "." not in cell else number
+
+
 def show_report(
     loaded: LoadedStudy, db: Path | None = None, results: Path = Path("results"),
-    highlight: Sequence[str] = (),
+    highlight: Sequence[str] = (), *, output: Format = "table",
 ) -> None:
     """Write a study's report and print its per-brand table (stdout) and the files (stderr).
 
-    Shared by ``mystery report`` and by ``mystery run`` when a study finishes."""
+    Shared by ``mystery report`` and by ``mystery run`` when a study finishes. ``output``
+    csv is summary.csv's rows; json the same rows as objects, unknowns as null."""
     from rich.table import Table
 
     from mystery.analysis.report import HUMAN, SUMMARY_COLS
-    from mystery.analysis.tables import rows_for_humans
+    from mystery.analysis.tables import csv_bytes, rows_for_humans
     from mystery.publish import report_study
 
     built = report_study(loaded, db, results, highlight=highlight)
+    if output != "table":
+        if output == "csv":
+            sys.stdout.write(csv_bytes(built.summary, SUMMARY_COLS).decode("utf-8"))
+        else:
+            import csv as csvlib
+
+            rows = csvlib.DictReader(csv_bytes(built.summary, SUMMARY_COLS)
+                                     .decode("utf-8").splitlines())
+            write_json([{k: _json_value(v) for k, v in row.items()} for row in rows])
+        for path in built.paths:
+            err_console().print(f"wrote {_relative(path)}")
+        return
     cols = [c for name in HUMAN for c in SUMMARY_COLS if c.name == name]
     title = f"{loaded.study.name}: per brand" + (" (synthetic)" if loaded.study.synthetic else "")
     table = Table(title=title, title_justify="left", caption_justify="left",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
-from mystery.cli.options import DbOption, StudyPath, write_csv, write_json
+from mystery.cli.options import DbOption, FormatOption, StudyPath, write_csv, write_json
 
 if TYPE_CHECKING:
 
@@ -37,11 +37,12 @@ def validate(study: StudyPath) -> None:
 @friendly_errors
 def plan(
     study: StudyPath,
+    output: FormatOption = "table",
     as_csv: Annotated[
-        bool, typer.Option("--csv", help="Write the plan as CSV to stdout instead of a table.")
+        bool, typer.Option("--csv", help="The same as --format csv.")
     ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Write the plan as JSON to stdout instead of a table.")
+        bool, typer.Option("--json", help="The same as --format json.")
     ] = False,
     cost: Annotated[
         bool, typer.Option("--cost", help="Show the study's estimated X API spend (posts and "
@@ -56,6 +57,9 @@ def plan(
 
     if as_csv and as_json:
         raise typer.BadParameter("choose one of --csv and --json")
+    if as_csv or as_json:  # the older spellings of --format
+        output = "csv" if as_csv else "json"
+    as_csv, as_json = output == "csv", output == "json"
     s = load_study(study).study
     probes = make_plan(s)
     show_warnings(s, str(study), probes)
@@ -128,6 +132,7 @@ def run(
     report: Annotated[
         bool, typer.Option(help="Write the report under results/<study>/ when the study is done.")
     ] = True,
+    output: FormatOption = "table",
 ) -> None:
     """Run a study: send due probes, collect replies, settle probes, until all are settled.
 
@@ -195,7 +200,7 @@ def run(
     if result.finished and report:
         from mystery.cli.analysis import show_report
 
-        show_report(loaded, db)
+        show_report(loaded, db, output=output)
     if result.stopped:
         raise typer.Exit(1)
 

@@ -29,9 +29,14 @@ def out_console() -> Console:
     type, such as the ``with console:`` of rich's live display: this returns the Console
     itself, so whatever rich does with a console works.
     """
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped or captured, a table is never cut to 80 columns ("Brightl…"): a script or a CI log
+    # gets every cell whole; a terminal gets its own width.
+    width = None if sys.stdout.isatty() else 10_000
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -20,6 +20,14 @@ DbOption = Annotated[
     Path | None,
     typer.Option("--db", help="The study's store; by default the .db file beside the study file.",
                  show_default=False),
+]
+
+
+Format = Literal["table", "csv", "json"]
+FormatOption = Annotated[
+    Format,
+    typer.Option("--format", help="How to write the rows to stdout: a table for people, or CSV "
+                 "or JSON for scripts (never cut to the terminal's width)."),
 ]
 
 

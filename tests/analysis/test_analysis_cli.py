@@ -121,3 +121,26 @@ def test_publish_that_cannot_write_one_file_changes_none(tmp_path: Path) -> None
     assert "Error: cannot write" in result.output and "nothing under results/" in result.output
     assert "Traceback" not in result.output
     assert _files(tmp_path / "results") == before
+
+
+def test_report_and_plan_write_rows_for_scripts_whole(ran: Path, tmp_path: Path) -> None:
+    """--format json is valid JSON, csv has a header and a row per probe, and a table sent to
+    a pipe is never cut to 80 columns."""
+    study = str(ran / "demo.toml")
+    out = str(tmp_path / "results")
+    as_json = CliRunner().invoke(app, ["report", study, "--results", out, "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    rows = json.loads(as_json.stdout)
+    assert len(rows) == 22 and {r["channel"] for r in rows} == {"x", "mastodon", "bluesky"}
+    assert all(isinstance(r["probes"], int) for r in rows)
+    assert any(r["median_ack_minutes"] is None for r in rows)  # unknown is null, not a number
+
+    plan = CliRunner().invoke(app, ["plan", study, "--format", "csv"])
+    lines = plan.stdout.splitlines()
+    assert lines[0] == "probe,planned_at_utc,planned_at_local,brand,channel,question,text"
+    assert len(lines) == 1 + 66
+    assert CliRunner().invoke(app, ["plan", study, "--csv"]).stdout == plan.stdout  # alias
+
+    narrow = {"COLUMNS": "40"}  # a terminal this narrow would cut it; a pipe must not
+    table = CliRunner().invoke(app, ["report", study, "--results", out], env=narrow)
+    assert "…" not in table.stdout and "Northern Tailor" in table.stdout
