@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
+from mystery.cli.options import FormatOption, write_csv, write_json
 from mystery.errors import MysteryError
 
 if TYPE_CHECKING:  # imported in each command: ~11 ms (json, logging, tempfile) that
@@ -188,6 +189,7 @@ def list_(
         typer.Argument(help="Only this channel; by default every channel.", case_sensitive=False,
                        metavar="[CHANNEL]", show_default=False),
     ] = None,
+    output: FormatOption = "table",
 ) -> None:
     """Show which keys are set and where each comes from; never their values."""
     from rich.markup import escape  # lazily: rich costs 'mystery --help' ~40 ms
@@ -196,6 +198,17 @@ def list_(
     from mystery import credentials
 
     channels = [channel.value] if channel else list(credentials.CHANNEL_KEYS)
+    if output != "table":  # for scripts: whether each key is set, and where; never a value
+        rows = [(name, key, "yes" if hit else "no", hit.where if hit else "")
+                for name in channels
+                for key, hit in ((k, credentials.lookup(k))
+                                 for k in credentials.channel_keys(name))]
+        columns = ("channel", "key", "set", "from")
+        if output == "csv":
+            write_csv(columns, rows)
+        else:
+            write_json([dict(zip(columns, row, strict=True)) for row in rows])
+        return
     table = Table(box=None, pad_edge=False, title_justify="left",
                   title="Credentials (first found wins: environment, keys file, keyring)")
     for column in ("channel", "key", "value", "from"):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
-from mystery.cli.options import DbOption
+from mystery.cli.options import DbOption, Format, FormatOption, write_csv, write_json
 
 if TYPE_CHECKING:
     from mystery.coding.coders import Coders
@@ -168,13 +168,24 @@ def _review(session: ReviewSession, study: Path) -> None:
         + follow, markup=False)
 
 
-def _show_agreement(result: Agreement) -> None:
+def _show_agreement(result: Agreement, output: Format = "table") -> None:
     from rich.table import Table
     from rich.text import Text
 
     from mystery.text import terminal_text
 
     k = result.kappa
+    columns = ("probe", "channel", "message_id", "code_a", "code_b")
+    rows = [(d.probe, d.channel, d.message_id, d.code_a, d.code_b)
+            for d in result.disagreements]
+    if output == "json":
+        write_json({"coder_a": result.coder_a, "coder_b": result.coder_b, "both_coded": k.n,
+                    "observed": k.observed, "expected": k.expected, "kappa": k.kappa,
+                    "disagreements": [dict(zip(columns, r, strict=True)) for r in rows]})
+        return
+    if output == "csv":  # the disagreements, one a row (kappa is one number: see json)
+        write_csv(columns, rows)
+        return
     summary = Table(title=Text(f"Agreement: {result.coder_a} (A) and {result.coder_b} (B)"),
                     title_justify="left", show_header=False)
     summary.add_column()
@@ -233,6 +244,7 @@ def code(
         "the first coder who coded this study); every other coder's codes are kept for "
         "--agreement only. NAME must have coded.", show_default=False,
         metavar="NAME")] = None,
+    output: FormatOption = "table",
 ) -> None:
     """Code replies by hand: a for acknowledgement only, r resolves, n not a brand reply.
 
@@ -243,7 +255,7 @@ def code(
     from mystery.coding import coders, review
 
     if agreement is not None:
-        _show_agreement(review.agreement(*agreement))
+        _show_agreement(review.agreement(*agreement), output)
         return
     if study is None:
         raise typer.BadParameter("name the study file, e.g. mystery code studies/demo.toml",

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
-from mystery.cli.options import DbOption, FormatOption, StudyPath, write_csv, write_json
+from mystery.cli.options import (
+    DbOption,
+    Format,
+    FormatOption,
+    StudyPath,
+    write_csv,
+    write_json,
+)
 
 if TYPE_CHECKING:
 
@@ -18,11 +25,14 @@ if TYPE_CHECKING:
 
 
 @friendly_errors
-def validate(study: StudyPath) -> None:
+def validate(study: StudyPath, output: FormatOption = "table") -> None:
     """Check a study file and its brands CSV; report every problem at once."""
     from mystery.durations import format_duration
     from mystery.study.load import load_study
 
+    if output != "table":  # for scripts: every problem and warning as a row on stdout
+        _validate_rows(study, output)
+        return
     loaded = load_study(study)
     s = loaded.study
     err_console().print(
@@ -32,6 +42,32 @@ def validate(study: StudyPath) -> None:
     from mystery.cli.estimate import show_warnings
 
     show_warnings(s, str(study))
+
+
+def _validate_rows(study: Path, output: Format) -> None:
+    """``validate --format csv|json``: one row per problem (``error``) or warning, with its
+    file, where and message; exit 1 when there is an error, as without --format."""
+    from mystery.errors import StudyError
+    from mystery.study.load import load_study
+    from mystery.study.plan import make_plan
+    from mystery.study.warnings import study_warnings, warnings_apply
+
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        s = load_study(study).study
+    except StudyError as exc:
+        rows = [("error", p.file, p.where, p.message) for p in exc.problems]
+    else:
+        if warnings_apply(s):
+            rows = [("warning", p.file, p.where, p.message)
+                    for p in study_warnings(s, make_plan(s), str(study))]
+    columns = ("kind", "file", "where", "message")
+    if output == "csv":
+        write_csv(columns, rows)
+    else:
+        write_json([dict(zip(columns, row, strict=True)) for row in rows])
+    if any(row[0] == "error" for row in rows):
+        raise typer.Exit(1)
 
 
 @friendly_errors

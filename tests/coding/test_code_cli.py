@@ -6,6 +6,7 @@ how a script would drive it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,6 +198,11 @@ def test_agreement_prints_kappa_and_disagreements(study: Path, tmp_path: Path) -
     assert "1 disagreements" in output
     row = next(li for li in output.splitlines() if "│ p0" in li)
     assert "resolution" in row and "acknowledgement" in row
+    code, output = _code("--agreement", str(a), str(b), "--format", "json")
+    found = json.loads(output)
+    assert (found["both_coded"], found["observed"], found["kappa"]) == (4, 0.75, 0.5)
+    assert [(d["code_a"], d["code_b"]) for d in found["disagreements"]] == \
+        [("resolution", "acknowledgement")]
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
