@@ -18,6 +18,7 @@ from mystery.cli import app
 from mystery.coding.review import coder_codes
 from mystery.store.store import ReplyRow, Store
 from mystery.timings.export import timing_rows
+from tests.terminal import run_in_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -287,31 +288,6 @@ HOSTILE = ("thanks\x1b]0;pwned\x07 \x1b[2J\x1b[H "
 8-bit CSI, reverses what follows and holds a NUL."""
 
 
-def _in_a_terminal(*args: str) -> bytes:
-    """What ``mystery`` writes to a real pseudo-terminal as its stdout and stderr."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "mystery", *args], stdin=subprocess.DEVNULL,
-                               stdout=follower, stderr=follower)
-    os.close(follower)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed: the command has ended
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(leader)
-    assert process.wait(timeout=60) == 0, out[-2000:]
-    return out
-
-
 def test_exported_reply_text_cannot_act_on_the_terminal_it_is_shown_in(study: Path) -> None:
     with Store.open(study.with_suffix(".db"), create=False) as store:
         probe = next(p for p in store.probes() if p.sent_at is not None)
@@ -323,7 +299,9 @@ def test_exported_reply_text_cannot_act_on_the_terminal_it_is_shown_in(study: Pa
             text=HOSTILE, created_at=probe.sent_at, in_reply_to=probe.message_id,
             conversation_id=probe.message_id, auto_code="acknowledgement",
         )], None, now, now)
-    shown = _in_a_terminal("code", str(study), "--export", "-", "--with-text")
+    code, shown = run_in_terminal(["code", str(study), "--export", "-", "--with-text"],
+                                  study.parent)
+    assert code == 0, shown[-2000:]
     assert b"999000111" in shown  # the hostile reply is listed ...
     for raw in (b"\x1b]", b"\x1b[2J", b"\x9b", "\u202e".encode(), b"\x00", b"\x07"):
         assert raw not in shown  # ... but none of its controls reach the terminal
