@@ -142,3 +142,17 @@ def test_a_real_channel_with_no_earlier_year_has_nothing_to_simulate_from(
     assert result.exit_code == 1
     assert "no earlier year of series 'study' has timings on x" in result.stderr
     assert "mystery export" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_long_simulation_shows_its_progress_on_a_terminal_only(in_repo: Path) -> None:
+    from tests.terminal import terminal
+
+    # Searches up to thousands of probes a year: several seconds, even on a quiet machine.
+    args = ["plan", "studies/uk-retail-2025.toml", "--detect", "20%", "--simulations", "400"]
+    with terminal(args, in_repo) as screen:
+        screen.expect("400 simulated studies per point")  # the bar, after its first second
+        assert screen.finish() == 0
+        assert "probes per brand to detect a change of 20%" in screen.screen()
+    piped = CliRunner().invoke(app, ["plan", "studies/demo.toml", "--power",
+                                     "--simulations", "200"])
+    assert piped.exit_code == 0 and "simulated studies per point" not in piped.output
