@@ -157,43 +157,38 @@ def logrank_z(
 
 
 class _Draws:
-    """The simulated studies of one sample size: pool indices drawn once, scaled many times."""
+    """The simulated studies of one sample size, drawn afresh for every factor tried from
+    the same seeds (common random numbers), a batch at a time: memory stays within
+    ``_CELLS`` array cells however many probes a year has."""
 
     def __init__(self, baseline: Baseline, per_brand: int, simulations: int, seed: int,
                  label: str) -> None:
-        import numpy as np
-
-        entropy = [seed & 0xFFFFFFFF, per_brand, *label.encode("utf-8")]
-        rng = np.random.default_rng(np.random.SeedSequence(entropy))
-        n_before, n_after = baseline.sizes(per_brand)
-        i = rng.integers(0, baseline.times.size, size=(simulations, n_before))
-        j = rng.integers(0, baseline.times.size, size=(simulations, n_after))
-        self.before_t, self.before_e = baseline.times[i], baseline.answered[i]
-        self.after_t, self.after_e = baseline.times[j], baseline.answered[j]
-        self.cutoff = baseline.cutoff_seconds
+        self.baseline = baseline
+        self.sizes = baseline.sizes(per_brand)
         self.simulations = simulations
+        self.entropy = [seed & 0xFFFFFFFF, per_brand, *label.encode("utf-8")]
         self.critical = _critical()
-
-    @property
-    def sizes(self) -> tuple[int, int]:
-        return self.before_t.shape[1], self.after_t.shape[1]
 
     def power(self, factor: float) -> float:
         """The share of simulated studies whose log-rank test rejects "no change" at α when
         the later year's times are scaled by ``factor``."""
         import numpy as np
 
-        scaled = np.where(self.after_e, self.after_t * factor, self.cutoff)
-        answered = self.after_e & (scaled <= self.cutoff)
-        scaled = np.minimum(scaled, self.cutoff)
+        b = self.baseline
         n_before, n_after = self.sizes
         later = np.concatenate([np.zeros(n_before, bool), np.ones(n_after, bool)])
         step = max(1, _CELLS // max(1, n_before + n_after))
         rejected = 0
-        for a in range(0, self.simulations, step):
-            b = min(self.simulations, a + step)
-            times = np.concatenate([self.before_t[a:b], scaled[a:b]], axis=1)
-            events = np.concatenate([self.before_e[a:b], answered[a:b]], axis=1)
+        for batch, start in enumerate(range(0, self.simulations, step)):
+            rows = min(step, self.simulations - start)
+            rng = np.random.default_rng(np.random.SeedSequence([*self.entropy, batch]))
+            i = rng.integers(0, b.times.size, size=(rows, n_before))
+            j = rng.integers(0, b.times.size, size=(rows, n_after))
+            after_e = b.answered[j]
+            scaled = np.where(after_e, b.times[j] * factor, b.cutoff_seconds)
+            answered = after_e & (scaled <= b.cutoff_seconds)
+            times = np.concatenate([b.times[i], np.minimum(scaled, b.cutoff_seconds)], axis=1)
+            events = np.concatenate([b.answered[i], answered], axis=1)
             z = logrank_z(times, events, np.broadcast_to(later, times.shape))
             rejected += int((np.abs(z) > self.critical).sum())
         return rejected / self.simulations

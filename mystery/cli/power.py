@@ -163,23 +163,31 @@ def assumptions(study: Study, report: PowerReport) -> list[str]:
 
 
 def _schedule_notes(study: Study, report: PowerReport) -> list[str]:
-    """Whether the study's schedule can hold each count of probes per brand named: a count
-    that does not fit the send windows is no plan yet."""
+    """Whether the study's schedule can hold the counts of probes per brand named: a count
+    that does not fit the send windows is no plan yet, so say how many do fit."""
     from mystery.durations import format_duration
     from mystery.study.plan import schedule_problems
 
-    notes = []
-    for k in sorted({n.per_brand for n in report.needed if n.per_brand is not None}):
-        if k <= study.schedule.probes_per_brand:
-            continue
+    def fits(k: int) -> bool:
         bigger = study.model_copy(update={
             "schedule": study.schedule.model_copy(update={"probes_per_brand": k})})
-        if schedule_problems(bigger):
-            notes.append(f"{k} probes per brand do not fit this schedule's send windows with "
-                         f"min_gap {format_duration(study.schedule.min_gap.total_seconds())}: "
-                         "lengthen the schedule, widen its windows or shorten min_gap (with "
-                         f"probes_per_brand = {k}, mystery validate says how many fit).")
-    return notes
+        return not schedule_problems(bigger)
+
+    named = sorted({n.per_brand for n in report.needed if n.per_brand is not None})
+    over = [k for k in named if k > study.schedule.probes_per_brand and not fits(k)]
+    if not over:
+        return []
+    low, high = study.schedule.probes_per_brand, over[0]  # this plan fits; over[0] does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    shown = [f"{k:,}" for k in over]
+    counts = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    gap = format_duration(study.schedule.min_gap.total_seconds())
+    return [f"This schedule holds at most {low} probes per brand (its send windows from "
+            f"{study.schedule.start} to {study.schedule.end}, min_gap {gap}, on every channel "
+            f"a brand is asked on), so {counts} do not fit: lengthen the schedule, widen its "
+            "windows or shorten min_gap."]
 
 
 _DETECTABLE = ("channel", "direction", "source", "probes_earlier", "probes_plan",

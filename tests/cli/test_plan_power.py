@@ -87,7 +87,8 @@ def test_detect_says_how_many_probes_per_brand_and_is_the_same_every_time(
         assert float(row["power"]) >= 0.8 > float(row["plan_power"])
     assert "Change: every acknowledgement time" in first.stderr
     # A week of send windows with a day between a brand's probes holds no such count.
-    assert f"{rows[0]['probes_per_brand']} probes per brand do not fit this schedule" in (
+    assert "This schedule holds at most 7 probes per brand" in first.stderr
+    assert f"so {rows[0]['probes_per_brand']} and {rows[1]['probes_per_brand']} do not fit" in (
         first.stderr)
     again = CliRunner().invoke(app, args)
     assert again.stdout == first.stdout
