@@ -119,11 +119,11 @@ def assumptions(study: Study, report: PowerReport) -> list[str]:
     cutoff = format_duration(study.cutoff.total_seconds())
     notes = [
         "Change: every acknowledgement time of this plan's year multiplied by one factor (a "
-        "median 20% faster is x0.8, 20% slower x1.2); a probe that never answered stays "
+        "median 20% faster is ×0.8, 20% slower ×1.2); a probe that never answered stays "
         f"unanswered, and a time scaled past the cutoff ({cutoff}) is unanswered, censored "
-        "at the cutoff; the Kaplan-Meier median moves by the same factor.",
+        "at the cutoff; the Kaplan–Meier median moves by the same factor.",
         f"Test: two-sample log-rank over every probe of the two years on a channel, "
-        f"two-sided, alpha = {ALPHA:g}; a change is detected with {TARGET:.0%} power when "
+        f"two-sided, α = {ALPHA:g}; a change is detected with {TARGET:.0%} power when "
         f"{TARGET:.0%} of simulated studies reject 'no change'.",
     ]
     for b in report.baselines:
@@ -157,7 +157,7 @@ def assumptions(study: Study, report: PowerReport) -> list[str]:
         f"proportion to their probes). {report.simulations:,} simulated pairs of years per "
         f"point, seeded by schedule.seed ({study.schedule.seed}): the same figures on every "
         f"machine. Monte Carlo standard error of a power near {TARGET:.0%}: {se:.3f} "
-        "(sqrt(p(1-p)/simulations)); a detectable change is found to 0.1%, probes per brand "
+        "(√(p(1−p)/simulations)); a detectable change is found to 0.1%, probes per brand "
         "to within 5%.")
     return notes
 
@@ -259,7 +259,7 @@ def _as_json(study: Study, report: PowerReport, notes: list[str]) -> dict[str, o
 def _percent(share: float) -> str:
     """-0.25 as "25.0% faster"; a change of more than double also as its factor."""
     words = f"{abs(share) * 100:.1f}% {'faster' if share < 0 else 'slower'}"
-    return words if share < 1 else f"{words} (x{1 + share:.2f})"
+    return words if share < 1 else f"{words} (×{1 + share:.2f})"
 
 
 def _tables(study: Study, report: PowerReport, notes: list[str]) -> None:
@@ -278,7 +278,7 @@ def _tables(study: Study, report: PowerReport, notes: list[str]) -> None:
     for d in report.detectable:
         median = _median(report, d.channel)
         if d.change is None:
-            extreme = "100x faster" if d.direction == "faster" else "100x slower"
+            extreme = "100× faster" if d.direction == "faster" else "100× slower"
             change, then = f"none up to {extreme}", ""
         else:
             change = _percent(d.change)

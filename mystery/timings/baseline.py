@@ -146,7 +146,8 @@ def baselines(study: Study, plan: Sequence[PlannedProbe], root: str | Path = "."
         laid = [profile_pool(study.sandbox.profiles.get(study.brand(name).profile or "",
                                                         Profile()), cutoff) for name in brands]
         found.append(Baseline(
-            channel, f"the sandbox profiles of its {len(brands)} brands (no earlier year of "
+            channel, f"the sandbox profiles of its {len(brands)} "
+            f"{'brand' if len(brands) == 1 else 'brands'} (no earlier year of "
             f"{study.series} on {channel})", None, np.concatenate([t for t, _ in laid]),
             np.concatenate([a for _, a in laid]), None, per_brand, len(brands), cutoff))
     return found

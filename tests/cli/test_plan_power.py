@@ -66,6 +66,7 @@ def test_the_demo_study_falls_back_on_its_sandbox_profiles_every_channel(
     for channel in ("x", "mastodon", "bluesky"):
         assert f"{channel}: both years simulated with this plan's" in out
     assert "sandbox profiles of its 20 brands" in out
+    assert "sandbox profiles of its 1 brand (" in out  # counted right: one brand, not "1 brands"
     assert "faster" in out and "slower" in out and "±" in out
     assert "200 simulated pairs of years" in out and "seeded by schedule.seed (2026)" in out
 
