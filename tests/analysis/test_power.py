@@ -138,3 +138,41 @@ def test_a_profile_is_laid_out_on_its_quantiles() -> None:
     base = lognormal_baseline(rate=1.0)
     assert baseline_median(base) == pytest.approx(3600, rel=0.01)
     assert baseline_median(lognormal_baseline(rate=0.4)) is None  # unknown, not a number
+
+
+@pytest.mark.parametrize("factor", [0.3, 5.0])
+def test_power_agrees_with_an_independent_simulation_using_scipys_log_rank(
+    factor: float,
+) -> None:
+    """The whole path (draws, scaling, censoring past the cutoff) against a reference written
+    here with SciPy: on uk-retail 2025's own 30 probes, 30 new probes against them."""
+    from pathlib import Path
+
+    from mystery.timings import schema
+
+    repo = Path(__file__).resolve().parents[2]
+    earlier = schema.read_csv(repo / "results" / "uk-retail-2025" / "timings.csv")
+    answered = (earlier["status"] == "answered").to_numpy()
+    times = np.where(answered, earlier["ack_seconds"].fill_null(0).to_numpy(),
+                     earlier["cutoff_seconds"].to_numpy()).astype(np.float64)
+    baseline = Baseline("x", "uk-retail-2025", "uk-retail-2025", times, answered, times.size,
+                        3, 10, CUTOFF)
+    if factor > 1:  # the slow-down pushes some answers past the cutoff: they are censored
+        assert (times[answered] * factor > CUTOFF).any()
+    simulations = 1000
+    ours = rejection_rate(baseline, factor, simulations=simulations, seed=9)
+    rng = np.random.default_rng(2024)
+    rejected = 0
+    for _ in range(simulations):
+        i = rng.integers(0, times.size, times.size)
+        j = rng.integers(0, times.size, 30)
+        later = np.where(answered[j], times[j] * factor, CUTOFF)
+        later_answered = answered[j] & (later <= CUTOFF)
+        result = stats.logrank(
+            stats.CensoredData.right_censored(np.minimum(later, CUTOFF), ~later_answered),
+            stats.CensoredData.right_censored(times[i], ~answered[i]))
+        rejected += bool(result.pvalue < ALPHA)
+    reference = rejected / simulations
+    # Two independent estimates: their difference has a standard error √2 times one's.
+    tolerance = 4 * math.sqrt(2) * monte_carlo_se(reference, simulations)
+    assert abs(ours - reference) < tolerance, (ours, reference)
