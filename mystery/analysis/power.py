@@ -103,9 +103,10 @@ class PowerReport:
 def baseline_median(baseline: Baseline) -> float | None:
     """The Kaplan–Meier median, in seconds, of the times a baseline expects; None when fewer
     than half answer."""
-    from mystery.analysis.km import median
+    from mystery.analysis.km import estimate_fast
 
-    return median(baseline.times, baseline.answered)
+    curve = estimate_fast(baseline.times, baseline.answered)
+    return curve.median() if curve is not None else None
 
 
 def monte_carlo_se(power: float, simulations: int) -> float:
@@ -204,10 +205,11 @@ def rejection_rate(baseline: Baseline, factor: float, *, per_brand: int | None =
 
 
 def _critical() -> float:
-    """|z| beyond which the two-sided log-rank p-value is below α."""
-    from scipy import stats
+    """|z| beyond which the two-sided log-rank p-value is below α (the standard library's
+    normal quantile: importing scipy.stats would cost a CLI run a second)."""
+    from statistics import NormalDist
 
-    return float(stats.norm.isf(ALPHA / 2))
+    return NormalDist().inv_cdf(1 - ALPHA / 2)
 
 
 def _smallest(draws: _Draws, direction: Direction, tick: Callable[[], None]) -> tuple[

@@ -67,13 +67,14 @@ def profile_pool(profile: Profile, cutoff_seconds: float) -> tuple[
     never answers censored at the cutoff, the rest at log-normal quantiles (median
     ``ack_median``, sigma ``ack_spread``), those past the cutoff unanswered too. The sandbox's
     business hours and holidays are left out (delays count in elapsed time)."""
+    from statistics import NormalDist
+
     import numpy as np
-    from scipy import stats
 
     answering = round(profile.answer_rate * PROFILE_DRAWS)
-    quantiles = (np.arange(answering) + 0.5) / max(answering, 1)
-    times = profile.ack_median.total_seconds() * np.exp(
-        profile.ack_spread * stats.norm.ppf(quantiles))
+    normal = NormalDist()  # the standard library's: scipy.stats costs a CLI run a second
+    z = np.array([normal.inv_cdf((i + 0.5) / answering) for i in range(answering)])
+    times = profile.ack_median.total_seconds() * np.exp(profile.ack_spread * z)
     times = np.concatenate([times, np.full(PROFILE_DRAWS - answering, cutoff_seconds)])
     answered = np.arange(PROFILE_DRAWS) < answering
     answered &= times <= cutoff_seconds
