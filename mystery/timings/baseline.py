@@ -134,14 +134,13 @@ def baselines(study: Study, plan: Sequence[PlannedProbe], root: str | Path = "."
                 names, times.astype(np.float64), answered.astype(bool), rows.height,
                 per_brand, len(brands), cutoff))
             continue
-        config = study.channels.get(channel)
-        if config is None or not config.is_sandbox:
+        if channel not in study.sandbox_channels:  # a real platform, or a hand-logged one
             raise MysteryError(
                 f"--power: no earlier year of series {study.series!r} has timings on "
                 f"{channel} (looked in results/*/timings.csv and studies/*.csv under "
-                f"{Path(root).resolve()}), and {channel} is not the sandbox, so there is "
-                "nothing to simulate from; export last year's study there (mystery export), "
-                "or run this command from the folder that holds results/")
+                f"{Path(root).resolve()}), and {channel} is not simulated by the sandbox, so "
+                "there is nothing to simulate from; export last year's study there (mystery "
+                "export), or run this command from the folder that holds results/")
         from mystery.study.model import Profile
 
         laid = [profile_pool(study.sandbox.profiles.get(study.brand(name).profile or "",

@@ -59,8 +59,15 @@ def test_with_no_earlier_year_a_sandbox_channel_uses_each_brands_profile(
     assert np.all(found.times <= study.cutoff.total_seconds())
 
 
-def test_a_real_channel_with_no_earlier_year_is_refused(tmp_path: Path) -> None:
-    study = load_study(write_study(tmp_path, channels={
-        "x": {"account": "me", "endpoint": "https://api.x.com"}})).study
+@pytest.mark.parametrize("channels", [
+    {"x": {"account": "me", "endpoint": "https://api.x.com"}},
+    {"phone": {"account": "me"}},  # hand-logged: the sandbox has no brands answering calls
+])
+def test_a_channel_the_sandbox_does_not_simulate_needs_an_earlier_year(
+    tmp_path: Path, channels: dict[str, dict[str, str]],
+) -> None:
+    brands = [{"name": name, "handles": {c: name for c in channels if c == "x"}}
+              for name in ("Acme", "Globex")]
+    study = load_study(write_study(tmp_path, channels=channels, brands=brands)).study
     with pytest.raises(MysteryError, match="nothing to simulate from"):
         baselines(study, make_plan(study), root=tmp_path)
