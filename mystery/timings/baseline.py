@@ -129,10 +129,14 @@ def baselines(study: Study, plan: Sequence[PlannedProbe], root: str | Path = "."
             answered = (rows["status"] == "answered").to_numpy()
             waited = rows["cutoff_seconds"].fill_null(cutoff).to_numpy()
             times = np.where(answered, rows["ack_seconds"].fill_null(0.0).to_numpy(), waited)
+            unknown = int((~answered & rows["cutoff_seconds"].is_null().to_numpy()).sum())
+            source = f"{names} ({year}): its {rows.height} probes on {channel} as measured"
+            if unknown:  # an imported study that published no cutoff
+                source += (f" ({unknown} unanswered with no published cutoff, taken to have "
+                           "waited this study's cutoff)")
             found.append(Baseline(
-                channel, f"{names} ({year}): its {rows.height} probes on {channel} as measured",
-                names, times.astype(np.float64), answered.astype(bool), rows.height,
-                per_brand, len(brands), cutoff))
+                channel, source, names, times.astype(np.float64), answered.astype(bool),
+                rows.height, per_brand, len(brands), cutoff))
             continue
         if channel not in study.sandbox_channels:  # a real platform, or a hand-logged one
             raise MysteryError(

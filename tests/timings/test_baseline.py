@@ -71,3 +71,19 @@ def test_a_channel_the_sandbox_does_not_simulate_needs_an_earlier_year(
     study = load_study(write_study(tmp_path, channels=channels, brands=brands)).study
     with pytest.raises(MysteryError, match="nothing to simulate from"):
         baselines(study, make_plan(study), root=tmp_path)
+
+
+def test_probe_rows_of_a_published_study_serve_as_the_earlier_year(tmp_path: Path) -> None:
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "old.csv").write_text(
+        "study,series,year,brand,channel,responded,response_minutes,sent_at\n"
+        "old-2014,study,2014,Acme,twitter,true,9,2014-05-12T09:30:00Z\n"
+        "old-2014,study,2014,Globex,twitter,true,90,2014-05-12T10:30:00Z\n"
+        "old-2014,study,2014,Initech,twitter,false,,2014-05-12T11:30:00Z\n", encoding="utf-8")
+    study = load_study(write_study(tmp_path)).study
+    [found] = baselines(study, make_plan(study), root=tmp_path)
+    assert found.earlier == "old-2014" and found.before == 3
+    assert "1 unanswered with no published cutoff, taken to have waited" in found.source
+    # No cutoff was published: the unanswered probe waits as long as this study's probes.
+    assert sorted(zip(found.times.tolist(), found.answered.tolist(), strict=True)) == [
+        (540.0, True), (5400.0, True), (study.cutoff.total_seconds(), False)]
