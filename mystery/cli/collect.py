@@ -98,9 +98,10 @@ def plan(
                                  show_default=False)
     ] = None,
     simulations: Annotated[
-        int, typer.Option("--simulations", min=200, max=100_000, help="Simulated studies per "
-                          "power figure for --power; more is slower and more precise.")
-    ] = 1000,
+        int | None, typer.Option("--simulations", min=200, max=100_000, help="Simulated "
+                                 "studies per power figure for --power (by default 1000); "
+                                 "more is slower and more precise.", show_default=False)
+    ] = None,
 ) -> None:
     """Show the deterministic probe plan: who is asked what, when (same seed, same plan)."""
     from mystery.cli.estimate import show_estimate, show_warnings
@@ -116,6 +117,9 @@ def plan(
         share, power = parse_change(detect), True
     if power and cost:
         raise typer.BadParameter("choose one of --cost and --power (or --detect)")
+    if simulations is not None and not power:
+        raise typer.BadParameter("--simulations counts the simulated studies of --power; add "
+                                 "--power (or --detect), or leave it out")
     if as_csv or as_json:  # the older spellings of --format
         output = "csv" if as_csv else "json"
     as_csv, as_json = output == "csv", output == "json"
@@ -125,7 +129,7 @@ def plan(
     if power:
         from mystery.cli.power import show_power
 
-        show_power(s, probes, output, detect=share, simulations=simulations)
+        show_power(s, probes, output, detect=share, simulations=simulations or 1000)
         return
     if cost:
         from mystery.study.cost import estimate

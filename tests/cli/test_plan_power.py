@@ -128,10 +128,13 @@ def test_power_and_cost_are_one_or_the_other() -> None:
     assert result.exit_code == 2 and "choose one of --cost and --power" in result.stderr
 
 
-def test_too_few_simulations_are_refused() -> None:
+def test_too_few_simulations_are_refused_and_they_need_power() -> None:
     result = CliRunner().invoke(app, ["plan", str(REPO / "studies" / "demo.toml"), "--power",
                                       "--simulations", "10"])
     assert result.exit_code == 2 and "--simulations" in result.stderr
+    alone = CliRunner().invoke(app, ["plan", str(REPO / "studies" / "demo.toml"),
+                                     "--simulations", "500"])
+    assert alone.exit_code == 2 and "add --power" in alone.stderr and alone.stdout == ""
 
 
 def test_a_real_channel_with_no_earlier_year_has_nothing_to_simulate_from(
