@@ -98,9 +98,10 @@ def plan(
                                  show_default=False)
     ] = None,
     simulations: Annotated[
-        int | None, typer.Option("--simulations", min=200, max=100_000, help="Simulated "
-                                 "studies per power figure for --power (by default 1000); "
-                                 "more is slower and more precise.", show_default=False)
+        int | None, typer.Option("--simulations", min=200, max=100_000, metavar="N",
+                                 help="Simulated studies per power figure for --power, "
+                                 "200 to 100,000 (by default 1000); more is slower and more "
+                                 "precise.", show_default=False)
     ] = None,
 ) -> None:
     """Show the deterministic probe plan: who is asked what, when (same seed, same plan)."""
