@@ -4,9 +4,9 @@ The question a researcher asks before a wave: "if brands got 20 % faster since l
 this study see it?" It is answered the way the year-on-year table will later test the change:
 a two-sample log-rank test at α = 0.05 over every probe of the two years on one channel, with
 unanswered probes censored. Nothing here assumes a distribution: each simulated year draws its
-probes, with replacement, from a :class:`~mystery.timings.baseline.Baseline`'s pools (last
-year's own acknowledgement times, or draws from the sandbox profiles), so the skew, the ties and
-the unanswered share of real data carry over.
+probes, with replacement, from a :class:`~mystery.timings.baseline.Baseline`'s times (last
+year's own acknowledgement times, or the sandbox profiles laid out on their quantiles), so the
+skew, the ties and the unanswered share of real data carry over.
 
 What "a change" means, stated with every result: every acknowledgement time of the later year
 is multiplied by one factor (a median 20 % faster is a factor 0.8; 20 % slower, 1.2); a probe
@@ -22,7 +22,9 @@ of simulated studies as one set of NumPy array operations, with the same tie con
 Common random numbers: for one sample size the same draws serve every factor tried, so power
 is a smooth, nearly monotone function of the factor and a bisection finds the crossing of 80 %
 without Monte Carlo noise moving it back and forth. Every draw comes from a generator seeded
-by the study's seed, the channel and the sample size: the same output on every machine.
+by the study's seed, the channel, the sample size and the batch: the same output on every
+machine (NumPy's generators are the same everywhere; only a statistic within a rounding error
+of the critical value could differ, and the figures are printed rounded).
 """
 
 from __future__ import annotations
