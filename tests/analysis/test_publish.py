@@ -60,7 +60,8 @@ def test_yoy_joins_published_2014_figures_with_later_studies(project: Path) -> N
     assert lines[0] == ("series,year,channel,brands,probes,answered,response_rate,fastest_brand,"
                         "fastest_minutes,slowest_brand,slowest_minutes,median_minutes,within_1h,"
                         "within_24h")
-    assert lines[1] == "uk-retail,2014,x,5,15,14,0.933,B&Q,9.0,The Co-operative,543.0,,,"
+    assert lines[1] == ("uk-retail,2014,x,5,15,14,0.933333,B&Q,9.000000,The Co-operative,"
+                        "543.000000,,,")
     assert [line.split(",")[1] for line in lines[1:]] == ["2014", "2025", "2026"]
     md = (project / "results/uk-retail/yoy.md").read_text()
     assert "| 2025 (synthetic) |" in md and "John Lewis" in md
