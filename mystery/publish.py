@@ -167,7 +167,7 @@ def generate(
         written = _write_all(sources, fresh / "results", brand_stat, highlight, batch)
         batch.run()
         written += batch.settle(merge=False)
-    return Generated(sorted(p.relative_to(fresh) for p in written), batch.charts)
+    return Generated(sorted({p.relative_to(fresh) for p in written}), batch.charts)
 
 
 def _expects_drawing(results: Path) -> bool:

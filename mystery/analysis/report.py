@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.analysis import business, charts, metrics
+from mystery.analysis import business, charts, datapackage, metrics
 from mystery.analysis.batch import Batch
 from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
 from mystery.timings import brandrows
@@ -176,6 +176,11 @@ def build_report(
     )
     paths = [out / "summary.csv", out / "summary.md"]
     paths[0].write_bytes(csv_bytes(table, SUMMARY_COLS))
+    package = datapackage.descriptor(info.name, f"Study {info.name}", note,
+                                     {"summary.csv": SUMMARY_COLS})
+    package["resources"].append(datapackage.resource("timings.csv",
+                                                     datapackage.timings_fields()))
+    paths.append(datapackage.write(out, package, primary=False))
     windows = _with_business(t, biz, ["channel", "window"])
     order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
     windows = windows.sort(["channel", order])

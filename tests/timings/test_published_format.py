@@ -183,3 +183,11 @@ def test_the_readme_example_says_what_publish_does(tmp_path: Path) -> None:
     assert (yoy["slowest_brand"], yoy["published_mean_minutes"]) == ("", "680.000000")
     md = (tmp_path / "results/top-2019/yoy.md").read_text(encoding="utf-8")
     assert "| Gamma | — | 3 | — | response rate not published |" in md
+
+
+def test_import_says_what_the_file_holds(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["import", str(SHIPPED), "--studies",
+                                      str(tmp_path / "studies")])
+    assert result.exit_code == 0, result.output
+    assert "0 probe rows, 5 brand rows, 1 study row" in result.output
+    assert (tmp_path / "studies" / SHIPPED.name).read_bytes() == SHIPPED.read_bytes()
