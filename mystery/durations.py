@@ -105,8 +105,9 @@ PUBLISHED_FORMS = "decimal minutes (2.633333), m:ss (2:38), h:mm:ss (9:03:00) or
 
 
 def is_bound(text: str) -> bool:
-    """``≥ 90 %``, ``< 1 min``, ``over 24 h``: a bound a survey printed, not a figure."""
-    return bool(_BOUND.match(text))
+    """``≥ 90 %``, ``< 1 min``, ``over 24 h``, ``24 h+``: a bound a survey printed, not a
+    figure."""
+    return bool(_BOUND.match(text)) or text.rstrip().endswith("+")
 
 
 def parse_published_minutes(text: str) -> float:

@@ -76,7 +76,7 @@ def test_published_times_read_as_surveys_print_them(text: str, seconds: float) -
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("≥ 90", "bound"), ("< 1 min", "bound"), ("over 24 h", "bound"),
+        ("≥ 90", "bound"), ("< 1 min", "bound"), ("over 24 h", "bound"), ("24 h+", "bound"),
         ("2:61", "stop at 59"), ("three minutes", "2:38"), ("9 furlongs", "2:38"),
         ("-4", "zero or more"), ("", "empty"),
     ],

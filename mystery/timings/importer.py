@@ -185,6 +185,11 @@ def _study_cross(file: str, rows: list[tuple[int, dict[str, Any]]]) -> list[Prob
             problems.append(Problem(file, f"{where}, column listed", f"says all, but the file "
                                     f"lists {count} of {v['brands']} brands; write fastest, "
                                     "slowest or some"))
+        if v["cutoff_seconds"] is not None:  # the study's cutoff is its rows' cutoff
+            for _, other in rows:
+                if (other["study"], other["channel"]) == cell and other["kind"] != "study" \
+                        and other.get("cutoff_seconds") is None:
+                    other["cutoff_seconds"] = v["cutoff_seconds"]
         found = probes.get(cell)
         if v["probes"] is not None and found is not None and v["probes"] < found:
             problems.append(Problem(file, f"{where}, column probes", f"says {v['probes']} "

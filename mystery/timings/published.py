@@ -360,9 +360,10 @@ def _study_row(row: Row, values: dict[str, Any], response: float | None) -> None
         row.bad("statistic", "say which average response_minutes is: mean or median")
     if response is None and statistic:
         row.bad("statistic", "names the statistic of response_minutes, which is empty")
-    if all(v is None for v in (brands, probes, rate, response)) and not row.problems:
+    if all(v is None for v in (brands, probes, rate, response, values["cutoff_seconds"])) \
+            and not row.problems:
         row.bad("brands", "the study row carries no figure; give brands, probes, "
-                "response_rate or response_minutes with its statistic")
+                "response_rate, cutoff_minutes or response_minutes with its statistic")
     values.update(
         label=values.pop("brand") or None,
         brands=brands,

@@ -46,6 +46,7 @@ REFUSED = [
     ("p-2014,2014,brand,A,x,< 1 min,,100%,,3,,,",
      "response_minutes: '< 1 min': is a bound, not a figure"),
     ("p-2014,2014,brand,A,x,9,,,>3,,,,", "answered: '>3': is a bound, not a count"),
+    ("p-2014,2014,brand,A,x,9,,90%+,,3,,,", "response_rate: '90%+': is a bound, not a rate"),
     ("p-2014,2014,brand,ALL (40 leading UK retailers),x,90,,,,,,,",
      "is a figure for the whole study, not a brand; set level to study"),
     ("p-2014,2014,brand,Average,x,90,,,,,,,", "is a figure for the whole study"),
@@ -191,3 +192,11 @@ def test_import_says_what_the_file_holds(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "0 probe rows, 5 brand rows, 1 study row" in result.output
     assert (tmp_path / "studies" / SHIPPED.name).read_bytes() == SHIPPED.read_bytes()
+
+
+def test_a_study_row_s_cutoff_is_the_cutoff_of_its_rows(tmp_path: Path) -> None:
+    head = "study,year,level,brand,channel,response_minutes,response_rate,probes,cutoff_minutes"
+    path = _write(tmp_path, "c-2014,2014,study,,x,,,,4320", "c-2014,2014,brand,A,x,9,100%,3,",
+                  "c-2014,2014,brand,B,x,12,100%,3,60", head=head)
+    rows = {r["brand"]: r for r in read_published(path).brand_rows.iter_rows(named=True)}
+    assert (rows["A"]["cutoff_seconds"], rows["B"]["cutoff_seconds"]) == (4320 * 60, 3600)
