@@ -129,6 +129,7 @@ def write_report(
     *,
     highlight: Sequence[str] = (),
     batch: Batch | None = None,
+    colour: str = charts.HIGHLIGHT,
 ) -> list[Path]:
     """Write one study's summary.csv, summary.md and ack_by_brand.png/.svg; return the paths.
 
@@ -139,7 +140,8 @@ def write_report(
     when its folder's ``charts.json`` says it changed, so that an unchanged report never
     rewrites a committed chart.
     """
-    return build_report(timings, out_dir, info, highlight=highlight, batch=batch).paths
+    return build_report(timings, out_dir, info, highlight=highlight, batch=batch,
+                        colour=colour).paths
 
 
 def build_report(
@@ -149,11 +151,13 @@ def build_report(
     *,
     highlight: Sequence[str] = (),
     batch: Batch | None = None,
+    colour: str = charts.HIGHLIGHT,
 ) -> StudyReport:
     """``write_report``, also returning the summary frame."""
     if batch is None:
         with Batch() as own:  # in place: charts drawn here, the manifest merged
-            built = build_report(timings, out_dir, info, highlight=highlight, batch=own)
+            built = build_report(timings, out_dir, info, highlight=highlight, batch=own,
+                                 colour=colour)
             own.run()
             return StudyReport(built.paths + own.settle(merge=True), built.summary)
     import polars as pl
@@ -182,11 +186,12 @@ def build_report(
     per_channel = metrics.summarise(t, brandrows.empty(), ["channel"])
     paths[1].write_text(_markdown(info, note, table, windows, per_channel), encoding="utf-8",
                         newline="\n")
+    options = {"colour": colour} if highlight else {}  # no client, no colour to draw
     paths += batch.add(
         "ranking", _bars(table, len(channels) > 1), out / "ack_by_brand",
-        title=_headline(table) + (" (synthetic data)" if info.synthetic else ""),
-        xlabel="median time to acknowledgement (Kaplan–Meier, log scale)",
-        note=note, highlight=highlight,
+        title=chart_title(info), subtitle=_headline(table),
+        xlabel="median time to acknowledgement (log scale)",
+        note=note, highlight=highlight, **options,
     )
     return StudyReport(paths, table)
 
@@ -202,7 +207,20 @@ def _bars(table: pl.DataFrame, label_channel: bool) -> list[charts.Bar]:
     ]
 
 
+def chart_title(info: StudyInfo) -> str:
+    """A chart's title is the study's own title (what its readers were told it asks), not its
+    id; a synthetic study says so there, unless its title already does."""
+    title = info.title or info.name
+    if info.synthetic and "synthetic" not in title.lower():
+        title += " (synthetic data)"
+    return title
+
+
+STATISTIC = "Median time to acknowledgement by brand (Kaplan–Meier, unanswered censored)"
+
+
 def _headline(table: pl.DataFrame) -> str:
+    """The chart's one statistic, named, with who did best on it."""
     import polars as pl
 
     from mystery.durations import format_duration
@@ -210,9 +228,9 @@ def _headline(table: pl.DataFrame) -> str:
     timed = table.filter(pl.col("median_ack_seconds").is_not_null()).sort(
         ["median_ack_seconds", "brand"])
     if timed.is_empty():
-        return "No brand acknowledged half of its probes before the cutoff"
+        return f"{STATISTIC}: no brand acknowledged half of its probes before the cutoff"
     best = timed.row(0, named=True)
-    return (f"{best['brand']} acknowledged fastest: median "
+    return (f"{STATISTIC}; fastest {best['brand']}, "
             f"{format_duration(best['median_ack_seconds'])}")
 
 

@@ -31,6 +31,26 @@ HighlightOption = Annotated[
 ]
 
 
+def _colour(value: str | None) -> str:
+    """``--colour`` checked here, so that a mistyped colour is one message before any work."""
+    from mystery.analysis.charts import HIGHLIGHT, check_colour
+    from mystery.errors import MysteryError
+
+    if value is None:
+        return HIGHLIGHT
+    try:
+        return check_colour(value)
+    except ValueError as exc:
+        raise MysteryError(f"--colour {exc}") from None
+
+
+ColourOption = Annotated[
+    str | None,
+    typer.Option("--colour", help="The highlighted brand's colour as #RRGGBB (the client's own "
+                 "colour; a strong blue by default).", show_default=False),
+]
+
+
 def _relative(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
@@ -56,11 +76,13 @@ def report(
     results: ResultsOption = Path("results"),
     highlight: HighlightOption = None,
     output: FormatOption = "table",
+    colour: ColourOption = None,
 ) -> None:
     """Write the study's summary (CSV, Markdown) and chart, and print the summary table."""
     from mystery.study.load import load_study
 
-    show_report(load_study(study), db, results, highlight or (), output=output)
+    show_report(load_study(study), db, results, highlight or (), output=output,
+                colour=_colour(colour))
 
 
 _SHORT = {  # terminal headers; summary.md has the long ones
@@ -82,7 +104,7 @@ def _json_value(cell: str) -> object:
 
 def show_report(
     loaded: LoadedStudy, db: Path | None = None, results: Path = Path("results"),
-    highlight: Sequence[str] = (), *, output: Format = "table",
+    highlight: Sequence[str] = (), *, output: Format = "table", colour: str = "",
 ) -> None:
     """Write a study's report and print its per-brand table (stdout) and the files (stderr).
 
@@ -94,7 +116,7 @@ def show_report(
     from mystery.analysis.tables import csv_bytes, rows_for_humans
     from mystery.publish import report_study
 
-    built = report_study(loaded, db, results, highlight=highlight)
+    built = report_study(loaded, db, results, highlight=highlight, colour=colour or _colour(None))
     if output != "table":
         if output == "csv":
             sys.stdout.write(csv_bytes(built.summary, SUMMARY_COLS).decode("utf-8"))
@@ -156,12 +178,22 @@ def publish(
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Draw charts in this many "
                                              "processes; by default one per CPU.",
                                              show_default=False)] = None,
+    colour: ColourOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the results, complete, into "
+                                             "this folder instead of results/ (which is left "
+                                             "untouched).", show_default=False)] = None,
 ) -> None:
     """Regenerate every study report and series under results/ from studies/ and timings."""
     from mystery import publish as publishing
 
+    chosen = _colour(colour)
     if check:
-        outcomes = publishing.check(root, brand_stat=brand_stat, highlight=highlight or ())
+        if out is not None:
+            from mystery.errors import MysteryError
+
+            raise MysteryError("--check compares results/ itself; leave --out out")
+        outcomes = publishing.check(root, brand_stat=brand_stat, highlight=highlight or (),
+                                    colour=chosen)
         bad = [o for o in outcomes if o.state != "unchanged"]
         for outcome in bad:
             err_console().print(f"{outcome.path}: {outcome.state}")
@@ -172,7 +204,7 @@ def publish(
         err_console().print(f"results/ is current: {len(outcomes)} files checked.")
         return
     outcomes = publishing.publish(root, brand_stat=brand_stat, highlight=highlight or (),
-                                  workers=jobs)
+                                  workers=jobs, out=out, colour=chosen)
     written = [o for o in outcomes if o.state == "written"]
     for outcome in written:
         err_console().print(f"wrote {outcome.path}")
