@@ -105,6 +105,46 @@ def median(times: npt.ArrayLike, answered: npt.ArrayLike) -> float | None:
     return curve.median() if curve is not None else None
 
 
+def median_interval(
+    times: npt.ArrayLike, answered: npt.ArrayLike, level: float = 0.95
+) -> tuple[float | None, float | None]:
+    """The ``level`` confidence interval of the KM median: (low, high), None for an undefined end.
+
+    Greenwood's variance on the log(−log S) scale (the "exponential Greenwood" band of SciPy's
+    ``sf.confidence_interval(method="log-log")``, Stata and lifelines): unlike the plain
+    Greenwood band it stays inside (0, 1) and is not symmetric where S is near 0 or 1. The
+    interval is the set of times whose band contains ½, so each end is the first time at which
+    that band reaches ½ (the lower band gives the low end, the upper band the high end), read
+    with the median's own convention (survival ≤ ½). The band is undefined where S is 1 or 0
+    (SciPy's NaN there); an end whose band never reaches ½ is None: the data cannot bound the
+    median on that side (e.g. the high end when just over half the probes were answered).
+    """
+    import warnings
+
+    import numpy as np
+    from scipy import stats
+
+    t = np.asarray(times, dtype=np.float64)
+    done = np.asarray(answered, dtype=bool)
+    if t.size == 0 or not done.any():
+        return None, None
+    sf = stats.ecdf(stats.CensoredData.right_censored(t, ~done)).sf
+    with warnings.catch_warnings():
+        # SciPy warns that the band is undefined where S is 1 or 0; that is read as "no end".
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = sf.confidence_interval(level, method="log-log")
+    return (_first_at_half(sf.quantiles, band.low.probabilities),
+            _first_at_half(sf.quantiles, band.high.probabilities))
+
+
+def _first_at_half(times: npt.NDArray[np.float64], band: npt.NDArray[np.float64]) -> float | None:
+    import numpy as np
+
+    # NaN (an undefined band) compares false, so it is never taken for a crossing.
+    below = np.flatnonzero(band <= 0.5 + _EPSILON)
+    return float(times[below[0]]) if below.size else None
+
+
 def median_expr(time: pl.Expr, event: pl.Expr, censor: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(median, exact) as aggregations over one group, computed without SciPy.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 from hypothesis import given, settings
@@ -77,3 +79,73 @@ def test_grouped_medians_equal_scipy_on_random_censored_groups() -> None:
             assert value == km.median(part["time"].to_numpy(), part["event"].to_numpy())
             checked += 1
     assert checked > 250
+
+
+def _scipy_median_interval(
+    times: list[float], answered: list[bool], level: float = 0.95
+) -> tuple[float | None, float | None]:
+    """The reference, from SciPy alone: each end is the first time its log-log band is ≤ ½."""
+    import warnings
+
+    from scipy import stats
+
+    t, done = np.asarray(times, dtype=float), np.asarray(answered, dtype=bool)
+    if not done.any():
+        return None, None
+    sf = stats.ecdf(stats.CensoredData.right_censored(t, ~done)).sf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = sf.confidence_interval(level, method="log-log")
+
+    def first(band: np.ndarray) -> float | None:
+        hits = [q for q, p in zip(sf.quantiles, band, strict=True) if p <= 0.5]
+        return float(hits[0]) if hits else None
+
+    return first(ci.low.probabilities), first(ci.high.probabilities)
+
+
+@settings(max_examples=300, deadline=None)
+@given(samples)
+def test_median_interval_equals_scipy_log_log_band_read_at_one_half(
+    rows: list[tuple[int, bool, int]],
+) -> None:
+    times = [float(min(t, c)) if a else float(c) for t, a, c in rows]
+    answered = [a for _, a, _ in rows]
+    low, high = km.median_interval(times, answered)
+    assert (low, high) == _scipy_median_interval(times, answered)
+    point = km.median(times, answered)
+    if point is not None and low is not None:
+        assert low <= point
+    if point is not None and high is not None:
+        assert point <= high
+
+
+def test_median_interval_by_hand_on_ten_answered_probes() -> None:
+    # Answers at 1..10 min, none censored: S(i) = 1 − i/10 and Greenwood's sum telescopes to
+    # 1/(10 − i) − 1/10; the log-log band is S^exp(±z·se), se = √sum / |ln S|.
+    z = 1.959963984540054
+    low_band, high_band = [], []
+    for i in range(1, 10):
+        s = 1 - i / 10
+        se = math.sqrt(1 / (10 - i) - 1 / 10) / abs(math.log(s))
+        low_band.append(s ** math.exp(z * se))
+        high_band.append(s ** math.exp(-z * se))
+    low = next(i for i, b in enumerate(low_band, start=1) if b <= 0.5)
+    high = next(i for i, b in enumerate(high_band, start=1) if b <= 0.5)
+    assert (low, high) == (1, 8)  # the hand computation itself, pinned
+    assert km.median_interval([60.0 * i for i in range(1, 11)], [True] * 10) == (60.0, 480.0)
+    # A wider level widens the interval; a narrower one can only narrow it.
+    low99, high99 = km.median_interval(range(1, 41), [True] * 40, level=0.99)
+    low80, high80 = km.median_interval(range(1, 41), [True] * 40, level=0.80)
+    assert low99 is not None and high99 is not None and low80 is not None and high80 is not None
+    assert low99 < low80 < 20 < high80 < high99
+
+
+def test_median_interval_leaves_undefined_ends_empty() -> None:
+    assert km.median_interval([], []) == (None, None)
+    assert km.median_interval([86400.0] * 5, [False] * 5) == (None, None)
+    # Just over half answered: the upper band never reaches ½, so no high end.
+    low, high = km.median_interval([10, 20, 30, 86400, 86400], [True, True, True, False, False])
+    assert low == 10 and high is None
+    # Three answered probes: the band is undefined at the last answer (S = 0).
+    assert km.median_interval([1, 2, 3], [True] * 3) == (1.0, None)
