@@ -508,7 +508,8 @@ def client_years(
     note: str, client: str, colour: str = HIGHLIGHT, aspect: str = "slide",
 ) -> list[Path]:
     """Per channel, the client's median each year (a line of dots, its 95 % interval as a
-    whisker; an open end runs to the axis edge) against the peer median (grey, dashed)."""
+    whisker; an end the data cannot bound runs to the axis edge, an arrowhead there) against
+    the peer median (grey, dashed)."""
     values = [v for rows in panels.values() for r in rows
               for v in (r.client, r.low, r.high, r.peers) if v]
     low, high = (min(values) / 3, max(values) * 3) if values else (60.0, 86400.0)
@@ -518,6 +519,7 @@ def client_years(
         fig = _figure(2.4 + 2.2 * max(len(panels), 1), aspect)
         axes = fig.subplots(1, len(panels) or 1, squeeze=False, sharey=True)
         for ax, (channel, rows) in zip(axes[0, :], panels.items(), strict=False):
+            ax.grid(False, axis="x")
             ax.grid(True, axis="y")
             peers = [(r.year, r.peers) for r in rows if r.peers]
             if peers:
@@ -531,6 +533,11 @@ def client_years(
                 if r.client:
                     ax.vlines(r.year, r.low or low, r.high or high, color=colour, lw=1.2,
                               alpha=0.6)
+                    # An end the data cannot bound runs to the edge, marked as open.
+                    for end, edge, mark in ((r.low, low, "v"), (r.high, high, "^")):
+                        if end is None:
+                            ax.scatter([r.year], [edge], marker=mark, s=30, color=colour,
+                                       clip_on=False, zorder=4)
             ax.set_xticks(years, [str(y) for y in years])
             ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
             ax.set_title(f"channel: {channel}", fontsize=9, loc="left")
