@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
-from mystery.cli.options import DbOption, Format, FormatOption, StudyPath, write_json
+from mystery.cli.options import (
+    ColourOption,
+    DbOption,
+    Format,
+    FormatOption,
+    StudyPath,
+    colour_of,
+    write_json,
+)
 from mystery.words import BrandStat
 
 if TYPE_CHECKING:
@@ -28,26 +36,6 @@ HighlightOption = Annotated[
     list[str] | None,
     typer.Option("--highlight", help="A brand to draw in colour with its peers in grey "
                  "(repeat for more); brand names as in the study.", show_default=False),
-]
-
-
-def _colour(value: str | None) -> str:
-    """``--colour`` checked here, so that a mistyped colour is one message before any work."""
-    from mystery.analysis.charts import HIGHLIGHT, check_colour
-    from mystery.errors import MysteryError
-
-    if value is None:
-        return HIGHLIGHT
-    try:
-        return check_colour(value)
-    except ValueError as exc:
-        raise MysteryError(f"--colour {exc}") from None
-
-
-ColourOption = Annotated[
-    str | None,
-    typer.Option("--colour", help="The highlighted brand's colour as #RRGGBB (the client's own "
-                 "colour; a strong blue by default).", show_default=False),
 ]
 
 
@@ -82,7 +70,7 @@ def report(
     from mystery.study.load import load_study
 
     show_report(load_study(study), db, results, highlight or (), output=output,
-                colour=_colour(colour))
+                colour=colour_of(colour))
 
 
 _SHORT = {  # terminal headers; summary.md has the long ones
@@ -116,7 +104,8 @@ def show_report(
     from mystery.analysis.tables import csv_bytes, rows_for_humans
     from mystery.publish import report_study
 
-    built = report_study(loaded, db, results, highlight=highlight, colour=colour or _colour(None))
+    built = report_study(loaded, db, results, highlight=highlight,
+                         colour=colour or colour_of(None))
     if output != "table":
         if output == "csv":
             sys.stdout.write(csv_bytes(built.summary, SUMMARY_COLS).decode("utf-8"))
@@ -186,7 +175,7 @@ def publish(
     """Regenerate every study report and series under results/ from studies/ and timings."""
     from mystery import publish as publishing
 
-    chosen = _colour(colour)
+    chosen = colour_of(colour)
     if check:
         if out is not None:
             from mystery.errors import MysteryError

@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
-from mystery.cli.analysis import ColourOption, ResultsOption, _colour, _relative
+from mystery.cli.analysis import ResultsOption
+from mystery.cli.analysis import _relative as relative
 from mystery.cli.console import err_console, friendly_errors, out_console
-from mystery.cli.options import DbOption
+from mystery.cli.options import ColourOption, DbOption, colour_of
 
 
 @friendly_errors
@@ -42,7 +43,7 @@ def pack(
     """Write a client pack: the client against its peers as a page, a PDF and slide charts."""
     from mystery.pack import make
 
-    chosen = _colour(colour)
+    chosen = colour_of(colour)
     if source.endswith(".toml") or Path(source).is_file():
         from mystery.study.load import load_study
 
@@ -53,8 +54,8 @@ def pack(
     files = make.make_pack(built, client, target, peers=peers or (), colour=chosen,
                            pdf=not no_pdf, results=results)
     for path in files:
-        err_console().print(f"wrote {_relative(path)}")
-    out_console().print(_relative(target / make.PAGE))
+        err_console().print(f"wrote {relative(path)}")
+    out_console().print(relative(target / make.PAGE))
 
 
 def register(app: typer.Typer) -> None:
