@@ -83,10 +83,7 @@ def _committed(root: str | Path, frames: Sequence[pl.DataFrame] | None = None) -
     if frames is None:
         from mystery.publish import gather
 
-        try:
-            frames = gather(root).timings
-        except MysteryError:
-            frames = []  # nothing committed, or not readable: the study alone
+        frames = gather(root).timings  # a broken committed source is named, not skipped
     return pl.concat([timings_schema.empty(), *frames])
 
 
