@@ -542,7 +542,12 @@ def client_years(
             ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
             ax.set_title(f"channel: {channel}", fontsize=9, loc="left")
             _time_axis(ax, low, high, axis="y")
-            ax.legend(loc="upper right", fontsize=7.5)
+            if any(r.client and (r.low is None or r.high is None) for r in rows):
+                ax.scatter([], [], marker="^", s=30, color=colour,
+                           label="95 % interval open (unbounded) this way")
+            # Above the axes, beside the panel's title: never over a whisker or a line.
+            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3, fontsize=7.5,
+                      borderaxespad=0.2)
         axes[0, 0].set_ylabel("median time to acknowledgement (log scale)")
         _finish(fig, title, note, subtitle)
         return fig

@@ -139,22 +139,14 @@ def _swap(staging: Path, target: Path) -> None:
 def _write(folder: Path, current: pl.DataFrame, every: pl.DataFrame, info: StudyInfo,
            client: str, peers: Sequence[str], colour: str, pdf: bool) -> None:
     from mystery.analysis.report import chart_title
-    from mystery.analysis.tables import method_note
 
     standings = figures.standings(current, client, peers)
     lines = figures.year_lines(every, client, peers)
     where = figures.where(current, client)
-    t = current.filter(current["status"] != "excluded")
-    note = method_note(
-        probes=t.height, brands=t["brand"].n_unique(),
-        channels=sorted(t["channel"].unique().to_list()),
-        first=t["sent_at"].min(), last=t["sent_at"].max(),
-        cutoff_low=t["cutoff_seconds"].min(), cutoff_high=t["cutoff_seconds"].max(),
-        timezone=info.timezone, synthetic=info.synthetic,
-    )
+    note = _note(current, info)
     title = chart_title(info)
-    made = _charts(folder / CHARTS, current, standings, lines, client, peers, colour, title,
-                   note, info)
+    made = _charts(folder / CHARTS, current, every, standings, lines, client, peers, colour,
+                   title, info)
     tables = [page.standing_table(client, standings)]
     if len({y.year for y in lines}) > 1:
         tables.append(page.year_table(client, lines))
@@ -167,9 +159,24 @@ def _write(folder: Path, current: pl.DataFrame, every: pl.DataFrame, info: Study
         print_pdf(folder / PAGE, folder / PDF)
 
 
-def _charts(folder: Path, current: pl.DataFrame, standings: Sequence[figures.Standing],
+def _note(timings: pl.DataFrame, info: StudyInfo) -> str:
+    """The method line of what ``timings`` hold (a study, or one channel of it)."""
+    from mystery.analysis.tables import method_note
+
+    t = timings.filter(timings["status"] != "excluded")
+    return method_note(
+        probes=t.height, brands=t["brand"].n_unique(),
+        channels=sorted(t["channel"].unique().to_list()),
+        first=t["sent_at"].min(), last=t["sent_at"].max(),
+        cutoff_low=t["cutoff_seconds"].min(), cutoff_high=t["cutoff_seconds"].max(),
+        timezone=info.timezone, synthetic=info.synthetic,
+    )
+
+
+def _charts(folder: Path, current: pl.DataFrame, every: pl.DataFrame,
+            standings: Sequence[figures.Standing],
             lines: Sequence[figures.YearLine], client: str, peers: Sequence[str], colour: str,
-            title: str, note: str, info: StudyInfo) -> list[tuple[str, Path]]:
+            title: str, info: StudyInfo) -> list[tuple[str, Path]]:
     """Slide charts (16:9, PNG at 2× and SVG with text): a ranking per channel, and the year
     on year line where the series has several years. Returns (caption, SVG) pairs."""
     import polars as pl
@@ -190,7 +197,8 @@ def _charts(folder: Path, current: pl.DataFrame, standings: Sequence[figures.Sta
         stem = folder / f"ranking-{s.channel}"
         charts.ranking(bars, stem, title=title, aspect="slide", highlight=[client],
                        colour=colour, subtitle=f"{STATISTIC}: {s.channel}, {info.year}; {place}",
-                       xlabel="median time to acknowledgement (log scale)", note=note)
+                       xlabel="median time to acknowledgement (log scale)",
+                       note=_note(here, info))
         made.append((f"{client} among its peers on {s.channel}", stem.with_suffix(".svg")))
     if len({y.year for y in lines}) > 1:
         panels: dict[str, list[charts.ClientYear]] = {}
@@ -201,6 +209,7 @@ def _charts(folder: Path, current: pl.DataFrame, standings: Sequence[figures.Sta
         charts.client_years(panels, stem, title=title, client=client, colour=colour,
                             subtitle=f"Median time to acknowledgement (Kaplan–Meier, 95 % "
                             f"interval): {client} against the peer median, year on year",
-                            note=note)
+                            note=f"series {info.series} · peer median: every peer probe of "
+                            "the year pooled · " + _note(every, info))
         made.append((f"{client} year on year against the peer median", stem.with_suffix(".svg")))
     return made
