@@ -101,6 +101,9 @@ class Curve:
     synthetic: bool
     grid: Sequence[float]
     waiting: Sequence[float]
+    low: Sequence[float] = ()  # the 95 % band at each grid time (NaN: undefined)
+    high: Sequence[float] = ()
+    censored: Sequence[tuple[float, float]] = ()  # (time, share waiting) of censored probes
 
 
 @dataclass(frozen=True)
@@ -432,8 +435,18 @@ def survival(
             for curve in curves:
                 points = [(g, w) for g, w in zip(curve.grid, curve.waiting, strict=True)
                           if not math.isnan(w)]
-                ax.step([g for g, _ in points], [w * 100 for _, w in points], where="post",
-                        linestyle="--" if curve.synthetic else "-", label=curve.label)
+                (line,) = ax.step([g for g, _ in points], [w * 100 for _, w in points],
+                                  where="post", linestyle="--" if curve.synthetic else "-",
+                                  label=curve.label)
+                colour = line.get_color()
+                if curve.low and curve.high:
+                    ax.fill_between(curve.grid, [v * 100 for v in curve.low],
+                                    [v * 100 for v in curve.high], step="post", alpha=0.15,
+                                    color=colour, linewidth=0)
+                if curve.censored:
+                    ax.plot([c for c, _ in curve.censored], [s * 100 for _, s in curve.censored],
+                            linestyle="none", marker="|", markersize=8, color=colour,
+                            clip_on=False)
             ax.axhline(50, color="#999999", lw=0.7, ls=":")
             ax.set_ylim(0, 102)
             ax.set_ylabel("% of probes still unanswered")
@@ -441,7 +454,8 @@ def survival(
             ax.grid(True, axis="both")
             _time_axis(ax, low, high)
             ax.legend(loc="upper right")
-        axes[-1, 0].set_xlabel("time since the probe was sent (log scale); dashed: synthetic")
+        axes[-1, 0].set_xlabel("time since the probe was sent (log scale); dashed: synthetic; "
+                               "shaded: 95 % band; |: probes censored (unanswered) there")
         _finish(fig, title, note)
         return fig
 

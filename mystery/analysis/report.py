@@ -30,17 +30,24 @@ SUMMARY_COLS = (
     Col("unanswered", "unanswered", "int", "Unanswered"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
+    Col("median_resolution_ci_low_seconds", "median_resolution_ci_low_minutes", "minutes"),
+    Col("median_resolution_ci_high_seconds", "median_resolution_ci_high_minutes", "minutes"),
     Col("mean_ack_seconds", "mean_ack_minutes_answered_only", "minutes",
         "Mean acknowledgement (answered only)"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
     Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
         "Median acknowledgement (business hours)"),
+    Col("business_median_ack_ci_low_seconds", "median_ack_business_ci_low_minutes", "minutes"),
+    Col("business_median_ack_ci_high_seconds", "median_ack_business_ci_high_minutes", "minutes"),
 )
 #: The columns shown on the terminal and in summary.md (the CSV has them all).
 HUMAN = ("brand", "channel", "probes", "acknowledged", "median_ack_minutes",
-         "median_resolution_minutes", "unanswered", "mean_ack_minutes_answered_only")
+         "median_ack_ci_low_minutes", "median_ack_ci_high_minutes", "median_resolution_minutes",
+         "unanswered", "mean_ack_minutes_answered_only")
 WINDOW_COLS = (
     Col("channel", "channel", header="Channel"),
     Col("window", "window", header="Sent"),
@@ -48,6 +55,8 @@ WINDOW_COLS = (
     Col("answered", "acknowledged", "int", "Acknowledged"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
         "Median (business hours)"),
 )
@@ -58,6 +67,8 @@ CHANNEL_COLS = (
     Col("answered", "acknowledged", "int", "Acknowledged"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
@@ -80,7 +91,7 @@ def _with_business(
     """Figures per ``by`` with the KM median in business hours beside the clock median."""
     clock = metrics.summarise(timings, brandrows.empty(), by)
     biz = metrics.median_ack(business_timings, by).rename(
-        {"median_ack_seconds": "business_median_ack_seconds"})
+        lambda c: f"business_{c}" if c.startswith("median_") else c)
     return clock.join(biz, on=by, how="left", nulls_equal=True)
 
 

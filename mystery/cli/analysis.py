@@ -75,6 +75,7 @@ def report(
 
 _SHORT = {  # terminal headers; summary.md has the long ones
     "acknowledged": "Acked", "median_ack_minutes": "Median ack.",
+    "median_ack_ci_low_minutes": "95 % CI from", "median_ack_ci_high_minutes": "to",
     "median_resolution_minutes": "Median res.", "mean_ack_minutes_answered_only": "Mean ack.*",
 }
 

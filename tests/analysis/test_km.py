@@ -149,3 +149,68 @@ def test_median_interval_leaves_undefined_ends_empty() -> None:
     assert low == 10 and high is None
     # Three answered probes: the band is undefined at the last answer (S = 0).
     assert km.median_interval([1, 2, 3], [True] * 3) == (1.0, None)
+
+
+def test_both_bands_fall_as_answers_accumulate_at_95_percent() -> None:
+    # What makes a tie harmless to interval_ranks: each band only falls with i, for every n.
+    z = km._z(0.95)
+    for n in range(2, 2001):
+        assert km.interval_is_rank(n)
+        i = np.arange(1, n, dtype=float)
+        log_s = np.log(1 - i / n)
+        se = np.sqrt(i / (n * (n - i)) / log_s**2)
+        for sign in (1.0, -1.0):
+            band = np.exp(-np.exp(np.log(-log_s) + sign * z * se))
+            assert np.all(np.diff(band) <= 0), n
+    # At 99 % a band rises somewhere for n = 10: such sizes are left to SciPy.
+    assert not km.interval_is_rank(10, 0.99)
+
+
+def test_grouped_intervals_equal_scipy_on_random_groups_with_ties() -> None:
+    rng = np.random.default_rng(11)
+    rows = []
+    for group in range(300):
+        n = int(rng.integers(1, 60))
+        share = rng.random()
+        for _ in range(n):
+            answered = bool(rng.random() < share)
+            # Whole minutes: many ties between answers.
+            rows.append((group, float(rng.integers(1, 30)) * 60 if answered else 86400.0,
+                         answered))
+    df = pl.DataFrame(rows, schema=["group", "time", "event"], orient="row")
+    sizes = df.group_by("group").len()["len"].to_list()
+    low, high = km.interval_expr(pl.col("time"), pl.col("event"), sizes)
+    got = df.lazy().group_by("group").agg(low=low, high=high).collect().sort("group")
+    defined = 0
+    for group, lo, hi in got.iter_rows():
+        part = df.filter(pl.col("group") == group)
+        expected = _scipy_median_interval(part["time"].to_list(), part["event"].to_list())
+        assert (lo, hi) == expected, group
+        defined += lo is not None and hi is not None
+    assert defined > 60
+
+
+@settings(max_examples=200, deadline=None)
+@given(samples)
+def test_band_equals_scipy_curve_and_log_log_band(rows: list[tuple[int, bool, int]]) -> None:
+    import warnings
+
+    from scipy import stats
+
+    times = np.array([float(min(t, c)) if a else float(c) for t, a, c in rows])
+    answered = np.array([a for _, a, _ in rows])
+    got = km.band(times, answered)
+    assert got is not None
+    sf = stats.ecdf(stats.CensoredData.right_censored(times, ~answered)).sf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = sf.confidence_interval(0.95, method="log-log")
+    np.testing.assert_array_equal(got.times, sf.quantiles)
+    np.testing.assert_allclose(got.survival, sf.probabilities, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got.low, ci.low.probabilities, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.high, ci.high.probabilities, rtol=1e-9, atol=1e-12)
+    # A tick for every censoring time, at the curve's height there.
+    assert sorted(got.censored.tolist()) == sorted(set(times[~answered].tolist()))
+    grid = np.arange(0.0, 62.0, 0.5)
+    waiting, _, _ = got.at(grid)
+    np.testing.assert_allclose(waiting, sf.evaluate(grid), rtol=1e-12, atol=1e-15)

@@ -58,9 +58,12 @@ def test_yoy_joins_published_2014_figures_with_later_studies(project: Path) -> N
     publish(project)
     lines = (project / "results/uk-retail/yoy.csv").read_text().splitlines()
     assert lines[0] == ("series,year,channel,brands,probes,answered,response_rate,fastest_brand,"
-                        "fastest_minutes,slowest_brand,slowest_minutes,median_minutes,within_1h,"
-                        "within_24h")
-    assert lines[1] == "uk-retail,2014,x,5,15,14,0.933,B&Q,9.0,The Co-operative,543.0,,,"
+                        "fastest_minutes,slowest_brand,slowest_minutes,median_minutes,"
+                        "median_ci_low_minutes,median_ci_high_minutes,within_1h,within_24h,"
+                        "logrank_p,panel_brands,panel_logrank_p,rate_change,rate_change_ci_low,"
+                        "rate_change_ci_high")
+    # 2014 is the first year: no median (brand figures only), nothing to compare it with.
+    assert lines[1] == "uk-retail,2014,x,5,15,14,0.933,B&Q,9.0,The Co-operative,543.0" + "," * 11
     assert [line.split(",")[1] for line in lines[1:]] == ["2014", "2025", "2026"]
     md = (project / "results/uk-retail/yoy.md").read_text()
     assert "| 2025 (synthetic) |" in md and "John Lewis" in md
@@ -193,3 +196,39 @@ def test_a_control_character_in_an_imported_name_is_refused_at_import(tmp_path: 
     assert "contains a line break or control character" in result.output
     assert "\x1b" not in result.output  # the message shows it escaped (repr), never raw
     assert not (tmp_path / "studies").exists()
+
+
+def test_publish_tests_each_change_and_says_what_the_numbers_allow(tmp_path: Path) -> None:
+    # 2025 asks 6 brands, 2026 only 4 of them, each on two channels: the years compare
+    # different brands, the panel is the 4 present in both, and a brand counts once.
+    (tmp_path / "studies").mkdir()
+    make_study(tmp_path, series="s", year=2025, brands=6, channels=("x", "email"),
+               probes_per_brand=8, seed=3)
+    make_study(tmp_path, series="s", year=2026, brands=4, channels=("x", "email"),
+               probes_per_brand=8, seed=4)
+    result = CliRunner().invoke(app, ["publish", "--root", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "results" / "s"
+    changes = (out / "changes.csv").read_text(encoding="utf-8").splitlines()
+    assert changes[0].startswith("series,channel,from_year,to_year,scope,brands_from,brands_to")
+    rows = [line.split(",") for line in changes[1:]]
+    assert [(r[1], r[4], r[5], r[6]) for r in rows] == [
+        ("email", "all probes", "6", "4"), ("email", "panel", "4", "4"),
+        ("x", "all probes", "6", "4"), ("x", "panel", "4", "4")]
+    assert all(r[11] for r in rows)  # a log-rank p on every row: both years have probe times
+    md = (out / "yoy.md").read_text(encoding="utf-8")
+    assert "## Change since the previous year" in md
+    assert "x, 2025 → 2026, all probes (6 then 4 brands):" in md
+    assert "different brands each year: compare the panel" in md
+    assert "Newcombe's hybrid score interval" in md
+    # Brands counted once across channels, and the median convention in the method note.
+    assert "2025 (synthetic): 96 probes, 6 brands; 2026 (synthetic): 64 probes, 4 brands" in md
+    assert "the lower middle time, never an average" in md
+    summary = (tmp_path / "results/s-2026/summary.md").read_text(encoding="utf-8")
+    assert "n = 64 probes to 4 brands" in summary and "never an average" in summary
+    yoy = (out / "yoy.csv").read_text(encoding="utf-8").splitlines()
+    header = yoy[0].split(",")
+    later = dict(zip(header, yoy[-1].split(","), strict=True))
+    assert later["panel_brands"] == "4" and later["logrank_p"] and later["panel_logrank_p"]
+    assert float(later["rate_change_ci_low"]) <= float(later["rate_change"]) \
+        <= float(later["rate_change_ci_high"])
