@@ -139,22 +139,30 @@ def year_lines(timings: pl.DataFrame, client: str, peers: Sequence[str] = ()) ->
 
 @dataclass(frozen=True)
 class Where:
-    """The client's median on one question of one channel: where it is fastest, slowest."""
+    """The client's median on one channel for one question, or one send window (weekday,
+    evening, weekend in the study's time zone): where it is fastest and where slowest."""
 
     channel: str
-    question: str
+    by: str  # "question" or "sent"
+    value: str
     ack: Median
 
 
-def where(timings: pl.DataFrame, client: str) -> list[Where]:
-    """The client's median per channel × question, fastest first (no median: last)."""
+def where(timings: pl.DataFrame, client: str, timezone: str = "UTC") -> list[Where]:
+    """The client's median per channel × question and per channel × send window; within each
+    kind, fastest first (no median: last)."""
     import polars as pl
 
-    t = metrics.counted(timings).filter(pl.col("brand") == client)
-    rows = [Where(str(channel), str(question or "(none)"), median_of(part))
-            for (channel, question), part in t.group_by("channel", "question",
-                                                        maintain_order=True)]
+    from mystery.analysis.business import send_window
+
+    t = metrics.counted(timings).filter(pl.col("brand") == client).with_columns(
+        window=send_window(pl.col("sent_at"), timezone))
     inf = float("inf")
-    return sorted(rows, key=lambda w: (w.ack.value is None,
-                                       inf if w.ack.value is None else w.ack.value,
-                                       w.channel, w.question))
+    rows: list[Where] = []
+    for by, column in (("question", "question"), ("sent", "window")):
+        kind = [Where(str(channel), by, str(value or "(unknown)"), median_of(part))
+                for (channel, value), part in t.group_by("channel", column, maintain_order=True)]
+        rows += sorted(kind, key=lambda w: (w.ack.value is None,
+                                            inf if w.ack.value is None else w.ack.value,
+                                            w.channel, w.value))
+    return rows

@@ -142,7 +142,7 @@ def _write(folder: Path, current: pl.DataFrame, every: pl.DataFrame, info: Study
 
     standings = figures.standings(current, client, peers)
     lines = figures.year_lines(every, client, peers)
-    where = figures.where(current, client)
+    where = figures.where(current, client, info.timezone)
     note = _note(current, info)
     title = chart_title(info)
     made = _charts(folder / CHARTS, current, every, standings, lines, client, peers, colour,

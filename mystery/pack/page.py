@@ -102,13 +102,18 @@ def year_table(client: str, lines: Sequence[YearLine]) -> str:
 
 
 def where_table(client: str, rows: Sequence[Where]) -> str:
-    cols = ("Channel", "Question", "Acknowledgement", "Answered")
-    cells = [(w.channel, w.question, interval(w.ack), _rate(w.ack)) for w in rows]
-    note = "Fastest first. Median time to acknowledgement (Kaplan–Meier) with 95 % intervals."
-    if len(rows) > 1 and rows[0].ack.value is not None:
-        slow = rows[-1]
-        note = (f"Fastest: {rows[0].question} on {rows[0].channel}; slowest: {slow.question} "
-                f"on {slow.channel}. " + note)
+    cols = ("Channel", "By", "Which", "Acknowledgement: median (95 % interval)", "Answered")
+    cells = [(w.channel, w.by, w.value, interval(w.ack), _rate(w.ack)) for w in rows]
+    said = []
+    for by, what in (("question", "question"), ("sent", "send window")):
+        kind = [w for w in rows if w.by == by and w.ack.value is not None]
+        if len(kind) > 1:
+            said.append(f"by {what}, fastest: {kind[0].value} on {kind[0].channel}, slowest: "
+                        f"{kind[-1].value} on {kind[-1].channel}")
+    note = ("; ".join(said).capitalize() + ". " if said else "") + (
+        "Fastest first within each kind. Send window by local time in the study's time zone: "
+        "weekday = Mon–Fri 09:00–17:00, evening = other Mon–Fri times, weekend = Sat–Sun. "
+        "Medians: Kaplan–Meier with 95 % intervals; a few probes each, so intervals are wide.")
     return _table(cols, cells, id_="where", title=f"Where {client} is fastest and slowest",
                   note=note)
 

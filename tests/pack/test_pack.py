@@ -53,6 +53,9 @@ def test_pack_writes_the_page_the_pdf_and_slide_charts_and_nothing_else(
     assert ">Fresh Lane</text>" in svg.replace("\n", "")  # editable text, not outlines
     html = (out / "index.html").read_text()
     assert "Fresh Lane against its peers" in html and 'id="standing"' in html
+    # Where the client is fastest and slowest: by question and by send window.
+    assert "Where Fresh Lane is fastest and slowest" in html and ">delivery<" in html
+    assert [w for w in ("weekday", "evening", "weekend") if f">{w}<" in html]
     # Nothing to fetch: every reference is to the page itself (the browser test watches
     # the network as well).
     assert not re.findall(r'(?:src|href)="(?!#)', html)
