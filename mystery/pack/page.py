@@ -31,6 +31,7 @@ h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 figure { margin: 1rem 0; page-break-inside: avoid; }
 figure svg { width: 100%; height: auto; }
 .method { font-size: .85rem; color: #444; }
+@page { size: A4; margin: 14mm; }
 @media print { body { margin: 0; max-width: none; } h2 { page-break-after: avoid; } }
 """
 

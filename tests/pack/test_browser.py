@@ -68,6 +68,10 @@ def _open(browser: Browser, page_path: Path, shot: Path) -> tuple[Visit, dict[st
         "first_cell": page.locator("#standing tbody tr td").first.inner_text(),
         "svgs": page.locator("figure svg").count(),
         "markup": page.evaluate("document.querySelectorAll('img, script, iframe').length"),
+        # Two inline charts both drawn with clip paths "clip1"…: one id space on the page.
+        "duplicate_ids": page.evaluate("(() => { const ids = [...document.querySelectorAll("
+                                       "'[id]')].map(e => e.id); return ids.length - "
+                                       "new Set(ids).size; })()"),
         "body": page.locator("body").inner_text(),
     }
     page.screenshot(path=str(shot), full_page=True)
@@ -98,6 +102,7 @@ def test_the_pack_renders_in_headless_chromium_offline_and_without_errors(
     assert seen["h1"] == "Brand 003 against its peers"
     assert seen["rows"] == 5 and seen["first_cell"] == "x"  # five measures on one channel
     assert seen["svgs"] == 2  # the ranking and the year-on-year chart, inline
+    assert seen["duplicate_ids"] == 0
     with Image.open(tmp_path / "shot.png") as shot:
         assert shot.size[0] == 1200 and shot.size[1] > 900  # the whole page, not a blank one
         low, high = shot.convert("L").getextrema()
