@@ -157,3 +157,38 @@ def test_a_series_pack_has_the_year_on_year_line(tmp_path: Path) -> None:
     assert unknown.exit_code == 1
     assert "'telecom' is neither a study file nor a series" in unknown.output
     assert "series there: telco" in unknown.output
+
+
+def test_peers_narrow_the_comparison_and_a_misspelt_peer_is_refused(
+    ran: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pack"
+    result = CliRunner().invoke(app, ["pack", str(ran / "demo.toml"), "--client", "Fresh Lane",
+                                      "--peers", "Greenbasket", "--peers", "Corner Market",
+                                      "--out", str(out), "--no-pdf"])
+    assert result.exit_code == 0, result.output
+    html = (out / "index.html").read_text()
+    assert " of 3</td>" in html and "of 2 peers" in html
+    wrong = CliRunner().invoke(app, ["pack", str(ran / "demo.toml"), "--client", "Fresh Lane",
+                                     "--peers", "Greenbaskit", "--out", str(tmp_path / "x")])
+    assert wrong.exit_code == 1
+    assert wrong.output.strip() == ("Error: --peers 'Greenbaskit': no such brand here; did "
+                                    "you mean 'Greenbasket'?")
+
+
+def test_a_pack_that_cannot_be_printed_leaves_the_earlier_pack_whole(
+    ran: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "pack"
+    assert CliRunner().invoke(app, ["pack", str(ran / "demo.toml"), "--client", "Fresh Lane",
+                                    "--out", str(out), "--no-pdf"]).exit_code == 0
+    before = _files(out)
+    monkeypatch.setenv("MYSTERY_CHROMIUM", str(tmp_path / "no-such-browser"))
+    result = CliRunner().invoke(app, ["pack", str(ran / "demo.toml"), "--client", "Voltage",
+                                      "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot write pack.pdf: no Chromium found; install "
+                                    "Chromium (Debian/Ubuntu: 'apt-get install chromium';")
+    assert "Traceback" not in result.output
+    assert _files(out) == before  # Fresh Lane's pack, as it was: nothing of Voltage's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]  # no staging folder left
