@@ -121,3 +121,18 @@ def test_hostile_names_appear_as_text_never_as_markup(browser: Browser, tmp_path
     assert seen["markup"] == 0  # no <img>, <script> or <iframe> came from a name
     assert seen["h1"] == f"{HOSTILE} against its peers"  # the name, as text
     assert QUESTION in str(seen["body"])
+
+
+def test_the_demo_pack_renders_as_the_readme_promises(
+    browser: Browser, ran: Path, tmp_path: Path
+) -> None:
+    """mystery pack studies/demo.toml --client "Fresh Lane" --out DIR, after the demo run."""
+    out = tmp_path / "pack"
+    result = CliRunner().invoke(app, ["pack", str(ran / "demo.toml"), "--client", "Fresh Lane",
+                                      "--out", str(out), "--results", str(ran / "results")])
+    assert result.exit_code == 0, result.output
+    visit, seen = _open(browser, out / "index.html", tmp_path / "shot.png")
+    assert visit.console == [] and visit.dialogs == []
+    assert visit.requests == [(out / "index.html").as_uri()]
+    assert seen["h1"] == "Fresh Lane against its peers" and seen["rows"] == 5
+    assert "Synthetic data" in str(seen["body"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -16,18 +15,6 @@ from mystery.cli import app
 from mystery.pack import figures
 from mystery.timings import schema as timings
 from tests.analysis.synthetic import make_study
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def ran(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    for name in ("demo.toml", "demo-brands.csv"):
-        shutil.copy(REPO / "studies" / name, folder / name)
-    result = CliRunner().invoke(app, ["run", str(folder / "demo.toml"), "--quiet", "--no-report"])
-    assert result.exit_code == 0, result.output
-    return folder
 
 
 def _files(folder: Path) -> dict[str, bytes]:
