@@ -13,6 +13,7 @@ fall back to SciPy only for groups where censoring comes before an answer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -292,25 +293,30 @@ def intervals(
     """
     import numpy as np
 
-    sizes = waiting.list.len().to_numpy()
+    sizes = waiting.list.len().to_numpy().astype(np.int64)
     flat = waiting.explode().to_numpy().astype(np.float64)
-    lows: list[float | None] = []
-    highs: list[float | None] = []
-    exact: list[bool] = []
-    start = 0
-    for n in sizes.tolist():
-        group = flat[start:start + n]
-        start += n
-        ok = interval_is_rank(n, level)
-        low, high = interval_ranks(n, level) if ok else (None, None)
-        wanted = [k - 1 for k in (low, high) if k is not None]
-        values = np.partition(group, wanted) if wanted else group
-        ends = [float(values[k - 1]) if k is not None and np.isfinite(values[k - 1]) else None
-                for k in (low, high)]
-        lows.append(ends[0])
-        highs.append(ends[1])
-        exact.append(ok)
-    return lows, highs, exact
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    low = np.full(sizes.size, np.nan)
+    high = np.full(sizes.size, np.nan)
+    exact = np.ones(sizes.size, dtype=bool)
+    # Groups of one size share their ranks: one partial sort of a (groups × size) block.
+    for n in np.unique(sizes).tolist():
+        rows = np.flatnonzero(sizes == n)
+        if not interval_is_rank(n, level):
+            exact[rows] = False
+            continue
+        ranks = interval_ranks(n, level)
+        wanted = [k - 1 for k in ranks if k is not None]
+        if not wanted:
+            continue
+        block = np.partition(flat[starts[rows, None] + np.arange(n)], wanted, axis=1)
+        for k, out in zip(ranks, (low, high), strict=True):
+            if k is not None:
+                out[rows] = block[:, k - 1]
+    # An end at +inf is an unanswered probe: fewer answers than the rank, no end.
+    return ([None if not math.isfinite(v) else float(v) for v in low.tolist()],
+            [None if not math.isfinite(v) else float(v) for v in high.tolist()],
+            exact.tolist())
 
 
 def _z(level: float) -> float:
