@@ -12,9 +12,14 @@ The headline table (``yoy.csv``) has one row per year × channel and exactly the
   fewer than half were answered or when any brand is known only from published brand rows;
 * a column the data cannot support is empty, never estimated.
 
+* ``median_minutes`` comes with its 95 % interval; the later year of each pair of consecutive
+  years carries the log-rank test against the earlier one (all probes, and the panel of brands
+  present in both) and the change in response rate with Newcombe's interval (:mod:`.change`).
+
 Beside it: a sector table, a channel comparison (only brands asked on two or more channels
-that year, so the channels are compared on the same brands), a brand panel (brands seen in two
-or more years, with their change) and the sources behind every year.
+that year), the changes between consecutive years (``changes.csv``, in words too), a brand
+panel (brands seen in two or more years, with each brand's change and its own test) and the
+sources behind every year.
 """
 
 from __future__ import annotations
