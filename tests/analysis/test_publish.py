@@ -225,6 +225,8 @@ def test_publish_tests_each_change_and_says_what_the_numbers_allow(tmp_path: Pat
     # Brands counted once across channels, and the median convention in the method note.
     assert "2025 (synthetic): 96 probes, 6 brands; 2026 (synthetic): 64 probes, 4 brands" in md
     assert "the lower middle time, never an average" in md
+    # Every brand is on both channels: the channel table may say it compares the same brands.
+    assert "so that channels are compared on the same brands." in md
     summary = (tmp_path / "results/s-2026/summary.md").read_text(encoding="utf-8")
     assert "n = 64 probes to 4 brands" in summary and "never an average" in summary
     yoy = (out / "yoy.csv").read_text(encoding="utf-8").splitlines()
@@ -258,3 +260,10 @@ def test_the_panel_rows_of_changes_describe_the_panel_probes_only(tmp_path: Path
     assert rows["panel"]["probes_from"] == "18" and rows["all probes"]["probes_from"] == "48"
     expected = "" if median is None else f"{median / 60:.1f}"
     assert rows["panel"]["median_from_minutes"] == expected
+
+
+def test_the_channel_table_says_when_its_brands_differ_between_channels() -> None:
+    # The demo asks Threadworks on x and Mastodon, Voltage on x and Bluesky.
+    md = (REPO / "results/demo/yoy.md").read_text(encoding="utf-8")
+    assert "not compared on exactly the same brands" in md
+    assert "compared on the same brands." not in md
