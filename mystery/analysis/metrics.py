@@ -81,13 +81,12 @@ def median_ack(timings: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
 
     keys = list(by)
     t = _prepared(counted(timings))
-    sizes = _sizes(t, keys)
     median, exact = km.median_expr(pl.col("ack_seconds"), pl.col("answered"), pl.col("horizon"))
-    low, high = km.interval_expr(pl.col("ack_seconds"), pl.col("answered"), sizes)
-    out = t.lazy().group_by(keys).agg(
-        median_ack_seconds=median, median_ack_ci_low_seconds=low,
-        median_ack_ci_high_seconds=high, ack_exact=exact & _rank_ok(sizes)).collect()
-    cols = ["median_ack_seconds", "median_ack_ci_low_seconds", "median_ack_ci_high_seconds"]
+    out = t.group_by(keys).agg(
+        median_ack_seconds=median, ack_exact=exact,
+        ack_waiting=km.waiting_expr(pl.col("ack_seconds"), pl.col("answered")))
+    out = _with_intervals(out, "ack")
+    cols = list(_KM_COLUMNS["ack"])
     slow = out.filter(~pl.col("ack_exact")).select(keys)
     if not slow.is_empty():
         general = _scipy_medians(t.join(slow, on=keys, how="semi", nulls_equal=True), keys)
@@ -97,17 +96,16 @@ def median_ack(timings: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
     return out.select([*keys, *cols])
 
 
-def _sizes(t: pl.DataFrame, keys: list[str]) -> list[int]:
-    """The group sizes that occur (the interval's ranks are looked up per size)."""
-    return t.group_by(keys).len()["len"].unique().to_list()
-
-
-def _rank_ok(sizes: list[int]) -> pl.Expr:
-    """False for a group whose size :func:`.km.interval_is_rank` refuses (SciPy decides)."""
+def _with_intervals(out: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """The median's interval columns of ``kind`` from the gathered ``{kind}_waiting`` lists;
+    a group the ranks cannot serve joins the SciPy fallback (``{kind}_exact`` False)."""
     import polars as pl
 
-    refused = [n for n in sizes if not km.interval_is_rank(n)]
-    return ~pl.len().is_in(refused) if refused else pl.lit(True)
+    _, low, high = _KM_COLUMNS[kind]
+    lows, highs, exact = km.intervals(out[f"{kind}_waiting"])
+    return out.drop(f"{kind}_waiting").with_columns(
+        pl.Series(low, lows, dtype=pl.Float64), pl.Series(high, highs, dtype=pl.Float64),
+        (pl.col(f"{kind}_exact") & pl.Series(exact, dtype=pl.Boolean)).alias(f"{kind}_exact"))
 
 
 def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -115,22 +113,18 @@ def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     import polars as pl
 
     t = _prepared(t)
-    sizes = _sizes(t, by)
     answered, resolved = pl.col("answered"), pl.col("resolved")
     ack, cutoff = pl.col("ack_seconds"), pl.col("cutoff_seconds")
     ack_median, ack_exact = km.median_expr(ack, answered, pl.col("horizon"))
     res_median, res_exact = km.median_expr(pl.col("resolution_seconds"), resolved,
                                            pl.col("horizon"))
-    ack_low, ack_high = km.interval_expr(ack, answered, sizes)
-    res_low, res_high = km.interval_expr(pl.col("resolution_seconds"), resolved, sizes)
 
     def within(limit: float) -> pl.Expr:
         observed = cutoff.is_not_null().all() & (cutoff.min() >= limit)
         share = (answered & (ack <= limit)).sum() / pl.len()
         return pl.when(observed).then(share).otherwise(None)
 
-    # Lazy: the sort each interval needs is shared by its two ends (common subexpressions).
-    out = t.lazy().group_by(by).agg(
+    out = t.group_by(by).agg(
         # Grouped by brand, each group is one brand: no need to count distinct names.
         p_brands=pl.lit(1, dtype=pl.Int64) if "brand" in by else
         pl.col("brand").n_unique().cast(pl.Int64),
@@ -146,13 +140,13 @@ def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         cutoff_max_seconds=cutoff.max(),
         median_ack_seconds=ack_median,
         median_resolution_seconds=res_median,
-        median_ack_ci_low_seconds=ack_low,
-        median_ack_ci_high_seconds=ack_high,
-        median_resolution_ci_low_seconds=res_low,
-        median_resolution_ci_high_seconds=res_high,
-        ack_exact=ack_exact & _rank_ok(sizes),
-        res_exact=res_exact & _rank_ok(sizes),
-    ).collect()
+        ack_exact=ack_exact,
+        res_exact=res_exact,
+        # Every probe's time, gathered in the same pass, for the medians' intervals.
+        ack_waiting=km.waiting_expr(ack, answered),
+        res_waiting=km.waiting_expr(pl.col("resolution_seconds"), resolved),
+    )
+    out = _with_intervals(_with_intervals(out, "ack"), "res")
     slow = out.filter(~pl.col("ack_exact") | ~pl.col("res_exact")).select(by)
     if not slow.is_empty():
         general = _scipy_medians(t.join(slow, on=by, how="semi", nulls_equal=True), by)

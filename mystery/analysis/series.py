@@ -17,9 +17,14 @@ The headline table (``yoy.csv``) has one row per year × channel and exactly the
   fewer than half were answered or when any brand is known only from published brand rows;
 * a column the data cannot support is empty, never estimated.
 
+* ``median_minutes`` comes with its 95 % interval; the later year of each pair of consecutive
+  years carries the log-rank test against the earlier one (all probes, and the panel of brands
+  present in both) and the change in response rate with Newcombe's interval (:mod:`.change`).
+
 Beside it: a sector table, a channel comparison (only brands asked on two or more channels
-that year, so the channels are compared on the same brands), a brand panel (brands seen in two
-or more years, with their change) and the sources behind every year.
+that year), the changes between consecutive years (``changes.csv``, in words too), a brand
+panel (brands seen in two or more years, with each brand's change and its own test) and the
+sources behind every year.
 """
 
 from __future__ import annotations
@@ -48,16 +53,16 @@ YOY_COLS = (
     Col("slowest_brand", "slowest_brand", header="Slowest"),
     Col("slowest_seconds", "slowest_{stat}_minutes", "minutes", "Slowest time"),
     Col("median_ack_seconds", "median_minutes", "minutes", "Median, all probes"),
-    Col("median_ack_ci_low_seconds", "median_ci_low_minutes", "minutes", "95 % CI from"),
-    Col("median_ack_ci_high_seconds", "median_ci_high_minutes", "minutes", "95 % CI to"),
+    Col("median_ack_ci_low_seconds", "median_ci_low_minutes", "minutes", "Median 95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ci_high_minutes", "minutes", "Median 95 % CI to"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
     Col("logrank_p", "logrank_p", "p", "Log-rank p (vs previous year)"),
     Col("panel_brands", "panel_brands", "int", "Panel brands"),
     Col("panel_logrank_p", "panel_logrank_p", "p", "Panel log-rank p"),
     Col("rate_change", "rate_change", "change", "Rate change"),
-    Col("rate_change_ci_low", "rate_change_ci_low", "change", "95 % CI from"),
-    Col("rate_change_ci_high", "rate_change_ci_high", "change", "95 % CI to"),
+    Col("rate_change_ci_low", "rate_change_ci_low", "change", "Rate change 95 % CI from"),
+    Col("rate_change_ci_high", "rate_change_ci_high", "change", "Rate change 95 % CI to"),
     Col("published_fastest_brand", "published_fastest_brand", header="Published fastest"),
     Col("published_fastest_seconds", "published_fastest_mean_minutes", "minutes",
         "Published fastest, mean"),
@@ -191,7 +196,8 @@ def tables(
     brands = brands.with_columns(full=_full())
     ranked = brands.filter(pl.col("full") & pl.col("time").is_not_null())
     samples = change.samples(timings)
-    changes = _changes(samples, brands, cells)
+    by_brand = change.samples_by(samples, ["series", "year", "channel", "brand"])
+    changes = _changes(samples, brands, cells, by_brand)
     per_year = changes.filter(pl.col("scope") == "all probes").select(
         "series", pl.col("to_year").alias("year"), "channel", "logrank_p", "rate_change",
         "rate_change_ci_low", "rate_change_ci_high")
@@ -222,7 +228,7 @@ def tables(
     return SeriesTables(
         yoy=yoy, unranked=unranked, sectors=sectors,
         channels=_channel_comparison(timings, brand_rows, keys, brands, cells),
-        panel=_panel(brands, samples),
+        panel=_panel(brands, by_brand),
         sources=_sources(timings, brand_rows, synthetic), brands=brands, changes=changes,
     )
 
@@ -248,7 +254,8 @@ def _channel_comparison(
     ).sort(["year", "channel"])
 
 
-def _panel(brands: pl.DataFrame, samples: pl.DataFrame) -> pl.DataFrame:
+def _panel(brands: pl.DataFrame, by_brand: Mapping[tuple[object, ...], change.Sample]) \
+        -> pl.DataFrame:
     """Brands seen in two or more years on a channel; change only between fully-answered
     years (a mean over the answered probes of a brand that skipped some is not comparable).
     Beside each change, the brand's own log-rank test against its previous year (when both
@@ -266,17 +273,13 @@ def _panel(brands: pl.DataFrame, samples: pl.DataFrame) -> pl.DataFrame:
         previous_probes=pl.col("probes").shift(1).over(who),
         tested=pl.col("probe_level") & pl.col("probe_level").shift(1).over(who),
     )
-    pairs = panel.filter(pl.col("tested").fill_null(False)).select(
-        [*who, "year", "previous_year"])
-    later = samples.join(pairs.select([*who, "year"]), on=[*who, "year"], how="semi")
-    earlier = samples.join(pairs, left_on=[*who, "year"], right_on=[*who, "previous_year"],
-                           how="inner", suffix="_later").with_columns(
-        year=pl.col("year_later")).drop("year_later")
-    cols = [*who, "year", "time", "event"]
-    both = pl.concat([later.select(cols).with_columns(later=pl.lit(True)),
-                      earlier.select(cols).with_columns(later=pl.lit(False))])
-    tests = change.logrank(both, [*who, "year"])
-    panel = panel.join(tests, on=[*who, "year"], how="left", nulls_equal=True)
+    p = []
+    for name, brand, channel, year, before, tested in panel.select(
+            "series", "brand", "channel", "year", "previous_year", "tested").iter_rows():
+        later = by_brand.get((name, year, channel, brand))
+        earlier = by_brand.get((name, before, channel, brand))
+        p.append(change.logrank_p(later, earlier) if tested and later and earlier else None)
+    panel = panel.with_columns(logrank_p=pl.Series(p, dtype=pl.Float64))
     return _with_rate_change(panel, "previous_answered", "previous_probes", "answered", "probes")
 
 
@@ -293,14 +296,16 @@ def _with_rate_change(
         for i, name in enumerate(("rate_change", "rate_change_ci_low", "rate_change_ci_high")))
 
 
-def _changes(samples: pl.DataFrame, brands: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
+def _changes(
+    samples: pl.DataFrame, brands: pl.DataFrame, cells: pl.DataFrame,
+    by_brand: Mapping[tuple[object, ...], change.Sample],
+) -> pl.DataFrame:
     """Per channel and pair of consecutive years: all probes, then the panel (brands present in
     both years), each with its log-rank test and change in response rate (``CHANGE_COLS``)."""
     import polars as pl
 
+    by_cell = change.samples_by(samples, ["series", "year", "channel"])
     rows: list[dict[str, object]] = []
-    parts: list[pl.DataFrame] = []
-    cols = ["series", "channel", "year", "brand", "time", "event"]
     for (series_name, channel), part in sorted(
             cells.partition_by(["series", "channel"], as_dict=True).items()):
         by_year = {r["year"]: r for r in part.iter_rows(named=True)}
@@ -310,54 +315,48 @@ def _changes(samples: pl.DataFrame, brands: pl.DataFrame, cells: pl.DataFrame) -
             names = {y: set(on.filter(pl.col("year") == y)["brand"].to_list())
                      for y in (first, last)}
             panel = sorted(names[first] & names[last])
-            members = on.filter(pl.col("brand").is_in(panel)
-                                & pl.col("year").is_in([first, last]))
-            sums = {y: members.filter(pl.col("year") == y) for y in (first, last)}
             base = {"series": series_name, "channel": channel, "from_year": first,
                     "to_year": last}
+            tested = bool(a["probe_level"] and b["probe_level"])
+            cell = [by_cell.get((series_name, y, channel)) for y in (first, last)]
             rows.append({**base, "scope": "all probes", "brands_from": a["brands"],
                          "brands_to": b["brands"], "probes_from": a["probes"],
                          "probes_to": b["probes"], "answered_from": a["answered"],
                          "answered_to": b["answered"], "median_from": a["median_ack_seconds"],
                          "median_to": b["median_ack_seconds"],
-                         "tested": bool(a["probe_level"] and b["probe_level"]),
+                         "logrank_p": change.logrank_p(cell[1], cell[0])
+                         if tested and cell[0] and cell[1] else None,
                          "same_brands": names[first] == names[last]})
+            members = on.filter(pl.col("brand").is_in(panel)
+                                & pl.col("year").is_in([first, last]))
+            sums = {y: members.filter(pl.col("year") == y) for y in (first, last)}
             known = {y: not (f["probes"].null_count() or f["answered"].null_count())
                      for y, f in sums.items()}
             total = {(y, c): int(f[c].sum()) if known[y] else None
                      for y, f in sums.items() for c in ("probes", "answered")}
+            panel_tested = bool(panel) and bool(members["probe_level"].all())
+            kept: list[change.Sample | None] = [None, None]
+            if panel_tested:
+                kept = [by_cell.get((series_name, y, channel)) if set(panel) == names[y]
+                        else change.merged([s for n in panel
+                                            if (s := by_brand.get((series_name, y, channel, n)))])
+                        for y in (first, last)]
             rows.append({**base, "scope": "panel", "brands_from": len(panel),
                          "brands_to": len(panel),
                          "probes_from": total[first, "probes"], "probes_to": total[last, "probes"],
                          "answered_from": total[first, "answered"],
                          "answered_to": total[last, "answered"],
-                         "median_from": None, "median_to": None,
-                         "tested": bool(panel) and bool(members["probe_level"].all()),
+                         "median_from": change.median(kept[0]) if kept[0] else None,
+                         "median_to": change.median(kept[1]) if kept[1] else None,
+                         "logrank_p": change.logrank_p(kept[1], kept[0])
+                         if kept[0] and kept[1] else None,
                          "same_brands": True})
-            chosen = samples.filter(
-                (pl.col("series") == series_name) & (pl.col("channel") == channel)
-                & pl.col("year").is_in([first, last])).select(cols)
-            marks = dict(to_year=pl.lit(last), later=pl.col("year") == last)
-            parts.append(chosen.with_columns(scope=pl.lit("all probes"), **marks))
-            parts.append(chosen.filter(pl.col("brand").is_in(panel))
-                         .with_columns(scope=pl.lit("panel"), **marks))
     schema = {"series": pl.String, "channel": pl.String, "from_year": pl.Int64,
               "to_year": pl.Int64, "scope": pl.String, "brands_from": pl.Int64,
               "brands_to": pl.Int64, "probes_from": pl.Int64, "probes_to": pl.Int64,
               "answered_from": pl.Int64, "answered_to": pl.Int64, "median_from": pl.Float64,
-              "median_to": pl.Float64, "tested": pl.Boolean, "same_brands": pl.Boolean}
+              "median_to": pl.Float64, "logrank_p": pl.Float64, "same_brands": pl.Boolean}
     out = pl.DataFrame(rows, schema=schema, orient="row")
-    keys = ["series", "scope", "channel", "to_year"]
-    if parts:
-        both = pl.concat(parts).with_columns(pl.col("to_year").cast(pl.Int64))
-        out = out.join(change.logrank(both, keys), on=keys, how="left")
-        medians = metrics_panel_medians(both.filter(pl.col("scope") == "panel"))
-        out = out.join(medians, on=["series", "channel", "to_year"], how="left").with_columns(
-            median_from=pl.coalesce("median_from", "panel_median_from"),
-            median_to=pl.coalesce("median_to", "panel_median_to"))
-    else:
-        out = out.with_columns(logrank_p=pl.lit(None, dtype=pl.Float64))
-    out = out.with_columns(logrank_p=pl.when("tested").then("logrank_p"))
     out = _with_rate_change(out, "answered_from", "probes_from", "answered_to", "probes_to")
     out = out.with_columns(rate_from=pl.col("answered_from") / pl.col("probes_from"),
                            rate_to=pl.col("answered_to") / pl.col("probes_to"))
@@ -369,29 +368,6 @@ def _changes(samples: pl.DataFrame, brands: pl.DataFrame, cells: pl.DataFrame) -
              for r in out.iter_rows(named=True)]
     return out.with_columns(reading=pl.Series(words, dtype=pl.String)).sort(
         ["channel", "to_year", "scope"])
-
-
-def metrics_panel_medians(panel: pl.DataFrame) -> pl.DataFrame:
-    """KM medians of the panel's probes in each year of each pair (log-rank samples in)."""
-    import polars as pl
-
-    if panel.is_empty():
-        return pl.DataFrame(schema={"series": pl.String, "channel": pl.String,
-                                    "to_year": pl.Int64, "panel_median_from": pl.Float64,
-                                    "panel_median_to": pl.Float64})
-    as_timings = panel.with_columns(
-        status=pl.when("event").then(pl.lit("answered")).otherwise(pl.lit("unanswered")),
-        ack_seconds=pl.when("event").then("time"),
-        cutoff_seconds=pl.when(~pl.col("event") & pl.col("time").is_finite()).then("time"),
-        resolution_seconds=pl.lit(None, dtype=pl.Float64),
-    )
-    medians = metrics.median_ack(as_timings, ["series", "channel", "to_year", "later"])
-    wide = medians.pivot("later", index=["series", "channel", "to_year"],
-                         values="median_ack_seconds").rename(
-        {"false": "panel_median_from", "true": "panel_median_to"}, strict=False)
-    return wide.with_columns(  # a year with no panel probes has no column of its own
-        pl.lit(None, dtype=pl.Float64).alias(c)
-        for c in ("panel_median_from", "panel_median_to") if c not in wide.columns)
 
 
 def _sources(

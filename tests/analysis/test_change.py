@@ -32,25 +32,27 @@ def test_logrank_equals_scipy_on_random_censored_pairs_with_ties() -> None:
         for later in (False, True):
             for _ in range(int(rng.integers(1, 30))):
                 answered = bool(rng.random() < 0.7)
-                cutoff = float(rng.choice([20, 30, 60]))
+                cutoff = float(rng.choice([20, 30, 60]))  # censoring before some answers too
                 time = min(float(rng.integers(1, 40)), cutoff) if answered else cutoff
                 rows.append((group, later, time, answered))
     df = pl.DataFrame(rows, schema=["group", "later", "time", "event"], orient="row")
-    got = change.logrank(df, ["group"]).sort("group")
-    assert got.height == 120
-    for group, p in got.iter_rows():
+    by = change.samples_by(df, ["group", "later"])
+    for group in range(120):
         part = df.filter(pl.col("group") == group)
         expected = _scipy_logrank(part.filter(pl.col("later")), part.filter(~pl.col("later")))
-        assert p == pytest.approx(expected, rel=1e-9, abs=1e-15), group
+        got = change.logrank_p(by[(group, True)], by[(group, False)])
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-15), group
+        # One sort per group or a sort per sample: the same test.
+        again = change.sample(part.filter(~pl.col("later"))["time"],
+                              part.filter(~pl.col("later"))["event"])
+        assert change.logrank_p(by[(group, True)], again) == got
 
 
 def test_logrank_is_empty_when_undefined() -> None:
-    one_sided = pl.DataFrame({"g": [1, 1], "later": [True, True], "time": [1.0, 2.0],
-                              "event": [True, False]})
-    nobody_answered = pl.DataFrame({"g": [1, 1], "later": [True, False],
-                                    "time": [9.0, 9.0], "event": [False, False]})
-    assert change.logrank(one_sided, ["g"])["logrank_p"].to_list() == [None]
-    assert change.logrank(nobody_answered, ["g"])["logrank_p"].to_list() == [None]
+    answered = change.sample([1.0, 2.0], [True, False])
+    nobody = change.sample([9.0], [False])
+    assert change.logrank_p(answered, change.sample([], [])) is None
+    assert change.logrank_p(nobody, change.sample([9.0], [False])) is None
 
 
 @pytest.mark.parametrize(("a1", "n1", "a2", "n2", "low", "high"), [

@@ -164,6 +164,8 @@ def test_both_bands_fall_as_answers_accumulate_at_95_percent() -> None:
             assert np.all(np.diff(band) <= 0), n
     # At 99 % a band rises somewhere for n = 10: such sizes are left to SciPy.
     assert not km.interval_is_rank(10, 0.99)
+    ten = pl.Series([[60.0 * i for i in range(10)], [60.0, 120.0]])
+    assert km.intervals(ten, 0.99)[2] == [False, True]
 
 
 def test_grouped_intervals_equal_scipy_on_random_groups_with_ties() -> None:
@@ -178,11 +180,11 @@ def test_grouped_intervals_equal_scipy_on_random_groups_with_ties() -> None:
             rows.append((group, float(rng.integers(1, 30)) * 60 if answered else 86400.0,
                          answered))
     df = pl.DataFrame(rows, schema=["group", "time", "event"], orient="row")
-    sizes = df.group_by("group").len()["len"].to_list()
-    low, high = km.interval_expr(pl.col("time"), pl.col("event"), sizes)
-    got = df.lazy().group_by("group").agg(low=low, high=high).collect().sort("group")
+    gathered = df.group_by("group").agg(waiting=km.waiting_expr(pl.col("time"), pl.col("event")))
+    lows, highs, exact = km.intervals(gathered["waiting"])
+    assert all(exact)
     defined = 0
-    for group, lo, hi in got.iter_rows():
+    for group, lo, hi in zip(gathered["group"], lows, highs, strict=True):
         part = df.filter(pl.col("group") == group)
         expected = _scipy_median_interval(part["time"].to_list(), part["event"].to_list())
         assert (lo, hi) == expected, group

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import shutil
 from pathlib import Path
@@ -248,6 +249,8 @@ def test_publish_tests_each_change_and_says_what_the_numbers_allow(tmp_path: Pat
     # Brands counted once across channels, and the median convention in the method note.
     assert "2025 (synthetic): 96 probes, 6 brands; 2026 (synthetic): 64 probes, 4 brands" in md
     assert "the lower middle time, never an average" in md
+    # Every brand is on both channels: the channel table may say it compares the same brands.
+    assert "so that channels are compared on the same brands." in md
     summary = (tmp_path / "results/s-2026/summary.md").read_text(encoding="utf-8")
     assert "n = 64 probes to 4 brands" in summary and "never an average" in summary
     yoy = (out / "yoy.csv").read_text(encoding="utf-8").splitlines()
@@ -256,3 +259,35 @@ def test_publish_tests_each_change_and_says_what_the_numbers_allow(tmp_path: Pat
     assert later["panel_brands"] == "4" and later["logrank_p"] and later["panel_logrank_p"]
     assert float(later["rate_change_ci_low"]) <= float(later["rate_change"]) \
         <= float(later["rate_change_ci_high"])
+
+
+def test_the_panel_rows_of_changes_describe_the_panel_probes_only(tmp_path: Path) -> None:
+    import numpy as np
+    import polars as pl
+    from scipy import stats
+
+    (tmp_path / "studies").mkdir()
+    make_study(tmp_path, series="s", year=2025, brands=8, probes_per_brand=6, seed=8)
+    make_study(tmp_path, series="s", year=2026, brands=3, probes_per_brand=6, seed=9)
+    assert CliRunner().invoke(app, ["publish", "--root", str(tmp_path)]).exit_code == 0
+    with (tmp_path / "results/s/changes.csv").open(encoding="utf-8") as handle:
+        rows = {r["scope"]: r for r in csv.DictReader(handle)}
+    panel_brands = [f"Brand {i:03d}" for i in range(3)]
+    first = pl.read_csv(tmp_path / "results/s-2025/timings.csv")
+    part = first.filter(pl.col("brand").is_in(panel_brands))
+    answered = (part["status"] == "answered").to_numpy()
+    times = np.where(answered, part["ack_seconds"].fill_null(0).to_numpy(),
+                     part["cutoff_seconds"].to_numpy())
+    sf = stats.ecdf(stats.CensoredData.right_censored(times, ~answered)).sf
+    median = next((float(q) for q, p in zip(sf.quantiles, sf.probabilities, strict=True)
+                   if p <= 0.5), None)
+    assert rows["panel"]["probes_from"] == "18" and rows["all probes"]["probes_from"] == "48"
+    expected = "" if median is None else f"{median / 60:.6f}"
+    assert rows["panel"]["median_from_minutes"] == expected
+
+
+def test_the_channel_table_says_when_its_brands_differ_between_channels() -> None:
+    # The demo asks Threadworks on x and Mastodon, Voltage on x and Bluesky.
+    md = (REPO / "results/demo/yoy.md").read_text(encoding="utf-8")
+    assert "not compared on exactly the same brands" in md
+    assert "compared on the same brands." not in md
