@@ -212,11 +212,13 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
     a channel opens (5xx, a timeout, a 429) is asked again, backing off, with a notice
     (``on_notice``): the run starts when it answers, or fails with its last error after
     :data:`OPEN_ATTEMPTS` tries. ``accounts``: the researcher's account each channel is opened
-    as (a runner serves one account per channel); by default a channel's first account.
+    as (a runner serves one account per channel), and only those channels; by default every
+    channel, as its first account.
     """
-    accounts = accounts or {}
     # Hand-logged channels have no automatic channel: 'mystery log' records them.
-    automated = {n: c for n, c in study.channels.items() if n not in HAND_LOGGED_CHANNELS}
+    automated = {n: c for n, c in study.channels.items()
+                 if n not in HAND_LOGGED_CHANNELS and (accounts is None or n in accounts)}
+    accounts = accounts or {}
     uses_sandbox = [n for n, c in automated.items() if c.is_sandbox]
     uses_real = [n for n, c in automated.items() if not c.is_sandbox]
     if uses_sandbox and uses_real:
