@@ -69,6 +69,7 @@ def run_study(
     study = loaded.study
     check_live(study, live)
     accounts = served_accounts(study, account)
+    check_credentials(study, accounts)
     if sandbox_url is not None and not re.match(r"^https?://[^/\s]+", sandbox_url):
         # Refuse before anything is written: a failed run must leave no store behind.
         raise SandboxError(
@@ -125,6 +126,23 @@ def served_accounts(study: Study, account: str | None) -> dict[str, str]:
             "(the study file's account or accounts keys)"
         )
     return served
+
+
+def check_credentials(study: Study, accounts: dict[str, str]) -> None:
+    """A channel with several accounts needs each served account's own keys: falling back on
+    the channel's plain key would post every account's probes from one account. Checked
+    before anything is written; a one-account channel is checked when it opens, as always."""
+    from mystery import credentials
+
+    for name, account in accounts.items():
+        config = study.channels[name]
+        if (name in credentials.CHANNEL_KEYS and not config.is_sandbox
+                and len(config.account_names) > 1 and credentials.missing(name, account)):
+            raise MysteryError(
+                f"channels.{name}: account {account} has no credentials of its own, and a "
+                "channel with several accounts needs each account's: "
+                f"{credentials.missing_help(name, account)}"
+            )
 
 
 def check_live(study: Study, live: bool) -> None:

@@ -43,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from mystery.credentials import account_suffix
 from mystery.durations import parse_duration
 from mystery.hours import Window, holiday_dates, parse_hours
 from mystery.words import AUTOMATED_CHANNELS, CHANNELS, SendMode
@@ -99,13 +100,6 @@ _OPERATIONAL = ("mode", "grace", "poll_every", "daily_cap", "safeguards", "budge
 
 DEFAULT_DAILY_CAP = 25
 """Posts per account per 24 hours on a real platform when the study names no cap."""
-
-
-def account_suffix(account: str) -> str:
-    """An account's part of a credential key (``shopper.a`` → ``SHOPPER_A``): what
-    ``mystery auth set x --account shopper.a`` and ``MYSTERY_X_BEARER_TOKEN__SHOPPER_A`` share.
-    Two accounts of one channel must not share it (checked below)."""
-    return re.sub(r"[^A-Z0-9]+", "_", account.upper()).strip("_")
 
 
 class ChannelConfig(_Model):
