@@ -233,7 +233,19 @@ def _markdown(info: StudyInfo, note: str, table: pl.DataFrame, windows: pl.DataF
         "## By send window", "", markdown(windows, WINDOW_COLS),
         f"Send window by local time in {info.timezone}: weekday = Mon–Fri 09:00–17:00, evening = "
         f"other Mon–Fri times, weekend = Sat–Sun. {_hours_note(info)}", "",
+        *_accounts_note(info),
     ])
+
+
+def _accounts_note(info: StudyInfo) -> list[str]:
+    """Who asked, for a team study: the method travels with the numbers."""
+    if not info.accounts:
+        return []
+    listed = "; ".join(f"{channel}: {', '.join(names)}"
+                       for channel, names in sorted(info.accounts.items()))
+    return [f"Researcher accounts ({listed}): each brand's probes were dealt among its "
+            "channel's accounts, so that each brand heard from several and each account asked "
+            "each question about equally often.", ""]
 
 
 def _hours_note(info: StudyInfo) -> str:

@@ -84,6 +84,14 @@ def run_study(
             "sandbox; manual mode is for a real platform (or a standalone 'mystery sandbox' "
             "driven by a test through --sandbox-url)"
         )
+    team = [n for n in study.sandbox_channels if len(study.channels[n].account_names) > 1]
+    if team and sandbox_url is None:
+        raise SandboxError(
+            f"channels.{team[0]} lists several accounts in the sandbox: their runners take "
+            "turns on one world and one clock, which an in-process sandbox (gone when its "
+            "runner stops) cannot give them. Start 'mystery sandbox' and pass its URL with "
+            "--sandbox-url to each runner"
+        )
     plan = make_plan(study)
     path = store_path(loaded, db)
     with StudyLock(lock_path(path)) as lock:

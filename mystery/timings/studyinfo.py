@@ -10,7 +10,9 @@ a missing file: publish refuses timings without their ``study.json``.
 
 It also carries the brands' own service hours (``hours``: brand → ``mon-fri 09:00-17:00; …``,
 the brands CSV's syntax), so business-hours figures regenerate the same without the study file;
-the key is left out when no brand declares hours.
+the key is left out when no brand declares hours. Likewise ``accounts`` (channel → the
+researcher accounts that sent its probes), only for a study with several on some channel: the
+method note names them (the names, never a credential).
 
 The file is small, sorted JSON with a trailing newline, so it is byte-stable like the rest.
 """
@@ -57,6 +59,9 @@ class StudyInfo:
     hours: dict[str, str] = field(default_factory=dict, hash=False)
     #: The public-holiday calendar business hours close on (``holidays`` code), if any.
     holidays: str | None = None
+    #: Channel → the researcher accounts its probes were dealt among, for a team study
+    #: (several accounts on some channel); empty otherwise.
+    accounts: dict[str, list[str]] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_study(cls, loaded: LoadedStudy) -> StudyInfo:
@@ -74,6 +79,9 @@ class StudyInfo:
             study_sha256=loaded.sha256,
             hours={b.name: format_hours(b.hours) for b in study.brands if b.hours},
             holidays=study.holidays,
+            accounts=({name: list(c.account_names) for name, c in study.channels.items()}
+                      if any(len(c.account_names) > 1 for c in study.channels.values())
+                      else {}),
         )
 
     def holiday_dates(self, first: int, last: int) -> frozenset[date]:
@@ -90,6 +98,8 @@ class StudyInfo:
             del data["hours"]
         if self.holidays is None:  # and so do studies without a holiday calendar
             del data["holidays"]
+        if not self.accounts:  # and one-account studies
+            del data["accounts"]
         return json.dumps({"format": FORMAT, **data}, indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"
 
@@ -128,6 +138,10 @@ class StudyInfo:
                 info.brand_hours()
             except ValueError as exc:
                 raise TypeError(f"hours: {exc}") from None
+            if not isinstance(info.accounts, dict) or not all(
+                    isinstance(v, list) and all(isinstance(a, str) for a in v)
+                    for v in info.accounts.values()):
+                raise TypeError("accounts must map channels to lists of account names")
             if info.holidays is not None:
                 try:
                     info.holiday_dates(2000, 2000)
