@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from mystery.analysis import business, charts, metrics
 from mystery.analysis.batch import Batch
 from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
+from mystery.text import markdown_cell
 from mystery.timings import brandrows
 from mystery.timings.studyinfo import StudyInfo
 
@@ -51,6 +52,18 @@ WINDOW_COLS = (
     Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
         "Median (business hours)"),
 )
+ACCOUNT_COLS = (
+    Col("channel", "channel", header="Channel"),
+    Col("account", "account", header="Account"),
+    Col("brands", "brands", "int", "Brands"),
+    Col("probes", "probes", "int", "Probes"),
+    Col("answered", "acknowledged", "int", "Acknowledged"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
+)
+"""A team study's figures per researcher account: whether who asked changed the answer."""
+
 CHANNEL_COLS = (
     Col("channel", "channel", header="Channel"),
     Col("brands", "brands", "int", "Brands"),
@@ -180,8 +193,10 @@ def build_report(
     order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
     windows = windows.sort(["channel", order])
     per_channel = metrics.summarise(t, brandrows.empty(), ["channel"])
-    paths[1].write_text(_markdown(info, note, table, windows, per_channel), encoding="utf-8",
-                        newline="\n")
+    per_account = (metrics.summarise(t, brandrows.empty(), ["channel", "account"])
+                   if t["account"].null_count() < t.height else None)
+    paths[1].write_text(_markdown(info, note, table, windows, per_channel, per_account),
+                        encoding="utf-8", newline="\n")
     paths += batch.add(
         "ranking", _bars(table, len(channels) > 1), out / "ack_by_brand",
         title=_headline(table) + (" (synthetic data)" if info.synthetic else ""),
@@ -217,7 +232,7 @@ def _headline(table: pl.DataFrame) -> str:
 
 
 def _markdown(info: StudyInfo, note: str, table: pl.DataFrame, windows: pl.DataFrame,
-              per_channel: pl.DataFrame) -> str:
+              per_channel: pl.DataFrame, per_account: pl.DataFrame | None = None) -> str:
     human = [c for name in HUMAN for c in SUMMARY_COLS if c.name == name]
     title = info.title or info.name
     synthetic = "\n**Synthetic data**: simulated brands in the sandbox, not real ones.\n" \
@@ -230,6 +245,8 @@ def _markdown(info: StudyInfo, note: str, table: pl.DataFrame, windows: pl.DataF
         "the first reply coded as answering the question. summary.csv has within 1 h / 24 h "
         "and business-hours medians too.", "",
         "## Per channel", "", markdown(per_channel, CHANNEL_COLS),
+        *(["## Per account", "", markdown(per_account, ACCOUNT_COLS)]
+          if per_account is not None else []),
         "## By send window", "", markdown(windows, WINDOW_COLS),
         f"Send window by local time in {info.timezone}: weekday = Mon–Fri 09:00–17:00, evening = "
         f"other Mon–Fri times, weekend = Sat–Sun. {_hours_note(info)}", "",
@@ -241,7 +258,7 @@ def _accounts_note(info: StudyInfo) -> list[str]:
     """Who asked, for a team study: the method travels with the numbers."""
     if not info.accounts:
         return []
-    listed = "; ".join(f"{channel}: {', '.join(names)}"
+    listed = "; ".join(f"{channel}: {', '.join(markdown_cell(n) for n in names)}"
                        for channel, names in sorted(info.accounts.items()))
     return [f"Researcher accounts ({listed}): each brand's probes were dealt among its "
             "channel's accounts, so that each brand heard from several and each account asked "

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.collect.connect import connect
+from mystery.collect.connect import connect, world_start
 from mystery.collect.handoff import DueProbe
 from mystery.collect.progress import Progress
 from mystery.collect.runner import Runner, RunResult
@@ -85,6 +85,10 @@ def run_study(
             "driven by a test through --sandbox-url)"
         )
     team = [n for n in study.sandbox_channels if len(study.channels[n].account_names) > 1]
+    if any(n != "x" for n in team):
+        from mystery.sandbox.spec import WorldSpec
+
+        WorldSpec.from_study(study, world_start(study))  # refuses it, before anything is written
     if team and sandbox_url is None:
         raise SandboxError(
             f"channels.{team[0]} lists several accounts in the sandbox: their runners take "

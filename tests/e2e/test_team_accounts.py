@@ -103,10 +103,20 @@ def test_two_accounts_two_runners_one_sandbox(tmp_path: Path, sandbox: SandboxSe
     result = CliRunner().invoke(app, ["report", str(path)])
     assert result.exit_code == 0, result.output
     summary = (tmp_path / "results" / "team" / "summary.md").read_text(encoding="utf-8")
-    assert "Researcher accounts (x: shopper_a, shopper_b): each brand's probes were dealt" \
-        in summary
+    assert ("Researcher accounts (x: shopper\\_a, shopper\\_b): each brand's probes were "
+            "dealt") in summary  # names escaped as Markdown
     info = json.loads((tmp_path / "results" / "team" / "study.json").read_text())
     assert info["accounts"] == {"x": ACCOUNTS}
+    per_account = summary.split("## Per account", 1)[1].split("##", 1)[0]
+    for account in ACCOUNTS:
+        assert f"| x | {account.replace('_', chr(92) + '_')} | " in per_account
+    result = CliRunner().invoke(app, ["export", str(path)])
+    assert result.exit_code == 0, result.output
+    csv = (tmp_path / "results" / "team" / "timings.csv").read_text(encoding="utf-8")
+    lines = csv.splitlines()
+    assert lines[0].endswith(",cutoff_seconds,account")
+    assert Counter(line.rsplit(",", 1)[1] for line in lines[1:]) == {"shopper_a": 3,
+                                                                    "shopper_b": 3}
 
 
 def test_a_team_study_in_the_sandbox_needs_a_standalone_sandbox(tmp_path: Path) -> None:
@@ -159,3 +169,20 @@ def test_safeguards_hold_per_account_and_per_brand(tmp_path: Path, sandbox: Sand
         assert first.sent_at and second.sent_at
         assert second.sent_at - first.sent_at >= timedelta(hours=1)
         assert second.sent_at.isoformat() >= settled[first.id][:19]  # first was settled
+
+
+def test_several_accounts_are_emulated_on_x_only(tmp_path: Path) -> None:
+    fediverse = study_data(
+        name="team-fedi",
+        channels={"mastodon": {"accounts": ["a@sandbox.example", "b@sandbox.example"],
+                               "endpoint": "sandbox"}},
+        brands=[{"name": "Acme", "handles": {"mastodon": "acme@shop.example"},
+                 "profile": "quick"}],
+    )
+    path = write_study(tmp_path, fediverse, "fedi.toml")
+    result = CliRunner().invoke(app, ["run", str(path), "--account", "a@sandbox.example",
+                                      "--sandbox-url", "http://127.0.0.1:9", "--quiet"])
+    assert result.exit_code == 1
+    assert ("channels.mastodon lists several accounts, but the sandbox emulates several "
+            "researcher accounts on X only") in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fedi.toml"]
