@@ -59,6 +59,7 @@ class Sources:
 
     timings: list[pl.DataFrame] = field(default_factory=list)
     brand_rows: list[pl.DataFrame] = field(default_factory=list)
+    study_rows: list[pl.DataFrame] = field(default_factory=list)
     infos: dict[str, StudyInfo] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
 
@@ -112,6 +113,7 @@ def gather(root: str | Path = ".") -> Sources:
             _claim(sources, name, str(csv_path.relative_to(base)), problems)
         sources.timings.append(published.timings)
         sources.brand_rows.append(published.brand_rows)
+        sources.study_rows.append(published.study_rows)
     for csv_path in sorted((base / "results").glob("*/timings.csv")):
         folder = csv_path.parent
         try:
@@ -165,7 +167,7 @@ def generate(
         written = _write_all(sources, fresh / "results", brand_stat, highlight, batch)
         batch.run()
         written += batch.settle(merge=False)
-    return Generated(sorted(p.relative_to(fresh) for p in written), batch.charts)
+    return Generated(sorted({p.relative_to(fresh) for p in written}), batch.charts)
 
 
 def _expects_drawing(results: Path) -> bool:
@@ -183,12 +185,13 @@ def _write_all(
 
     from mystery.analysis.report import write_report
     from mystery.analysis.seriesreport import write_series
-    from mystery.timings import brandrows
+    from mystery.timings import brandrows, studyrows
     from mystery.timings import schema as timings
 
     written: list[Path] = []
     all_timings = pl.concat([timings.empty(), *sources.timings])
     all_brands = pl.concat([brandrows.empty(), *sources.brand_rows])
+    all_studies = pl.concat([studyrows.empty(), *sources.study_rows])
     for name, info in sorted(sources.infos.items()):
         study = all_timings.filter(pl.col("study") == name)
         written += write_report(study, results / name, info, highlight=highlight, batch=batch)
@@ -200,6 +203,7 @@ def _write_all(
             name, all_timings.filter(pl.col("series") == name),
             all_brands.filter(pl.col("series") == name), synthetic, results / name,
             brand_stat=brand_stat, highlight=highlight, batch=batch,
+            study_rows=all_studies.filter(pl.col("series") == name),
         )
     return written
 

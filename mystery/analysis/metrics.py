@@ -6,7 +6,8 @@ sector, send window…), so every table computes the same quantity the same way.
 What each figure means, and when it is left empty rather than guessed:
 
 * ``probes``, ``answered``, ``response_rate``: excluded probes are left out everywhere.
-  Brand rows add their published counts; a count that is not published leaves the total empty.
+  Brand rows add their published counts; a count that is not published leaves the total empty
+  (a brand row without a published rate has no ``answered``: unknown, never all).
 * ``mean_ack_seconds``: the mean over **answered probes only** (say so wherever it is shown).
   Brand rows pool exactly as a weighted mean (their mean × their answered count).
 * ``median_ack_seconds``, ``median_resolution_seconds``: Kaplan–Meier, unanswered (unresolved)
@@ -188,7 +189,10 @@ def summarise(
     out = out.with_columns(
         probes=probes,
         answered=answered,
-        response_rate=pl.when(single_row & pl.col("b_probes").is_null())
+        # One brand row alone: its rate as published (66.7 % stays 0.667, not 2/3), and
+        # unknown when not published.
+        response_rate=pl.when(single_row & (pl.col("b_probes").is_null()
+                                            | pl.col("b_only_rate").is_not_null()))
         .then(pl.col("b_only_rate"))
         .otherwise(answered / probes),
         mean_ack_seconds=pl.when(single_row)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.analysis import business, charts, metrics
+from mystery.analysis import business, charts, datapackage, metrics
 from mystery.analysis.batch import Batch
 from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
 from mystery.text import markdown_cell
@@ -81,10 +81,11 @@ def _business(timings: pl.DataFrame, info: StudyInfo) -> pl.DataFrame:
     """The counted probes with every duration in business seconds (each brand's hours)."""
     counted = metrics.counted(timings)
     years = counted["sent_at"].dt.year().drop_nulls()
-    closed = (info.holiday_dates(int(years.min()), int(years.max()) + 1)  # type: ignore[arg-type]
-              if info.holidays and years.len() else frozenset())
+    span = (int(years.min()), int(years.max()) + 1) if years.len() else None  # type: ignore[arg-type]
+    closed = info.holiday_dates(*span) if info.holidays and span else frozenset()
+    own = info.brand_holiday_dates(*span) if span else {}
     return business.to_business(counted, info.timezone, holidays=closed,
-                                brand_hours=info.brand_hours())
+                                brand_hours=info.brand_hours(), brand_holidays=own)
 
 
 def _with_business(
@@ -189,12 +190,18 @@ def build_report(
     )
     paths = [out / "summary.csv", out / "summary.md"]
     paths[0].write_bytes(csv_bytes(table, SUMMARY_COLS))
+    package = datapackage.descriptor(info.name, f"Study {info.name}", note,
+                                     {"summary.csv": SUMMARY_COLS})
+    team = timings["account"].null_count() < timings.height  # timings.csv names accounts
+    package["resources"].append(datapackage.resource("timings.csv",
+                                                     datapackage.timings_fields(team)))
+    paths.append(datapackage.write(out, package, primary=False))
     windows = _with_business(t, biz, ["channel", "window"])
     order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
     windows = windows.sort(["channel", order])
     per_channel = metrics.summarise(t, brandrows.empty(), ["channel"])
     per_account = (metrics.summarise(t, brandrows.empty(), ["channel", "account"])
-                   if t["account"].null_count() < t.height else None)
+                   if team else None)
     paths[1].write_text(_markdown(info, note, table, windows, per_channel, per_account),
                         encoding="utf-8", newline="\n")
     paths += batch.add(
@@ -269,6 +276,11 @@ def _hours_note(info: StudyInfo) -> str:
     """Which hours the business-hours medians count: the method travels with the numbers."""
     closed = (f" Closed on the public holidays of {info.holidays} (the holidays package)."
               if info.holidays else "")
+    if info.brand_holidays:
+        own_calendars = ", ".join(f"{brand} ({code})" for brand, code in
+                                  sorted(info.brand_holidays.items()))
+        closed += (f" Brands with their own holiday calendar: {own_calendars}"
+                   + ("." if info.holidays else "; no public holidays for the others."))
     if not info.hours:
         return "Business hours: Mon–Fri 09:00–17:00 in the same zone." + closed
     own = ", ".join(f"{brand} ({spec})" for brand, spec in sorted(info.hours.items()))

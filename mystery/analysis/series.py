@@ -8,6 +8,11 @@ The headline table (``yoy.csv``) has one row per year × channel and exactly the
 * fastest and slowest are chosen only among brands that answered **every** probe on that
   channel that year: a brand that ignored a question must not win "fastest" on the ones it
   answered. Partly-answering brands are listed beside the table with their response rate;
+* column names say the brand statistic (``fastest_mean_minutes``, ``fastest_median_minutes``:
+  :func:`named`); a brand whose response rate was not published is never "answered every
+  probe": its completeness is unknown, so it is not ranked;
+* the published side (``source``, a partial study's own totals, the extremes and average the
+  study published) comes from :mod:`.reported`;
 * ``median_minutes`` is the KM median over all probes of that year and channel, empty when
   fewer than half were answered or when any brand is known only from published brand rows;
 * a column the data cannot support is empty, never estimated.
@@ -19,11 +24,11 @@ or more years, with their change) and the sources behind every year.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from mystery.analysis import metrics
+from mystery.analysis import metrics, reported
 from mystery.analysis.tables import Col
 from mystery.words import BrandStat
 
@@ -32,17 +37,32 @@ if TYPE_CHECKING:
 
 YOY_COLS = (
     Col("series", "series"), Col("year", "year", "year", "Year"),
-    Col("channel", "channel", header="Channel"), Col("brands", "brands", "int", "Brands"),
+    Col("channel", "channel", header="Channel"), Col("source", "source", header="Source"),
+    Col("brands", "brands", "int", "Brands"),
+    Col("brands_listed", "brands_listed", "int", "Brands listed"),
+    Col("listed", "listed", header="Listed"),
     Col("probes", "probes", "int", "Probes"), Col("answered", "answered", "int", "Answered"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("fastest_brand", "fastest_brand", header="Fastest"),
-    Col("fastest_seconds", "fastest_minutes", "minutes", "Fastest time"),
+    Col("fastest_seconds", "fastest_{stat}_minutes", "minutes", "Fastest time"),
     Col("slowest_brand", "slowest_brand", header="Slowest"),
-    Col("slowest_seconds", "slowest_minutes", "minutes", "Slowest time"),
+    Col("slowest_seconds", "slowest_{stat}_minutes", "minutes", "Slowest time"),
     Col("median_ack_seconds", "median_minutes", "minutes", "Median, all probes"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
+    Col("published_fastest_brand", "published_fastest_brand", header="Published fastest"),
+    Col("published_fastest_seconds", "published_fastest_mean_minutes", "minutes",
+        "Published fastest, mean"),
+    Col("published_slowest_brand", "published_slowest_brand", header="Published slowest"),
+    Col("published_slowest_seconds", "published_slowest_mean_minutes", "minutes",
+        "Published slowest, mean"),
+    Col("published_mean_seconds", "published_mean_minutes", "minutes", "Published mean"),
+    Col("published_median_seconds", "published_median_minutes", "minutes",
+        "Published median"),
 )
+#: The published side of ``yoy`` (:mod:`.reported`), shown apart in ``yoy.md``.
+PUBLISHED_SOURCES = frozenset({"brands_listed", "listed", *(c.source for c in YOY_COLS
+                                                             if c.source.startswith("published"))})
 _GROUP_FIGURES = (
     Col("brands", "brands", "int", "Brands"), Col("probes", "probes", "int", "Probes"),
     Col("answered", "answered", "int", "Answered"),
@@ -61,8 +81,8 @@ PANEL_COLS = (
     Col("channel", "channel", header="Channel"), Col("year", "year", "year", "Year"),
     Col("probes", "probes", "int", "Probes"), Col("answered", "answered", "int", "Answered"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
-    Col("time", "minutes", "minutes", "Time"),
-    Col("change", "change_minutes", "minutes", "Change since previous year"),
+    Col("time", "{stat}_minutes", "minutes", "Time"),
+    Col("change", "change_{stat}_minutes", "minutes", "Change since previous year"),
 )
 UNRANKED_COLS = (
     Col("year", "year", "year", "Year"), Col("channel", "channel", header="Channel"),
@@ -79,6 +99,12 @@ SOURCE_COLS = (
     Col("last_sent", "last_sent", "date", "To"),
     Col("cutoff_max_seconds", "cutoff_minutes", "minutes", "Cutoff"),
 )
+
+
+def named(cols: Sequence[Col], brand_stat: BrandStat) -> tuple[Col, ...]:
+    """``cols`` with their CSV names saying the brand statistic: ``fastest_mean_minutes`` or
+    ``fastest_median_minutes``, never one header for two statistics."""
+    return tuple(replace(c, name=c.name.format(stat=brand_stat)) for c in cols)
 
 
 @dataclass(frozen=True)
@@ -117,10 +143,13 @@ def _pick(ranked: pl.DataFrame, keys: list[str], best: bool, prefix: str) -> pl.
 
 def tables(
     timings: pl.DataFrame, brand_rows: pl.DataFrame, synthetic: Mapping[str, bool],
-    brand_stat: BrandStat = "mean",
+    brand_stat: BrandStat = "mean", study_rows: pl.DataFrame | None = None,
 ) -> SeriesTables:
-    """All tables of one series from its timings and brand rows (``synthetic``: by study)."""
+    """All tables of one series from its timings, brand rows and study rows (``synthetic``: by
+    study, for every measured study; a study not in it is published figures)."""
     import polars as pl
+
+    from mystery.timings import studyrows
 
     keys = ["series", "year", "channel"]
     cells = metrics.summarise(timings, brand_rows, keys)
@@ -133,12 +162,15 @@ def tables(
         .join(_pick(ranked, keys, False, "slowest"), on=keys, how="left")
         .sort(["year", "channel"])
     )
+    yoy = reported.overlay(yoy, timings, brand_rows,
+                           studyrows.empty() if study_rows is None else study_rows, synthetic)
     reason = (
-        pl.when(~pl.col("full")).then(pl.lit("did not answer every probe"))
+        pl.when(pl.col("full").is_null()).then(pl.lit("response rate not published"))
+        .when(~pl.col("full")).then(pl.lit("did not answer every probe"))
         .otherwise(pl.lit(f"no {'median' if brand_stat == 'median' else 'mean'} time known"))
     )
     unranked = (
-        brands.filter(~pl.col("full") | pl.col("time").is_null())
+        brands.filter(~pl.col("full").fill_null(False) | pl.col("time").is_null())
         .with_columns(reason=reason)
         .sort(["year", "channel", "brand"])
     )

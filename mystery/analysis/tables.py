@@ -2,9 +2,11 @@
 
 Why hand-formatted cells: a float printed by a library may switch to exponent notation or
 change its digits between versions, and committed results must only change when the numbers
-do. Every CSV cell is formatted here with a fixed rule per kind (minutes with one decimal,
-rates with three), empty when unknown; Markdown shows the same values the way published
-surveys do (``9 h 03 min``, ``93.3 %``).
+do. Every CSV cell is formatted here with a fixed rule per kind, at full precision (minutes
+with six decimals, finer than a millisecond; rates as exactly as known, a published 98 % stays
+``0.98``: :func:`mystery.durations.minutes_cell`, :func:`~mystery.durations.rate_cell`), empty
+when unknown; Markdown shows the same values the way published surveys do, rounded for
+display only (``9 h 03 min``, ``2 min 38 s``, ``93.3 %``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
-from mystery.durations import format_duration
+from mystery.durations import format_duration, minutes_cell, rate_cell
 from mystery.text import markdown_cell, spreadsheet_safe
 
 if TYPE_CHECKING:
@@ -46,9 +48,9 @@ def csv_cell(value: object, kind: Kind) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if kind == "minutes":
-        return f"{float(value) / 60:.1f}"  # type: ignore[arg-type]
+        return minutes_cell(float(value))  # type: ignore[arg-type]
     if kind == "rate":
-        return f"{float(value):.3f}"  # type: ignore[arg-type]
+        return rate_cell(float(value))  # type: ignore[arg-type]
     if kind == "bool":
         return "true" if value else "false"
     if kind == "date" and isinstance(value, datetime | date):

@@ -137,8 +137,10 @@ def import_(
     target, published = import_file(file, studies, replace=replace)
     probes = published.timings.height
     brands = published.brand_rows.height
+    whole = published.study_rows.height
     err_console().print(
         f"{file}: OK: {', '.join(published.studies)}: {probes} probe rows, {brands} brand rows"
+        + (f", {whole} study row{'s' if whole > 1 else ''}" if whole else "")
     )
     out_console().print(_relative(target))
 

@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import frictionless
 import pytest
 from typer.testing import CliRunner
 
@@ -117,6 +118,8 @@ def test_two_accounts_two_runners_one_sandbox(tmp_path: Path, sandbox: SandboxSe
     assert lines[0].endswith(",cutoff_seconds,account")
     assert Counter(line.rsplit(",", 1)[1] for line in lines[1:]) == {"shopper_a": 3,
                                                                     "shopper_b": 3}
+    report = frictionless.validate(tmp_path / "results" / "team" / "datapackage.json")
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
 
 
 def test_a_team_study_in_the_sandbox_needs_a_standalone_sandbox(tmp_path: Path) -> None:
