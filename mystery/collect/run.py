@@ -191,12 +191,14 @@ def _run_locked(
     with open_or_discard(path) as store:
         store.durable_intent = not study.sandbox_channels
         new = store.initialise(study, plan)
+        # Whether any account sent to the sandbox yet: the world check is the study's, not
+        # one account's (another account's runner may have sent to a world since restarted).
+        sent = store.count(("sending", "sent", "settled"), study.sandbox_channels)
         store.serve(accounts)
         if not store.count(("planned", "sending", "sent")):
             return loaded, RunResult(store.counts(), finished=True, passes=0)
         in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
         history = sandbox_history(store, study) if in_process_sandbox and not new else None
-        sent = store.count(("sending", "sent", "settled"), study.sandbox_channels)
         sent_to = store.meta(SANDBOX_WORLD) if sent and not in_process_sandbox else None
         with connect(study, sandbox_url=sandbox_url, timeout=timeout, history=history,
                      sent_to=sent_to, on_notice=on_notice, accounts=accounts) as connection:

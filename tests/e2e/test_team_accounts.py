@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from mystery.cli import app
 from mystery.clock import parse_iso
 from mystery.collect.run import run_study
+from mystery.errors import SandboxError
 from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.store.store import Store
 from mystery.study.load import load_study
@@ -189,3 +190,18 @@ def test_several_accounts_are_emulated_on_x_only(tmp_path: Path) -> None:
     assert ("channels.mastodon lists several accounts, but the sandbox emulates several "
             "researcher accounts on X only") in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fedi.toml"]
+
+
+def test_an_account_does_not_start_on_a_restarted_sandbox(tmp_path: Path,
+                                                          sandbox: SandboxServer) -> None:
+    """shopper_a's probes went to one world; shopper_b's runner, pointed at a fresh sandbox,
+    is refused (its replies could never be compared with the same brands), even though
+    shopper_b itself has sent nothing yet."""
+    path = write_study(tmp_path, STUDY, "team.toml")
+    _, result = run_study(path, sandbox_url=sandbox.url, account="shopper_a")
+    assert result.finished
+    with SandboxServer() as restarted, pytest.raises(SandboxError,
+                                                      match="not the world this study's store"):
+        run_study(path, sandbox_url=restarted.url, account="shopper_b")
+    with Store.open(path.with_suffix(".db"), create=False) as store:
+        assert {p.state for p in store.probes() if p.account == "shopper_b"} == {"planned"}
