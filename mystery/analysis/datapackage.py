@@ -21,10 +21,10 @@ from mystery.durations import MINUTES_DECIMALS
 FILE_NAME = "datapackage.json"
 _TYPES: dict[Kind, str] = {
     "text": "string", "int": "integer", "minutes": "number", "rate": "number",
-    "date": "date", "bool": "boolean", "year": "integer",
+    "date": "date", "bool": "boolean", "year": "integer", "p": "number", "change": "number",
 }
 _UNITS: dict[Kind, str] = {"minutes": "minutes", "rate": "share (0 to 1)", "int": "count",
-                           "year": "year"}
+                           "year": "year", "p": "probability", "change": "share (-1 to 1)"}
 #: What a column means, where its header alone does not say it.
 MEANINGS = {
     "series": "the series (the same study repeated over years)",
@@ -47,6 +47,17 @@ MEANINGS = {
     "published_mean_minutes": "the study's own published mean time",
     "published_median_minutes": "the study's own published median time",
     "answered_every_probe": "the brand answered every probe (empty: not known)",
+    "median_ci_low_minutes": "lower end of the 95 % confidence interval of the median "
+    "(Greenwood variance, log-log transform; empty when the band never reaches one half)",
+    "median_ci_high_minutes": "upper end of the 95 % confidence interval of the median "
+    "(empty when undefined: the band's upper edge never falls to one half)",
+    "logrank_p": "two-sided log-rank p-value of the change from the previous year, all probes",
+    "panel_brands": "brands present in both this year and the previous one (the panel)",
+    "panel_logrank_p": "log-rank p-value of the change over the panel's probes only",
+    "rate_change": "change in response rate since the previous year, as a share",
+    "rate_change_ci_low": "lower end of the 95 % interval of the rate change (Newcombe's "
+    "hybrid score interval from Wilson intervals)",
+    "rate_change_ci_high": "upper end of the 95 % interval of the rate change (Newcombe)",
 }
 
 
@@ -68,8 +79,10 @@ def field(col: Col) -> dict[str, Any]:
         out["unit"] = _UNITS[col.kind]
     if col.kind == "minutes":
         out["description"] += f"; minutes with {MINUTES_DECIMALS} decimals"
-    if col.kind == "rate":
+    if col.kind in ("rate", "p"):
         out["constraints"] = {"minimum": 0, "maximum": 1}
+    if col.kind == "change":
+        out["constraints"] = {"minimum": -1, "maximum": 1}
     if col.kind == "bool":
         out["trueValues"], out["falseValues"] = ["true"], ["false"]
     return out

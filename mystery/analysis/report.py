@@ -31,17 +31,24 @@ SUMMARY_COLS = (
     Col("unanswered", "unanswered", "int", "Unanswered"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
+    Col("median_resolution_ci_low_seconds", "median_resolution_ci_low_minutes", "minutes"),
+    Col("median_resolution_ci_high_seconds", "median_resolution_ci_high_minutes", "minutes"),
     Col("mean_ack_seconds", "mean_ack_minutes_answered_only", "minutes",
         "Mean acknowledgement (answered only)"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
     Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
         "Median acknowledgement (business hours)"),
+    Col("business_median_ack_ci_low_seconds", "median_ack_business_ci_low_minutes", "minutes"),
+    Col("business_median_ack_ci_high_seconds", "median_ack_business_ci_high_minutes", "minutes"),
 )
 #: The columns shown on the terminal and in summary.md (the CSV has them all).
 HUMAN = ("brand", "channel", "probes", "acknowledged", "median_ack_minutes",
-         "median_resolution_minutes", "unanswered", "mean_ack_minutes_answered_only")
+         "median_ack_ci_low_minutes", "median_ack_ci_high_minutes", "median_resolution_minutes",
+         "unanswered", "mean_ack_minutes_answered_only")
 WINDOW_COLS = (
     Col("channel", "channel", header="Channel"),
     Col("window", "window", header="Sent"),
@@ -49,6 +56,8 @@ WINDOW_COLS = (
     Col("answered", "acknowledged", "int", "Acknowledged"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
         "Median (business hours)"),
 )
@@ -71,6 +80,8 @@ CHANNEL_COLS = (
     Col("answered", "acknowledged", "int", "Acknowledged"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
@@ -94,7 +105,7 @@ def _with_business(
     """Figures per ``by`` with the KM median in business hours beside the clock median."""
     clock = metrics.summarise(timings, brandrows.empty(), by)
     biz = metrics.median_ack(business_timings, by).rename(
-        {"median_ack_seconds": "business_median_ack_seconds"})
+        lambda c: f"business_{c}" if c.startswith("median_") else c)
     return clock.join(biz, on=by, how="left", nulls_equal=True)
 
 
@@ -143,6 +154,7 @@ def write_report(
     *,
     highlight: Sequence[str] = (),
     batch: Batch | None = None,
+    colour: str = charts.HIGHLIGHT,
 ) -> list[Path]:
     """Write one study's summary.csv, summary.md and ack_by_brand.png/.svg; return the paths.
 
@@ -153,7 +165,8 @@ def write_report(
     when its folder's ``charts.json`` says it changed, so that an unchanged report never
     rewrites a committed chart.
     """
-    return build_report(timings, out_dir, info, highlight=highlight, batch=batch).paths
+    return build_report(timings, out_dir, info, highlight=highlight, batch=batch,
+                        colour=colour).paths
 
 
 def build_report(
@@ -163,11 +176,13 @@ def build_report(
     *,
     highlight: Sequence[str] = (),
     batch: Batch | None = None,
+    colour: str = charts.HIGHLIGHT,
 ) -> StudyReport:
     """``write_report``, also returning the summary frame."""
     if batch is None:
         with Batch() as own:  # in place: charts drawn here, the manifest merged
-            built = build_report(timings, out_dir, info, highlight=highlight, batch=own)
+            built = build_report(timings, out_dir, info, highlight=highlight, batch=own,
+                                 colour=colour)
             own.run()
             return StudyReport(built.paths + own.settle(merge=True), built.summary)
     import polars as pl
@@ -204,11 +219,12 @@ def build_report(
                    if team else None)
     paths[1].write_text(_markdown(info, note, table, windows, per_channel, per_account),
                         encoding="utf-8", newline="\n")
+    options = {"colour": colour} if highlight else {}  # no client, no colour to draw
     paths += batch.add(
         "ranking", _bars(table, len(channels) > 1), out / "ack_by_brand",
-        title=_headline(table) + (" (synthetic data)" if info.synthetic else ""),
-        xlabel="median time to acknowledgement (Kaplan–Meier, log scale)",
-        note=note, highlight=highlight,
+        title=chart_title(info), subtitle=_headline(table),
+        xlabel="median time to acknowledgement (log scale)",
+        note=note, highlight=highlight, **options,
     )
     return StudyReport(paths, table)
 
@@ -224,7 +240,20 @@ def _bars(table: pl.DataFrame, label_channel: bool) -> list[charts.Bar]:
     ]
 
 
+def chart_title(info: StudyInfo) -> str:
+    """A chart's title is the study's own title (what its readers were told it asks), not its
+    id; a synthetic study says so there, unless its title already does."""
+    title = info.title or info.name
+    if info.synthetic and "synthetic" not in title.lower():
+        title += " (synthetic data)"
+    return title
+
+
+STATISTIC = "Median time to acknowledgement by brand (Kaplan–Meier, unanswered censored)"
+
+
 def _headline(table: pl.DataFrame) -> str:
+    """The chart's one statistic, named, with who did best on it."""
     import polars as pl
 
     from mystery.durations import format_duration
@@ -232,9 +261,9 @@ def _headline(table: pl.DataFrame) -> str:
     timed = table.filter(pl.col("median_ack_seconds").is_not_null()).sort(
         ["median_ack_seconds", "brand"])
     if timed.is_empty():
-        return "No brand acknowledged half of its probes before the cutoff"
+        return f"{STATISTIC}: no brand acknowledged half of its probes before the cutoff"
     best = timed.row(0, named=True)
-    return (f"{best['brand']} acknowledged fastest: median "
+    return (f"{STATISTIC}; fastest {best['brand']}, "
             f"{format_duration(best['median_ack_seconds'])}")
 
 

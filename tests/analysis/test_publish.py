@@ -60,13 +60,16 @@ def test_yoy_joins_published_2014_figures_with_later_studies(project: Path) -> N
     assert lines[0] == (
         "series,year,channel,source,brands,brands_listed,listed,probes,answered,response_rate,"
         "fastest_brand,fastest_mean_minutes,slowest_brand,slowest_mean_minutes,median_minutes,"
-        "within_1h,within_24h,published_fastest_brand,published_fastest_mean_minutes,"
+        "median_ci_low_minutes,median_ci_high_minutes,within_1h,within_24h,"
+        "logrank_p,panel_brands,panel_logrank_p,rate_change,rate_change_ci_low,"
+        "rate_change_ci_high,published_fastest_brand,published_fastest_mean_minutes,"
         "published_slowest_brand,published_slowest_mean_minutes,published_mean_minutes,"
         "published_median_minutes")
     # 2014 lists 5 of the study's 10 brands: the year shows the study's published totals,
-    # names no fastest or slowest of its own, and keeps the study's extremes as published.
-    assert lines[1] == ("uk-retail,2014,x,published,10,5,some,30,29,0.966667,,,,,,,,B&Q,"
-                        "9.000000,The Co-operative,543.000000,,")
+    # names no fastest or slowest of its own, keeps the study's extremes as published, and,
+    # the first year, has nothing to be compared with.
+    assert lines[1] == ("uk-retail,2014,x,published,10,5,some,30,29,0.966667" + "," * 16
+                        + "B&Q,9.000000,The Co-operative,543.000000,,")
     assert [line.split(",")[1] for line in lines[1:]] == ["2014", "2025", "2026"]
     md = (project / "results/uk-retail/yoy.md").read_text()
     assert "| 2025 (synthetic) |" in md and "John Lewis" in md
@@ -217,3 +220,39 @@ def test_column_names_say_the_brand_statistic(project: Path, stat: str) -> None:
     assert f"slowest_{stat}_minutes" in yoy.split(",")
     assert "fastest_minutes" not in yoy.split(",")
     assert {f"{stat}_minutes", f"change_{stat}_minutes"} <= set(panel.split(","))
+
+
+def test_publish_tests_each_change_and_says_what_the_numbers_allow(tmp_path: Path) -> None:
+    # 2025 asks 6 brands, 2026 only 4 of them, each on two channels: the years compare
+    # different brands, the panel is the 4 present in both, and a brand counts once.
+    (tmp_path / "studies").mkdir()
+    make_study(tmp_path, series="s", year=2025, brands=6, channels=("x", "email"),
+               probes_per_brand=8, seed=3)
+    make_study(tmp_path, series="s", year=2026, brands=4, channels=("x", "email"),
+               probes_per_brand=8, seed=4)
+    result = CliRunner().invoke(app, ["publish", "--root", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "results" / "s"
+    changes = (out / "changes.csv").read_text(encoding="utf-8").splitlines()
+    assert changes[0].startswith("series,channel,from_year,to_year,scope,brands_from,brands_to")
+    rows = [line.split(",") for line in changes[1:]]
+    assert [(r[1], r[4], r[5], r[6]) for r in rows] == [
+        ("email", "all probes", "6", "4"), ("email", "panel", "4", "4"),
+        ("x", "all probes", "6", "4"), ("x", "panel", "4", "4")]
+    assert all(r[11] for r in rows)  # a log-rank p on every row: both years have probe times
+    md = (out / "yoy.md").read_text(encoding="utf-8")
+    assert "## Change since the previous year" in md
+    assert "x, 2025 → 2026, all probes (6 then 4 brands):" in md
+    assert "different brands each year: compare the panel" in md
+    assert "Newcombe's hybrid score interval" in md
+    # Brands counted once across channels, and the median convention in the method note.
+    assert "2025 (synthetic): 96 probes, 6 brands; 2026 (synthetic): 64 probes, 4 brands" in md
+    assert "the lower middle time, never an average" in md
+    summary = (tmp_path / "results/s-2026/summary.md").read_text(encoding="utf-8")
+    assert "n = 64 probes to 4 brands" in summary and "never an average" in summary
+    yoy = (out / "yoy.csv").read_text(encoding="utf-8").splitlines()
+    header = yoy[0].split(",")
+    later = dict(zip(header, yoy[-1].split(","), strict=True))
+    assert later["panel_brands"] == "4" and later["logrank_p"] and later["panel_logrank_p"]
+    assert float(later["rate_change_ci_low"]) <= float(later["rate_change"]) \
+        <= float(later["rate_change_ci_high"])
