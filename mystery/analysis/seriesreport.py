@@ -365,7 +365,9 @@ def _charts(
                if missing else "")
         paths += batch.add(
             "survival", {c: v for c, v in curves.items() if v}, out / "survival",
-            title=f"{name}: share of probes still unanswered over time",
+            title=look.title,
+            subtitle=f"Share of probes still unanswered over time (Kaplan–Meier, unanswered "
+                     f"censored, 95 % band), {years}",
             note=note(name, t, brand_stat) + gap,
         )
     points = {}
