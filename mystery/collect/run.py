@@ -19,7 +19,8 @@ from mystery.collect.handoff import DueProbe
 from mystery.collect.progress import Progress
 from mystery.collect.runner import Runner, RunResult
 from mystery.errors import MysteryError, SandboxError
-from mystery.store.lock import StudyLock, lock_path
+from mystery.store.address import StoreAddress, store_address
+from mystery.store.lock import study_lock
 from mystery.store.store import Store, open_or_discard
 from mystery.study.load import LoadedStudy, load_study
 from mystery.study.model import Study
@@ -34,8 +35,10 @@ def _noop(_: object) -> None:
     return None
 
 
-def store_path(loaded: LoadedStudy, db: str | Path | None) -> Path:
-    return Path(db) if db is not None else loaded.default_db
+def store_path(loaded: LoadedStudy, db: str | Path | None) -> StoreAddress:
+    """The store ``--db`` names: an SQLite file (by default beside the study) or a
+    PostgreSQL URL."""
+    return store_address(db, loaded.default_db)
 
 
 def run_study(
@@ -79,7 +82,7 @@ def run_study(
         )
     plan = make_plan(study)
     path = store_path(loaded, db)
-    with StudyLock(lock_path(path)) as lock:
+    with study_lock(path) as lock:
         if lock.taken_over is not None:
             on_notice(f"took over the lock of a runner that is no longer running "
                       f"({lock.taken_over.describe()})")
@@ -106,7 +109,7 @@ def check_live(study: Study, live: bool) -> None:
 def _run_locked(
     loaded: LoadedStudy,
     plan: list[PlannedProbe],
-    path: Path,
+    path: StoreAddress,
     *,
     once: bool,
     sandbox_url: str | None,

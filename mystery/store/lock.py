@@ -35,9 +35,12 @@ from typing import TYPE_CHECKING
 
 from mystery.clock import iso
 from mystery.errors import StoreError, StoreLockedError
+from mystery.store.address import PostgresAddress, StoreAddress
 
 if TYPE_CHECKING:
     from filelock import FileLock
+
+    from mystery.store.advisory import AdvisoryLock
 
 _BODY_AT = 1
 """Where the body starts: after the byte Windows locks (see the module docstring)."""
@@ -71,6 +74,16 @@ class Holder:
         except PermissionError:
             return True  # someone else's live process
         return True
+
+
+def study_lock(address: StoreAddress) -> StudyLock | AdvisoryLock:
+    """The lock that keeps a study to one runner: a file beside an SQLite store, an advisory
+    lock in a PostgreSQL store's database (:mod:`mystery.store.advisory`)."""
+    if isinstance(address, PostgresAddress):
+        from mystery.store.advisory import AdvisoryLock
+
+        return AdvisoryLock(address)
+    return StudyLock(lock_path(address))
 
 
 def lock_path(db: str | Path) -> Path:

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mystery.clock import iso
 from mystery.errors import StoreError
-from mystery.store.connection import StoreConnection, connect
+from mystery.store.address import PostgresAddress, StoreAddress, store_address
+from mystery.store.connection import Db, connect
 from mystery.store.migrations import MAIN_CODER, MIGRATIONS
 from mystery.store.reads import StoreReads
 from mystery.store.rows import Counts, Flag, HandEntry, ProbeRow, ReplyRow
@@ -56,21 +56,28 @@ __all__ = [  # the records and the schema are imported from here by callers of t
 class Store(StoreReads):
     """One study's store. Use :meth:`open`; every mutating method commits before returning."""
 
-    def __init__(self, db: StoreConnection, path: Path) -> None:
+    def __init__(self, db: Db, path: StoreAddress) -> None:
         super().__init__(db, path)
         # Sync each intent to send to disk (see begin_send). Off for the sandbox, whose world
         # a power cut ends too: there is no post on any platform to be sent twice.
         self.durable_intent = True
+        self.created = False  # whether opening made it (open_or_discard removes it again)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> Store:
-        path = Path(path)
+    def open(cls, path: str | Path | PostgresAddress, *, create: bool = True) -> Store:
+        """The store at ``path``: an SQLite file, or a ``postgresql://`` URL
+        (:mod:`mystery.store.postgres`); ``create=False`` refuses one that holds nothing."""
+        address = store_address(path, Path())
+        if isinstance(address, PostgresAddress):
+            return cls._open_postgres(address, create=create)
+        path = address
         if not create and not path.exists():
             raise StoreError(
                 f"no store at {path}; run 'mystery run' on the study first, or pass --db"
             )
+        existed = path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
@@ -108,8 +115,43 @@ class Store(StoreReads):
             db.close()
             raise
         store = cls(db, path)
+        store.created = not existed
         store._migrate()
         return store
+
+    @classmethod
+    def _open_postgres(cls, address: PostgresAddress, *, create: bool) -> Store:
+        from mystery.store.postgres import connect as pg_connect
+
+        db = pg_connect(address)
+        try:
+            tables = _postgres_tables(db)
+            if tables and "migrations" not in tables:
+                raise StoreError(
+                    f"{address} is not a mystery store (its database holds tables of another "
+                    "program); give each study its own database (createdb) and pass its URL")
+            if not tables and not create:
+                raise StoreError(f"no store at {address} (its database is empty); run "
+                                 "'mystery run' on the study with this --db first")
+        except BaseException:
+            db.close()
+            raise
+        store = cls(db, address)
+        store.created = not tables
+        store._migrate()
+        return store
+
+    def discard(self) -> None:
+        """Remove what opening a new store made (see :func:`open_or_discard`), and close."""
+        if isinstance(self.path, PostgresAddress):
+            with self.transaction() as db:
+                for table in sorted(_postgres_tables(db)):
+                    db.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+            self.close()
+            return
+        self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def close(self) -> None:
         self.db.close()
@@ -121,9 +163,10 @@ class Store(StoreReads):
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``: all or nothing, and no other writer in between."""
-        self.db.execute("BEGIN IMMEDIATE")
+    def transaction(self) -> Iterator[Db]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: all or nothing, and no other writer in between
+        (PostgreSQL: ``BEGIN``, its row locks keeping writers apart)."""
+        self.db.execute(self.db.dialect.begin)
         try:
             yield self.db
             self.db.execute("COMMIT")
@@ -145,14 +188,16 @@ class Store(StoreReads):
                 if name not in done:
                     migration(db)
                     db.execute(
-                        "INSERT INTO migrations VALUES (?, datetime('now'))", (name,)
+                        "INSERT INTO migrations VALUES (?, ?)",
+                        (name, datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")),
                     )
 
     # -- study and plan --------------------------------------------------------------------
 
     def set_meta(self, items: dict[str, str]) -> None:
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", items.items())
+            db.executemany("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                           "value = excluded.value", items.items())
 
     def initialise(self, study: Study, plan: Iterable[PlannedProbe]) -> bool:
         """Pin the store to a study and insert its plan; a no-op when already done.
@@ -209,7 +254,9 @@ class Store(StoreReads):
         ``planned``, to be posted again. Other commits may be lost to a power cut harmlessly:
         a lost ``sent`` is reconciled, a lost poll is read again.
         """
-        if self.durable_intent:
+        # PostgreSQL syncs every commit (synchronous_commit is on by default).
+        sqlite = self.db.dialect.name == "sqlite"
+        if self.durable_intent and sqlite:
             self.db.execute("PRAGMA synchronous = FULL")
         try:
             with self.transaction() as db:
@@ -222,9 +269,10 @@ class Store(StoreReads):
                     (probe_id, iso(now)),
                 )
         finally:
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            if sqlite:
+                self.db.execute("PRAGMA synchronous = NORMAL")
 
-    def _finish_attempt(self, db: sqlite3.Connection, probe_id: str, outcome: str,
+    def _finish_attempt(self, db: Db, probe_id: str, outcome: str,
                         detail: str, now: datetime) -> None:
         db.execute(
             "UPDATE send_attempts SET finished_at = ?, outcome = ?, detail = ? "
@@ -266,7 +314,7 @@ class Store(StoreReads):
             self.exclude_in(db, probe_id, kind, reason, now)
 
     @staticmethod
-    def exclude_in(db: sqlite3.Connection, probe_id: str, kind: str, reason: str,
+    def exclude_in(db: Db, probe_id: str, kind: str, reason: str,
                    now: datetime) -> None:
         """:meth:`exclude` inside the caller's transaction (a poll's, a missed probe's)."""
         db.execute(
@@ -275,7 +323,9 @@ class Store(StoreReads):
             (iso(now), probe_id),
         )
         db.execute(
-            "INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?)", (probe_id, kind, reason, iso(now))
+            "INSERT INTO flags VALUES (?, ?, ?, ?) ON CONFLICT (probe_id, kind) DO UPDATE SET "
+            "reason = excluded.reason, flagged_at = excluded.flagged_at",
+            (probe_id, kind, reason, iso(now)),
         )
 
     def settle(self, probe_id: str, outcome: Outcome, now: datetime) -> None:
@@ -303,7 +353,8 @@ class Store(StoreReads):
                 self.exclude_in(db, probe_id, "reach", reason, now)
             for r in replies:
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (r.channel, r.message_id, r.probe_id, well_formed(r.author),
                      well_formed(r.text), iso(r.created_at),
                      r.in_reply_to, r.conversation_id, r.auto_code, iso(now)),
@@ -312,7 +363,8 @@ class Store(StoreReads):
             db.execute(
                 "INSERT INTO cursors VALUES (?, ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET "
                 "value = excluded.value, "
-                "polled_through = max(coalesce(polled_through, ''), excluded.polled_through), "
+                f"polled_through = {db.dialect.greatest}(coalesce(cursors.polled_through, ''), "
+                "excluded.polled_through), "
                 "updated_at = excluded.updated_at",
                 (channel, cursor, iso(polled_through), iso(now)),
             )
@@ -322,7 +374,7 @@ class Store(StoreReads):
         """Every id of an edited probe's versions (its edit history): replies to any of them
         are the probe's. Idempotent."""
         with self.transaction() as db:
-            db.executemany("INSERT OR IGNORE INTO edits VALUES (?, ?, ?)",
+            db.executemany("INSERT INTO edits VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                            [(channel, mid, probe_id) for mid in message_ids])
 
     def set_code(self, channel: str, message_id: str, code: Code, coder: str,
@@ -340,12 +392,14 @@ class Store(StoreReads):
         with self.transaction() as db:
             for channel, message_id, code in codes:
                 db.execute(
-                    "INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO codes VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, message_id, "
+                    "coder) DO UPDATE SET code = excluded.code, coded_at = excluded.coded_at",
                     (channel, message_id, code, coder, iso(now)),
                 )
                 written += 1
             if written:
-                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (MAIN_CODER, coder))
+                db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO NOTHING",
+                           (MAIN_CODER, coder))
         return written
 
     # -- hand-logged channels (mystery.collect.handlog) --------------------------------------------
@@ -358,8 +412,8 @@ class Store(StoreReads):
         with self.transaction() as db:
             for e in entries:
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO hand_log (probe_id, event, at, code, source, "
-                    "logged_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO hand_log (probe_id, event, at, code, source, "
+                    "logged_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (e.probe_id, e.event, iso(e.at), e.code, e.source, iso(now)),
                 )
                 new += cur.rowcount
@@ -367,10 +421,10 @@ class Store(StoreReads):
                     self._hand_sent(db, e, now)
                 elif e.event == "reply":
                     db.execute(
-                        "INSERT OR IGNORE INTO replies (channel, message_id, probe_id, author, "
+                        "INSERT INTO replies (channel, message_id, probe_id, author, "
                         "text, created_at, in_reply_to, conversation_id, auto_code, "
                         "recorded_at) SELECT channel, ?, id, ?, ?, ?, message_id, NULL, ?, ? "
-                        "FROM probes WHERE id = ?",
+                        "FROM probes WHERE id = ? ON CONFLICT DO NOTHING",
                         (e.message_id, well_formed(e.author), well_formed(e.text), iso(e.at),
                          e.code, iso(now), e.probe_id),
                     )
@@ -382,7 +436,7 @@ class Store(StoreReads):
                     )
         return new
 
-    def _hand_sent(self, db: sqlite3.Connection, e: HandEntry, now: datetime) -> None:
+    def _hand_sent(self, db: Db, e: HandEntry, now: datetime) -> None:
         row = db.execute("SELECT state FROM probes WHERE id = ?", (e.probe_id,)).fetchone()
         if row is None or row[0] not in ("planned", "sending"):
             return  # already sent (the same time: validated), nothing to change
@@ -398,25 +452,30 @@ class Store(StoreReads):
         )
 
 
+def _postgres_tables(db: Db) -> set[str]:
+    """Every table in the database's schema, whoever owns it (``information_schema`` would
+    hide those our role may not read, and so let a study in beside another program's)."""
+    return {r[0] for r in db.execute(
+        "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema()")}
+
+
 @contextmanager
-def open_or_discard(path: str | Path) -> Iterator[Store]:
+def open_or_discard(path: str | Path | PostgresAddress) -> Iterator[Store]:
     """``with open_or_discard(db) as store:`` — :meth:`Store.open`, except that a store this
     command created is deleted again when the command fails before it recorded anything (an
     unreachable sandbox, a CSV whose every row is refused): a failed command leaves no new
     file behind. A store that held anything before, or records anything now, is kept."""
-    path = Path(path)
-    created = not path.exists()
     store = Store.open(path)
     try:
         yield store
     except BaseException:
         unused = False
-        if created:
+        if store.created:
             with suppress(StoreError):
                 unused = store.untouched()
-        store.close()
         if unused:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            with suppress(StoreError):
+                store.discard()
+        store.close()
         raise
     store.close()
