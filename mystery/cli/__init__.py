@@ -18,6 +18,7 @@ import typer
 
 from mystery.cli import analysis, auth, code, collect, manual, sandbox
 from mystery.cli import log as log_command
+from mystery.cli import store as store_command
 
 app = typer.Typer(
     name="mystery",
@@ -54,6 +55,7 @@ sandbox.register(app)
 auth.register(app)
 code.register(app)
 log_command.register(app)
+store_command.register(app)
 
 
 def main() -> None:
