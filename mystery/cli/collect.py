@@ -169,6 +169,12 @@ def run(
         bool, typer.Option(help="Write the report under results/<study>/ when the study is done.")
     ] = True,
     output: FormatOption = "table",
+    account: Annotated[
+        str | None,
+        typer.Option("--account", help="Run only the probes of this researcher account (one "
+                     "of a channel's accounts = [...]); needed when a channel lists several.",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Run a study: send due probes, collect replies, settle probes, until all are settled.
 
@@ -220,12 +226,16 @@ def run(
     try:
         loaded, result = run_study(study, db=db, once=once, sandbox_url=sandbox_url,
                                    on_progress=on_progress, on_notice=on_notice,
-                                   live=post_live, on_due=on_due, confirm=confirm)
+                                   live=post_live, on_due=on_due, confirm=confirm,
+                                   account=account)
     finally:
         if view is not None:
             view.close()
     c = result.counts
     state = "finished" if result.finished else "paused (run again to resume)"
+    if account is not None and result.finished:
+        state = (f"finished for account {account}" if c.settled < c.planned
+                 else "finished")  # the other accounts' runners may still be at work
     err_console().print(
         f"{loaded.study.name}: {state}: {c.sent}/{c.planned} probes sent, {c.acknowledged} "
         f"acknowledged, {c.resolved} resolved, {c.unanswered} unanswered, "
@@ -233,7 +243,7 @@ def run(
     )
     for name, why in result.stopped.items():
         err_console().print(f"channel {name} stopped: {why}", markup=False)
-    if result.finished and report:
+    if result.finished and report and (account is None or c.settled == c.planned):
         from mystery.cli.analysis import show_report
 
         show_report(loaded, db, output=output)

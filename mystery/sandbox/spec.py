@@ -193,7 +193,16 @@ class WorldSpec(_Model):
         Brands without a profile get the default one (always answers after about an hour).
         The researcher has an account on each emulated channel the study uses.
         """
-        researcher = {c: study.channels[c].account for c in EMULATED if c in study.channels}
+        several = [c for c in EMULATED
+                   if c in study.channels and len(study.channels[c].account_names) > 1]
+        if several:
+            raise SandboxError(
+                f"channels.{several[0]} lists several accounts, but the sandbox emulates one "
+                "researcher account per platform; give the sandbox study one account, or run "
+                "the team study on the real platforms"
+            )
+        researcher = {c: study.channels[c].account_names[0]
+                      for c in EMULATED if c in study.channels}
         if not researcher:
             raise SandboxError(
                 "the sandbox emulates X, Mastodon and Bluesky only: add [channels.x], "
