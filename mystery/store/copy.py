@@ -20,12 +20,13 @@ BATCH = 1000
 
 
 def tables(db: Db) -> list[str]:
-    """The store's tables in copying order; ``migrations`` stays each store's own."""
+    """The store's tables in copying order; ``migrations`` and ``leases`` (who runs it
+    now) stay each store's own."""
     if db.dialect.name == "postgresql":
         sql = "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
     else:
         sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
-    names = {str(r[0]) for r in db.execute(sql)} - {"migrations"}
+    names = {str(r[0]) for r in db.execute(sql)} - {"migrations", "leases"}
     return [t for t in FIRST if t in names] + sorted(names - set(FIRST))
 
 

@@ -26,7 +26,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,8 +39,6 @@ from mystery.store.address import PostgresAddress, StoreAddress
 
 if TYPE_CHECKING:
     from filelock import FileLock
-
-    from mystery.store.advisory import AdvisoryLock
 
 _BODY_AT = 1
 """Where the body starts: after the byte Windows locks (see the module docstring)."""
@@ -76,13 +74,12 @@ class Holder:
         return True
 
 
-def study_lock(address: StoreAddress) -> StudyLock | AdvisoryLock:
-    """The lock that keeps a study to one runner: a file beside an SQLite store, an advisory
-    lock in a PostgreSQL store's database (:mod:`mystery.store.advisory`)."""
+def study_lock(address: StoreAddress) -> AbstractContextManager[StudyLock | None]:
+    """The lock that keeps a study to one runner: a file beside an SQLite store. A PostgreSQL
+    store has none: its runners hold a lease per account instead (:mod:`mystery.store.leases`),
+    taken once the store is open."""
     if isinstance(address, PostgresAddress):
-        from mystery.store.advisory import AdvisoryLock
-
-        return AdvisoryLock(address)
+        return nullcontext()
     return StudyLock(lock_path(address))
 
 

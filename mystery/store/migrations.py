@@ -210,6 +210,29 @@ def _m007_accounts(db: Db) -> None:
     )
 
 
+def _m008_leases(db: Db) -> None:
+    """Several runners on one PostgreSQL study: who serves which account, and until when
+    (:mod:`mystery.store.leases`). Made in an SQLite store too, so both have one schema;
+    there the file lock keeps one runner per store and the table stays empty."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE leases (
+            channel TEXT NOT NULL,
+            account TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            backend INTEGER NOT NULL,
+            since TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (channel, account)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Db], None]]] = [
     ("m001_initial", _m001_initial),
     ("m002_flags", _m002_flags),
@@ -218,4 +241,5 @@ MIGRATIONS: list[tuple[str, Callable[[Db], None]]] = [
     ("m005_main_coder", _m005_main_coder),
     ("m006_edits", _m006_edits),
     ("m007_accounts", _m007_accounts),
+    ("m008_leases", _m008_leases),
 ]

@@ -53,6 +53,15 @@ __all__ = [  # the records and the schema are imported from here by callers of t
 ]
 
 
+SETUP_KEY = 0x6D797374
+"""A PostgreSQL advisory lock key: held while a store is migrated or planned, so runners that
+start together on a new study do it once."""
+
+
+PRESENT_KEY = 0x6D797375
+"""Held shared by every command that has a PostgreSQL store open; exclusively to discard it."""
+
+
 class Store(StoreReads):
     """One study's store. Use :meth:`open`; every mutating method commits before returning."""
 
@@ -62,6 +71,9 @@ class Store(StoreReads):
         # a power cut ends too: there is no post on any platform to be sent twice.
         self.durable_intent = True
         self.created = False  # whether opening made it (open_or_discard removes it again)
+        # The lease this runner holds on a PostgreSQL study (mystery.store.leases): every
+        # intent to send is recorded only while it still holds the probe's account.
+        self.lease_holder: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,6 +137,9 @@ class Store(StoreReads):
 
         db = pg_connect(address)
         try:
+            # Present for as long as this connection lives: a store is discarded only when no
+            # other command has it open (see discard).
+            db.execute("SELECT pg_advisory_lock_shared(?)", (PRESENT_KEY,))
             tables = _postgres_tables(db)
             if tables and "migrations" not in tables:
                 raise StoreError(
@@ -144,6 +159,10 @@ class Store(StoreReads):
     def discard(self) -> None:
         """Remove what opening a new store made (see :func:`open_or_discard`), and close."""
         if isinstance(self.path, PostgresAddress):
+            alone = self.db.execute("SELECT pg_try_advisory_lock(?)", (PRESENT_KEY,)).fetchone()
+            if not alone[0]:  # another runner of the team has it open: it is theirs too
+                self.close()
+                return
             with self.transaction() as db:
                 for table in sorted(_postgres_tables(db)):
                     db.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
@@ -180,6 +199,8 @@ class Store(StoreReads):
 
     def _migrate(self) -> None:
         with self.transaction() as db:
+            if db.dialect.name == "postgresql":  # runners starting together migrate once
+                db.execute("SELECT pg_advisory_xact_lock(?)", (SETUP_KEY,))
             db.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
             )
@@ -205,7 +226,17 @@ class Store(StoreReads):
         Returns True when the store was new. Refuses a store made for another study, or for a
         different version of this one: mixing plans would corrupt both. The digest is of the
         validated model, so editing comments or reordering keys in the file is harmless.
+        Runners of a team starting together on a new PostgreSQL store plan it once.
         """
+        if self.db.dialect.name != "postgresql":
+            return self._initialise(study, plan)
+        self.db.execute("SELECT pg_advisory_lock(?)", (SETUP_KEY,))
+        try:
+            return self._initialise(study, plan)
+        finally:
+            self.db.execute("SELECT pg_advisory_unlock(?)", (SETUP_KEY,))
+
+    def _initialise(self, study: Study, plan: Iterable[PlannedProbe]) -> bool:
         digest = study.digest
         existing = self.meta("study")
         if existing is not None:
@@ -275,6 +306,8 @@ class Store(StoreReads):
             self.db.execute("PRAGMA synchronous = FULL")
         try:
             with self.transaction() as db:
+                if self.lease_holder is not None:
+                    self._claim(db, probe_id)
                 db.execute(
                     "UPDATE probes SET state = 'sending' WHERE id = ? AND state = 'planned'",
                     (probe_id,),
@@ -286,6 +319,22 @@ class Store(StoreReads):
         finally:
             if sqlite:
                 self.db.execute("PRAGMA synchronous = NORMAL")
+
+    def _claim(self, db: Db, probe_id: str) -> None:
+        """Several runners (PostgreSQL): send only while holding the probe's account's lease,
+        and only a probe no other transaction has claimed (``FOR UPDATE SKIP LOCKED``)."""
+        from mystery.errors import StoreLockedError
+        from mystery.store.leases import FENCE
+
+        if db.execute(FENCE, (probe_id, self.lease_holder)).fetchone() is None:
+            raise StoreLockedError(
+                f"this runner lost its lease on {probe_id}'s account (it was silent longer "
+                "than the lease, and another runner may have taken the account over): it "
+                "sends nothing more. Run it again to resume safely")
+        if db.execute("SELECT id FROM probes WHERE id = ? AND state = 'planned' "
+                      "FOR UPDATE SKIP LOCKED", (probe_id,)).fetchone() is None:
+            raise StoreLockedError(f"{probe_id} is in another runner's hands; run again to "
+                                   "resume safely")
 
     def _finish_attempt(self, db: Db, probe_id: str, outcome: str,
                         detail: str, now: datetime) -> None:

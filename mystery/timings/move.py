@@ -48,6 +48,10 @@ def copy_study(loaded: LoadedStudy, source: str | Path | None, target: str | Pat
         held.enter_context(study_lock(src))
         held.enter_context(study_lock(dst))
         original = held.enter_context(Store.open(src, create=False))
+        busy = at_work(original)
+        if busy:
+            raise StoreError(f"runners are at work on {src} ({'; '.join(busy)}): stop them "
+                             "first (they resume safely), then copy")
         owner = original.meta("study")
         if owner != loaded.study.name:
             raise StoreError(
@@ -70,6 +74,18 @@ def copy_study(loaded: LoadedStudy, source: str | Path | None, target: str | Pat
                 copy.discard()
             raise
     return Moved(src, dst, rows, timings)
+
+
+def at_work(store: Store) -> list[str]:
+    """The runners holding a lease on a PostgreSQL store now (none on SQLite: its file lock
+    is held for the copy instead)."""
+    from mystery.store.postgres import PgConnection
+
+    if not isinstance(store.db, PgConnection):
+        return []
+    from mystery.store.leases import runners
+
+    return [f"{r.who}, account {r.account} on {r.channel}" for r in runners(store.db)]
 
 
 def _same(original: Store, copy: Store) -> int:

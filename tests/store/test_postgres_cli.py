@@ -15,8 +15,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from mystery.cli import app
+from mystery.collect.run import served_accounts
 from mystery.store.address import PostgresAddress
-from mystery.store.advisory import AdvisoryLock
+from mystery.store.leases import Leases
+from mystery.store.store import Store
+from mystery.study.load import load_study
 from tests.postgres import PASSWORD, PostgresServer, dump, tables
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,15 +129,22 @@ def test_a_database_of_another_program_is_refused_untouched(
     assert tables(postgres_server, url) == ["invoices"]
 
 
-def test_a_second_runner_on_one_postgres_study_is_refused_naming_the_first(
+def test_a_second_runner_for_the_same_accounts_is_refused_naming_the_first(
     tmp_path: Path, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = postgres_server.database()
     monkeypatch.chdir(tmp_path)
-    with AdvisoryLock(PostgresAddress(url)):
-        _refused(_run(_demo(tmp_path), "--db", url), "another 'mystery run' is using",
-                 "mystery run pid")
-    assert tables(postgres_server, url) == []  # refused before the store was opened
+    demo = _demo(tmp_path)
+    Store.open(url).close()
+    before = dump(postgres_server, url)
+    accounts = served_accounts(load_study(demo).study, None)
+    with Leases(PostgresAddress(url), accounts) as first:
+        _refused(_run(demo, "--db", url), "is served by another runner", first.holder,
+                 "one runner per account")
+    # Refused before anything was sent or read: at most the (deterministic) plan went in.
+    with Store.open(url) as store:
+        assert store.untouched() and store.count(("planned",)) == 66
+    assert "CREATE TABLE public.leases" in before
 
 
 def test_a_run_that_fails_before_recording_anything_leaves_the_database_empty(
