@@ -320,6 +320,19 @@ class Store(StoreReads):
             if sqlite:
                 self.db.execute("PRAGMA synchronous = NORMAL")
 
+    def other_runners(self) -> list[str]:
+        """The other runners at work on this study now (PostgreSQL: who, where, since when,
+        lease age), for the live view; none on SQLite, where one runner holds the file."""
+        from mystery.store.postgres import PgConnection
+
+        if not isinstance(self.db, PgConnection):
+            return []
+        from mystery.store.leases import runners
+
+        return [f"{r.account} on {r.channel}: {r.who.split(' #')[0]}, since {r.since[:19]} UTC, "
+                f"heartbeat {r.heartbeat_age:.0f} s ago"
+                for r in runners(self.db) if r.who != self.lease_holder]
+
     def _claim(self, db: Db, probe_id: str) -> None:
         """Several runners (PostgreSQL): send only while holding the probe's account's lease,
         and only a probe no other transaction has claimed (``FOR UPDATE SKIP LOCKED``)."""

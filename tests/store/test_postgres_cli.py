@@ -165,3 +165,26 @@ def test_postgres_urls_are_printed_without_their_password() -> None:
     assert redact(f"postgresql://ann@db.example/uk?password={PASSWORD}&sslmode=require") == \
         "postgresql://ann@db.example/uk?password=***&sslmode=require"
     assert PASSWORD not in repr(PostgresAddress(f"postgresql://ann:{PASSWORD}@h/uk"))
+
+
+def test_the_live_view_names_the_teams_other_runners(postgres_server: PostgresServer) -> None:
+    import os
+    from datetime import UTC, datetime
+
+    from rich.text import Text
+
+    from mystery.cli.liveview import _details, _read
+    from mystery.collect.progress import Progress
+
+    url = postgres_server.database()
+    Store.open(url).close()
+    with Leases(PostgresAddress(url), {"x": "shopper_b"}), Store.open(url) as store:
+        store.lease_holder = "this runner"
+        frame = _read(Progress(now=datetime(2026, 3, 2, tzinfo=UTC), store=store, virtual=True))
+        shown = [str(t) for t in _details(frame) if isinstance(t, Text)]
+    [other] = frame.others
+    assert other.startswith(f"shopper_b on x: pid {os.getpid()} on ")
+    assert "since " in other and "heartbeat 0 s ago" in other
+    assert f"other runner: {other}" in shown
+    with Store.open(url) as store:  # released: nobody else at work
+        assert store.other_runners() == []
