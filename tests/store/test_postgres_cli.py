@@ -188,3 +188,13 @@ def test_the_live_view_names_the_teams_other_runners(postgres_server: PostgresSe
     assert f"other runner: {other}" in shown
     with Store.open(url) as store:  # released: nobody else at work
         assert store.other_runners() == []
+
+
+def test_a_runner_for_an_account_the_study_lacks_writes_nothing_to_postgres(
+    tmp_path: Path, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres_server.database()
+    monkeypatch.chdir(tmp_path)
+    _refused(_run(_demo(tmp_path), "--db", url, "--account", "nobody"),
+             "--account nobody: the study has no such account")
+    assert tables(postgres_server, url) == []
