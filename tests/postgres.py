@@ -73,7 +73,8 @@ class PostgresServer:
                     "--pwfile", str(pwfile))
         server._run("pg_ctl", "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "60",
                     "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
-                    "-c fsync=off -c max_connections=200", "start")
+                    "-c fsync=off -c max_connections=200 "
+                    "-c shared_preload_libraries=pg_stat_statements", "start")
         server.psql("CREATE ROLE mystery LOGIN CREATEDB PASSWORD '" + PASSWORD + "'")
         return server
 
