@@ -34,12 +34,13 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mystery.analysis.charts import HIGHLIGHT
 from mystery.analysis.manifest import FILE, file_hash
 from mystery.errors import ImportFileError, MysteryError, Problem
 from mystery.timings.studyinfo import StudyInfo
@@ -59,6 +60,7 @@ class Sources:
 
     timings: list[pl.DataFrame] = field(default_factory=list)
     brand_rows: list[pl.DataFrame] = field(default_factory=list)
+    study_rows: list[pl.DataFrame] = field(default_factory=list)
     infos: dict[str, StudyInfo] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
 
@@ -112,6 +114,7 @@ def gather(root: str | Path = ".") -> Sources:
             _claim(sources, name, str(csv_path.relative_to(base)), problems)
         sources.timings.append(published.timings)
         sources.brand_rows.append(published.brand_rows)
+        sources.study_rows.append(published.study_rows)
     for csv_path in sorted((base / "results").glob("*/timings.csv")):
         folder = csv_path.parent
         try:
@@ -141,6 +144,7 @@ class Generated:
 def generate(
     root: str | Path, out: str | Path, *, brand_stat: BrandStat = "mean",
     highlight: Sequence[str] = (), workers: int | None = 1, drawing: bool = True,
+    colour: str = HIGHLIGHT, fresh_charts: bool = False,
 ) -> Generated:
     """Write every study report and series result of ``root`` under ``out/results``; paths
     are relative to ``out``. Tables are always computed (they are compared byte for byte);
@@ -151,7 +155,8 @@ def generate(
     is known, while the tables are still being computed. The default, 1, draws them in this
     process, last: a pool re-imports the caller's main module, which a script needs to guard
     with ``if __name__ == "__main__":``; the ``mystery`` command is guarded and uses one
-    process per CPU."""
+    process per CPU. ``fresh_charts``: every chart is drawn under ``out`` whatever
+    ``root/results`` holds (``publish --out``: a folder of its own, complete)."""
     from mystery.analysis.batch import Batch
 
     base, fresh = Path(root), Path(out)
@@ -160,12 +165,13 @@ def generate(
     if highlight:
         known_brands(highlight, {b for df in (*sources.timings, *sources.brand_rows)
                                  for b in df["brand"].unique().to_list()})
-    with Batch(workers, out=fresh / "results", home=base / "results", drawing=drawing,
+    home = fresh / "results" if fresh_charts else base / "results"
+    with Batch(workers, out=fresh / "results", home=home, drawing=drawing,
                eager=eager) as batch:  # an eager pool starts now, while sources are read
-        written = _write_all(sources, fresh / "results", brand_stat, highlight, batch)
+        written = _write_all(sources, fresh / "results", brand_stat, highlight, batch, colour)
         batch.run()
         written += batch.settle(merge=False)
-    return Generated(sorted(p.relative_to(fresh) for p in written), batch.charts)
+    return Generated(sorted({p.relative_to(fresh) for p in written}), batch.charts)
 
 
 def _expects_drawing(results: Path) -> bool:
@@ -177,31 +183,51 @@ def _expects_drawing(results: Path) -> bool:
 
 def _write_all(
     sources: Sources, results: Path, brand_stat: BrandStat, highlight: Sequence[str],
-    batch: Batch,
+    batch: Batch, colour: str = HIGHLIGHT,
 ) -> list[Path]:
+    """Every study report and series. A highlighted brand colours only the studies and series
+    it is in: the others are written exactly as without ``--highlight`` (no greyed-out chart
+    of brands that are all peers of nobody)."""
     import polars as pl
 
     from mystery.analysis.report import write_report
     from mystery.analysis.seriesreport import write_series
-    from mystery.timings import brandrows
+    from mystery.timings import brandrows, studyrows
     from mystery.timings import schema as timings
 
     written: list[Path] = []
     all_timings = pl.concat([timings.empty(), *sources.timings])
     all_brands = pl.concat([brandrows.empty(), *sources.brand_rows])
+    all_studies = pl.concat([studyrows.empty(), *sources.study_rows])
+    def present(*frames: pl.DataFrame) -> list[str]:
+        brands = {b for df in frames for b in df["brand"].unique().to_list()}
+        return [h for h in highlight if h in brands]
+
     for name, info in sorted(sources.infos.items()):
         study = all_timings.filter(pl.col("study") == name)
-        written += write_report(study, results / name, info, highlight=highlight, batch=batch)
+        written += write_report(study, results / name, info, highlight=present(study),
+                                batch=batch, colour=colour)
     synthetic = {name: info.synthetic for name, info in sources.infos.items()}
     names = sorted(set(all_timings["series"].unique().to_list())
                    | set(all_brands["series"].unique().to_list()))
     for name in names:
+        part, brands = (all_timings.filter(pl.col("series") == name),
+                        all_brands.filter(pl.col("series") == name))
         written += write_series(
-            name, all_timings.filter(pl.col("series") == name),
-            all_brands.filter(pl.col("series") == name), synthetic, results / name,
-            brand_stat=brand_stat, highlight=highlight, batch=batch,
+            name, part, brands, synthetic, results / name,
+            brand_stat=brand_stat, highlight=present(part, brands), batch=batch,
+            title=series_title(name, sources.infos), colour=colour,
+            study_rows=all_studies.filter(pl.col("series") == name),
         )
     return written
+
+
+def series_title(name: str, infos: Mapping[str, StudyInfo]) -> str:
+    """A series has no title of its own: its newest titled study's title heads its charts
+    (what its readers last saw); ``Series <name>`` when none of its studies has one."""
+    titled = sorted((info.year, info.title) for info in infos.values()
+                    if info.series == name and info.title)
+    return titled[-1][1] if titled else f"Series {name}"
 
 
 def _compare(root: Path, fresh: Path, files: list[Path]) -> list[Outcome]:
@@ -224,17 +250,23 @@ def _chart_files(root: Path, charts: list[Chart]) -> list[tuple[Path, Chart]]:
 
 def publish(
     root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
-    workers: int | None = 1,
+    workers: int | None = 1, colour: str = HIGHLIGHT, out: str | Path | None = None,
 ) -> list[Outcome]:
     """Regenerate ``results/``; write only files whose bytes changed (state ``written``).
 
     Tables and manifests are compared byte for byte; a chart is drawn only when its
-    fingerprint changed or its file is missing or edited, and written only then."""
+    fingerprint changed or its file is missing or edited, and written only then.
+
+    With ``out`` the results are written to ``out/<folder>/`` instead, complete, and
+    ``root/results`` is not touched: a consultant's highlighted copy needs no restore with git
+    afterwards. Paths returned are then relative to ``out``."""
     base = Path(root)
+    if out is not None:
+        return _publish_to(base, Path(out), brand_stat, highlight, workers, colour)
     with tempfile.TemporaryDirectory(prefix="mystery-publish-") as tmp:
         fresh = Path(tmp)
         made = generate(base, fresh, brand_stat=brand_stat, highlight=highlight,
-                        workers=workers)
+                        workers=workers, colour=colour)
         compared = _compare(base, fresh, made.files)
         compared += [Outcome(rel, "unchanged") for rel, chart in _chart_files(base, made.charts)
                      if chart.state == "current"]
@@ -242,6 +274,24 @@ def publish(
         replace_all({base / rel: (fresh / rel).read_bytes() for rel in sorted(changed)})
     return [Outcome(o.path, "written" if o.path in changed else o.state)
             for o in sorted(compared, key=lambda o: o.path)]
+
+
+def _publish_to(base: Path, out: Path, brand_stat: BrandStat, highlight: Sequence[str],
+                workers: int | None, colour: str) -> list[Outcome]:
+    """``publish --out``: everything generated afresh, then put in place as one write."""
+    if out.resolve() == (base / "results").resolve():
+        raise MysteryError(f"--out {out}: that is results/ itself; leave --out out to "
+                           "regenerate results/, or name another folder")
+    with tempfile.TemporaryDirectory(prefix="mystery-publish-") as tmp:
+        fresh = Path(tmp)
+        made = generate(base, fresh, brand_stat=brand_stat, highlight=highlight,
+                        workers=workers, colour=colour, fresh_charts=True)
+        files = sorted(made.files + [rel for rel, _ in _chart_files(fresh, made.charts)
+                                     if rel not in made.files])
+        # Paths under results/… in the temporary folder become paths under out/.
+        moved = {out / rel.relative_to("results"): (fresh / rel).read_bytes() for rel in files}
+        replace_all(moved)
+    return [Outcome(path.relative_to(out), "written") for path in sorted(moved)]
 
 
 def replace_all(files: dict[Path, bytes]) -> None:
@@ -318,7 +368,7 @@ def _chart_state(path: Path, chart: Chart) -> str:
 
 def check(
     root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
-    workers: int | None = 1,
+    workers: int | None = 1, colour: str = HIGHLIGHT,
 ) -> list[Outcome]:
     """Every output with its state; ``stale`` or ``missing`` ones mean results/ is not current.
 
@@ -329,7 +379,7 @@ def check(
     base = Path(root)
     with tempfile.TemporaryDirectory(prefix="mystery-check-") as tmp:
         made = generate(base, tmp, brand_stat=brand_stat, highlight=highlight,
-                        workers=workers, drawing=False)
+                        workers=workers, drawing=False, colour=colour)
         outcomes = _compare(base, Path(tmp), made.files)
     outcomes += [Outcome(rel, _chart_state(base / rel, chart))
                  for rel, chart in _chart_files(base, made.charts)]
@@ -338,7 +388,7 @@ def check(
 
 def report_study(
     loaded: LoadedStudy, db: str | Path | None = None, results: str | Path = "results",
-    *, highlight: Sequence[str] = (),
+    *, highlight: Sequence[str] = (), colour: str = HIGHLIGHT,
 ) -> StudyReport:
     """Export a study's timings from its store and write its report: the one call for
     ``mystery report`` and for the runner at the end of ``mystery run``."""
@@ -351,7 +401,7 @@ def report_study(
     folder = Path(results) / info.name
     with whole_or_untouched(folder):
         paths = export.write_export(timings, info, folder)
-        built = build_report(timings, folder, info, highlight=highlight)
+        built = build_report(timings, folder, info, highlight=highlight, colour=colour)
     return StudyReport(paths + built.paths, built.summary)
 
 
@@ -368,9 +418,10 @@ def export_study(
         return export.write_export(timings, info, Path(results) / info.name)
 
 
-def known_brands(highlight: Sequence[str], brands: set[str]) -> None:
-    """Refuse a ``--highlight`` that names no brand, with the closest names: a misspelt client
-    would otherwise draw every bar grey and say nothing."""
+def known_brands(highlight: Sequence[str], brands: set[str], option: str = "--highlight") \
+        -> None:
+    """Refuse a ``--highlight`` (or ``option``) that names no brand, with the closest names: a
+    misspelt client would otherwise draw every bar grey and say nothing."""
     from difflib import get_close_matches
 
     for name in highlight:
@@ -380,4 +431,4 @@ def known_brands(highlight: Sequence[str], brands: set[str]) -> None:
         hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
                 else "brand names are as in the study file, e.g. "
                 f"{', '.join(repr(b) for b in sorted(brands)[:3])}")
-        raise MysteryError(f"--highlight {name!r}: no such brand here; {hint}")
+        raise MysteryError(f"{option} {name!r}: no such brand here; {hint}")

@@ -12,6 +12,7 @@ one frame. Modules, in the order data flows through them:
                   draws them in a pool of processes
 - ``report``      one study's report; ``seriesreport`` one series' results
 - ``manifest``    each results folder's ``charts.json``: what every chart draws
+- ``power``       a plan's power by simulation (``mystery plan --power``), a batched log-rank
 
 The frames it reads are :mod:`mystery.timings`' (the schema, published brand rows, study.json);
 it imports neither the store nor the study model (:func:`mystery.publish.report_study` joins a

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 _DRAWERS: dict[str, Callable[..., list[Path]]] = {
     "ranking": charts.ranking, "yoy": charts.yoy, "survival": charts.survival,
-    "distribution": charts.distribution,
+    "distribution": charts.distribution, "client_years": charts.client_years,
 }
 #: Imported once by the fork server, so that every worker starts with them loaded; the
 #: caller's main module too, as multiprocessing does by default (workers then skip it).

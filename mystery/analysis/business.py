@@ -157,11 +157,13 @@ def to_business(
     windows: Sequence[Window] = DEFAULT_WINDOWS,
     holidays: Collection[date] = (),
     brand_hours: Mapping[str, Sequence[Window]] | None = None,
+    brand_holidays: Mapping[str, Collection[date]] | None = None,
 ) -> pl.DataFrame:
     """Timings with every duration (acknowledgement, resolution, cutoff) in business seconds.
 
-    ``brand_hours`` gives some brands their own windows (by the ``brand`` column); every other
-    row uses ``windows``. The result is still valid timings, so the same metrics (Kaplan–Meier
+    ``brand_hours`` gives some brands their own windows and ``brand_holidays`` their own
+    public holidays (by the ``brand`` column); every other row uses ``windows`` and
+    ``holidays``. The result is still valid timings, so the same metrics (Kaplan–Meier
     included, censored at the cutoff's business length) apply unchanged. Probes without a send
     time are dropped: their business time cannot be known."""
     import numpy as np
@@ -169,33 +171,40 @@ def to_business(
 
     columns = ("ack_seconds", "resolution_seconds", "cutoff_seconds")
     t = timings.filter(pl.col("sent_at").is_not_null())
-    groups = _window_groups(t["brand"], tuple(windows), brand_hours or {})
+    groups = _window_groups(t["brand"], (tuple(windows), frozenset(holidays)),
+                            brand_hours or {}, brand_holidays or {})
     if len(groups) == 1:  # one set of hours for every row: no need to split
-        (hours, _), = groups
-        converted = _business_many(t["sent_at"], [t[c] for c in columns], hours, tz, holidays)
+        ((hours, closed), _), = groups
+        converted = _business_many(t["sent_at"], [t[c] for c in columns], hours, tz, closed)
         return t.with_columns(v.alias(c) for v, c in zip(converted, columns, strict=True))
     out = {c: np.full(t.height, np.nan) for c in columns}
-    for hours, rows in groups:
+    for (hours, closed), rows in groups:
         part, mask = t.filter(rows), rows.to_numpy()
         converted = _business_many(part["sent_at"], [part[c] for c in columns], hours, tz,
-                                   holidays)
+                                   closed)
         for c, values in zip(columns, converted, strict=True):
             out[c][mask] = values.to_numpy()
     return t.with_columns(pl.Series(c, out[c], dtype=pl.Float64).fill_nan(None) for c in columns)
 
 
+_Key = tuple[tuple[Window, ...], frozenset[date]]
+
+
 def _window_groups(
-    brands: pl.Series, default: tuple[Window, ...], brand_hours: Mapping[str, Sequence[Window]]
-) -> list[tuple[tuple[Window, ...], pl.Series]]:
-    """The distinct sets of windows in use, each with a boolean mask of its rows."""
-    by_hours: dict[tuple[Window, ...], list[str]] = {}
-    for brand, hours in brand_hours.items():
-        if hours and tuple(hours) != default:
-            by_hours.setdefault(tuple(hours), []).append(brand)
-    own = [(hours, brands.is_in(names).fill_null(False)) for hours, names in by_hours.items()]
-    declared = [b for names in by_hours.values() for b in names]
+    brands: pl.Series, default: _Key, brand_hours: Mapping[str, Sequence[Window]],
+    brand_holidays: Mapping[str, Collection[date]],
+) -> list[tuple[_Key, pl.Series]]:
+    """The distinct (windows, holidays) in use, each with a boolean mask of its rows."""
+    by_key: dict[_Key, list[str]] = {}
+    for brand in dict.fromkeys([*brand_hours, *brand_holidays]):
+        hours = tuple(brand_hours.get(brand) or ()) or default[0]
+        closed = frozenset(brand_holidays[brand]) if brand in brand_holidays else default[1]
+        if (hours, closed) != default:
+            by_key.setdefault((hours, closed), []).append(brand)
+    own = [(key, brands.is_in(names).fill_null(False)) for key, names in by_key.items()]
+    declared = [b for names in by_key.values() for b in names]
     rest = ~brands.is_in(declared).fill_null(False)
-    groups = [(hours, rows) for hours, rows in own if rows.any()]
+    groups = [(key, rows) for key, rows in own if rows.any()]
     if rest.any() or not groups:
         groups.insert(0, (default, rest))
     return groups

@@ -1,9 +1,13 @@
 """Charts for people who present them: one house style, PNG (2×) and SVG, byte-stable.
 
 Conventions (STYLE.md, research/ecosystem.md §2): time axes on a log scale labelled in human
-units (1 min, 1 h, 1 day); the client brand in colour and its peers grey when ``highlight`` is
-given; unanswered probes drawn distinctly (hatched, out to the cutoff), never as a short bar;
-every chart carries its method note (n, dates, channels, cutoff) and a synthetic year says so.
+units (1 min, 1 h, 1 day); brands drawn as dots, never bars (on a log axis a bar starts at an
+arbitrary left edge, so its length means nothing); the client brand in colour (``colour``, the
+client's own if they have one) and its peers grey when ``highlight`` is given; a brand that
+fewer than half answered drawn distinctly at the cutoff, never as a short time; every chart is
+titled by the study's title with one named statistic beneath it, and carries its method note
+(n, dates, channels, cutoff); a synthetic year says so. ``aspect="slide"`` draws 16:9
+(1920 × 1080 px at 2×) for a deck; the default is a report page's width with a height that grows.
 
 Byte-stable because CI commits these files: the style fixes ``svg.hashsalt`` and the font
 (DejaVu Sans ships with matplotlib), SVGs are saved without a date and PNGs without a software
@@ -29,12 +33,23 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 STYLE = "mystery.analysis.house"
-HIGHLIGHT, PEER, BASE, CENSORED = "#d1495b", "#a9a9a9", "#44617b", "#e8e8e8"
+#: The default client colour: a strong blue, not red (red reads "bad" in a speed ranking).
+HIGHLIGHT, PEER, BASE = "#1764ab", "#a9a9a9", "#44617b"
 _TICKS = (
     (1.0, "1 s"), (10.0, "10 s"), (60.0, "1 min"), (600.0, "10 min"), (3600.0, "1 h"),
     (21600.0, "6 h"), (86400.0, "1 day"), (604800.0, "1 week"), (2592000.0, "30 days"),
 )  # fmt: skip
-WIDTH = 8.0  # inches; PNG at 200 dpi is 1600 px wide, good for a slide
+WIDTH = 8.0  # inches; PNG at 200 dpi is 1600 px wide, a report page
+SLIDE = (9.6, 5.4)  # inches: 16:9, PNG at 200 dpi is 1920 × 1080, a slide at 2×
+ASPECTS = ("report", "slide")
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def check_colour(colour: str) -> str:
+    """``colour`` when it is ``#RRGGBB``; a ValueError saying how to write one otherwise."""
+    if not _COLOUR.fullmatch(colour):
+        raise ValueError(f"{colour!r} is not a colour; write it as #RRGGBB, e.g. '#1764ab'")
+    return colour.lower()
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,17 @@ class YearRange:
 
 
 @dataclass(frozen=True)
+class ClientYear:
+    """The client's median (with its 95 % interval) and the peer median in one year."""
+
+    year: int
+    client: float | None
+    low: float | None
+    high: float | None
+    peers: float | None
+
+
+@dataclass(frozen=True)
 class Curve:
     """One Kaplan–Meier curve: share of probes still unanswered at each grid time."""
 
@@ -75,6 +101,9 @@ class Curve:
     synthetic: bool
     grid: Sequence[float]
     waiting: Sequence[float]
+    low: Sequence[float] = ()  # the 95 % band at each grid time (NaN: undefined)
+    high: Sequence[float] = ()
+    censored: Sequence[tuple[float, float]] = ()  # (time, share waiting) of censored probes
 
 
 @dataclass(frozen=True)
@@ -86,26 +115,41 @@ class Point:
     seconds: float
 
 
-def _figure(height: float) -> Figure:
+def _figure(height: float, aspect: str = "report") -> Figure:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(WIDTH, height), layout="constrained")
+    if aspect not in ASPECTS:
+        raise ValueError(f"aspect {aspect!r}: one of {', '.join(ASPECTS)}")
+    size = SLIDE if aspect == "slide" else (WIDTH, height)
+    return Figure(figsize=size, layout="constrained")
 
 
-def _finish(fig: Figure, title: str, note: str) -> None:
-    """Title top left, method note bottom left, space reserved for both."""
+def _finish(fig: Figure, title: str, note: str, subtitle: str = "") -> None:
+    """Title top left with its statistic beneath (``subtitle``), method note bottom left,
+    space reserved for all three."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    lines = textwrap.wrap(note, width=int(WIDTH * 17))
-    height = fig.get_figheight()
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    lines = textwrap.wrap(note, width=int(width * 17))
     bottom = 0.08  # inches, below the note
     reserve = (bottom + len(lines) * 0.135 + 0.15) / height  # 7 pt × 1.35 line spacing
     fig.text(0.01, bottom / height, "\n".join(lines), fontsize=7, color="#555555",
              va="bottom", ha="left", linespacing=1.35)
-    fig.suptitle(title, x=0.01, ha="left", fontsize=11, fontweight="bold")
+    # Title and statistic are placed here, outside the layout (which would otherwise reserve
+    # the title's height a second time inside the rectangle), and the axes laid out below.
+    title_lines = textwrap.wrap(title, width=int(width * 9.5)) or [""]
+    edge = 0.1 / height
+    fig.suptitle("\n".join(title_lines), x=0.01, y=1.0 - edge, ha="left", va="top",
+                 fontsize=11, fontweight="bold").set_in_layout(False)
+    used = 0.1 + len(title_lines) * 0.2  # inches from the top edge: 11 pt lines
+    if subtitle:
+        fig.text(0.01, 1.0 - (used + 0.04) / height, subtitle, fontsize=9, color="#333333",
+                 va="top", ha="left").set_in_layout(False)
+        used += 0.22
+    top = 1.0 - (used + 0.12) / height
     engine = fig.get_layout_engine()
     if isinstance(engine, ConstrainedLayoutEngine):
-        engine.set(rect=(0.0, reserve, 1.0, 1.0 - reserve))
+        engine.set(rect=(0.0, reserve, 1.0, top - reserve))  # left, bottom, width, height
 
 
 def _save(fig: Figure, stem: Path) -> list[Path]:
@@ -182,10 +226,10 @@ def _time_axis(ax: Axes, low: float, high: float, axis: str = "x") -> None:
     target.set_minor_locator(NullLocator())
 
 
-def _colour(brand: str, highlight: Sequence[str]) -> str:
+def _colour(brand: str, highlight: Sequence[str], colour: str = HIGHLIGHT) -> str:
     if not highlight:
         return BASE
-    return HIGHLIGHT if brand in highlight else PEER
+    return colour if brand in highlight else PEER
 
 
 def _share(bar: Bar) -> str:
@@ -195,7 +239,7 @@ def _share(bar: Bar) -> str:
 
 
 def _shown(order: list[Bar], highlight: Sequence[str], limit: int) -> list[Bar | None]:
-    """At most ``limit`` bars: the fastest and the slowest halves, highlighted brands always;
+    """At most ``limit`` rows: the fastest and the slowest halves, highlighted brands always;
     None marks the gap. A ranking of 200 brands is unreadable; the tables list them all."""
     if len(order) <= limit:
         return list(order)
@@ -212,9 +256,15 @@ def _shown(order: list[Bar], highlight: Sequence[str], limit: int) -> list[Bar |
 
 def ranking(
     bars: Sequence[Bar], stem: Path, *, title: str, xlabel: str, note: str,
-    highlight: Sequence[str] = (), limit: int = 30,
+    highlight: Sequence[str] = (), limit: int = 30, subtitle: str = "",
+    colour: str = HIGHLIGHT, aspect: str = "report",
 ) -> list[Path]:
-    """Horizontal bars, fastest at the top; brands without a time below, drawn distinctly."""
+    """A dot per brand, fastest at the top, on a faint guide line across the whole axis (a
+    Cleveland dot plot: the position is the value, nothing is a length from an arbitrary
+    edge). A brand that fewer than half answered is a hollow arrow at the cutoff ("beyond
+    it"); one whose time is not published, a note. ``aspect="slide"`` keeps 16 rows."""
+    if aspect == "slide":
+        limit = min(limit, 16)
     timed = sorted((b for b in bars if b.seconds is not None), key=lambda b: (b.seconds, b.name))
     censored = sorted((b for b in bars if b.seconds is None and b.censored_at),
                       key=lambda b: b.name)
@@ -228,42 +278,47 @@ def ranking(
     high = max([(b.seconds or 0.0) * 14 for b in timed] + [cutoff * 1.6, low * 100])
 
     def draw() -> Figure:
-        fig = _figure(1.7 + 0.34 * max(len(order), 1))
+        fig = _figure(1.9 + 0.3 * max(len(order), 1), aspect)
         ax = fig.add_subplot()
-        # Bars of one look (colour, hatch) become one patch: a hatch is rendered once per
-        # patch, so thirty hatched bars drawn one by one cost thirty hatch renderings.
-        looks: dict[tuple[str, str, float, str, float], list[tuple[float, float]]] = {}
+        guides: list[list[tuple[float, float]]] = []
+        dots: list[tuple[float, int, str]] = []
+        beyond: list[tuple[float, int, str]] = []
         for y, bar in enumerate(order):
             if bar is None:
                 ax.text(low * 1.3, y, f"… {hidden} brands in between (all in the tables)",
                         va="center", fontsize=8, color="#666666", fontstyle="italic")
                 continue
-            colour = _colour(bar.brand, highlight)
+            guides.append([(low, y), (high, y)])
+            tint = _colour(bar.brand, highlight, colour)
             weight = "bold" if bar.brand in highlight else "normal"
             if bar.seconds is not None:
-                partial = bool(_share(bar))  # a time over answered probes only: lighter
-                look = (colour, "...." if partial else "", 0.5 if partial else 1.0, colour, 0.0)
-                looks.setdefault(look, []).append((y, bar.seconds))
+                dots.append((bar.seconds, y, tint))
                 text = " · ".join(t for t in (format_duration(bar.seconds), _share(bar)) if t)
-                ax.text(bar.seconds * 1.12, y, text, va="center", fontsize=8, color="#333333",
+                ax.text(bar.seconds * 1.18, y, text, va="center", fontsize=8, color="#333333",
                         fontweight=weight)
             elif bar.censored_at:
-                looks.setdefault((CENSORED, "////", 1.0, colour, 0.6), []).append(
-                    (y, bar.censored_at))
+                beyond.append((bar.censored_at, y, tint))
                 share = _share(bar) or "none answered"
-                ax.text(low * 1.3, y, f"under half answered by the cutoff ({share})",
-                        va="center", fontsize=8, color="#333333", fontstyle="italic",
-                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
+                ax.text(bar.censored_at / 1.3, y, f"fewer than half answered by the cutoff "
+                        f"({share})", va="center", ha="right", fontsize=8, color="#333333",
+                        fontstyle="italic", fontweight=weight)
             else:
                 ax.text(low * 1.3, y, f"time not published ({_share(bar) or 'all answered'})",
                         va="center", fontsize=8, color="#666666", fontstyle="italic")
-        for (face, hatch, alpha, edge, width), spans in looks.items():
-            ax.add_patch(_bar_patch(spans, low, facecolor=face, hatch=hatch or None, alpha=alpha,
-                                    edgecolor=edge, linewidth=width))
+        ax.add_collection(_line_collection()(guides, colors="#ececec", linewidths=0.8,
+                                             zorder=1))
+        if dots:
+            xs, ys, faces = zip(*dots, strict=True)
+            ax.scatter(xs, ys, s=46, c=list(faces), edgecolors="white", linewidths=0.6,
+                       zorder=3)
+        if beyond:
+            xs, ys, edges = zip(*beyond, strict=True)
+            ax.scatter(xs, ys, s=52, marker=">", facecolors="white", edgecolors=list(edges),
+                       linewidths=1.3, zorder=3)
         ax.set_yticks(range(len(order)), [b.name if b else "" for b in order])
         for label, bar in zip(ax.get_yticklabels(), order, strict=True):
             if bar and bar.brand in highlight:
-                label.set_color(HIGHLIGHT)
+                label.set_color(colour)
                 label.set_fontweight("bold")
         ax.set_ylim(len(order) - 0.5, -0.5)
         if cutoff:
@@ -272,22 +327,10 @@ def ranking(
                     color="#555555", va="bottom", ha="center", transform=ax.get_xaxis_transform())
         _time_axis(ax, low, high)
         ax.set_xlabel(xlabel)
-        _finish(fig, title, note)
+        _finish(fig, title, note, subtitle)
         return fig
 
     return render(draw, stem)
-
-
-def _bar_patch(spans: Sequence[tuple[float, float]], low: float, **style: Any) -> Any:
-    """Horizontal bars from ``low`` to each ``(y, end)``, 0.62 high, as one patch."""
-    from matplotlib.patches import PathPatch
-    from matplotlib.path import Path
-
-    half = 0.31
-    vertices = [corner for y, end in spans for corner in (
-        (low, y - half), (end, y - half), (end, y + half), (low, y + half), (low, y - half))]
-    codes = [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY] * len(spans)
-    return PathPatch(Path(vertices, codes), **style)
 
 
 def _line_collection() -> Any:
@@ -298,9 +341,10 @@ def _line_collection() -> Any:
 
 def yoy(
     panels: Mapping[str, Sequence[YearRange]], stem: Path, *, title: str, note: str,
-    client: str = "",
+    client: str = "", subtitle: str = "", colour: str = HIGHLIGHT, aspect: str = "report",
 ) -> list[Path]:
-    """Dumbbells per channel: fastest to slowest brand each year, median as a diamond."""
+    """Dumbbells per channel: fastest to slowest brand each year, median as a diamond. A year
+    whose fastest brand is also its slowest (one brand ranked) is one dot with one label."""
     values = [v for rows in panels.values() for r in rows
               for v in (r.fastest and r.fastest[1], r.slowest and r.slowest[1], r.median,
                         r.client and r.client[1]) if v]
@@ -309,7 +353,7 @@ def yoy(
 
     def draw() -> Figure:
         LineCollection = _line_collection()
-        fig = _figure(2.1 + 0.62 * rows_total + 0.5 * len(panels))
+        fig = _figure(2.3 + 0.62 * rows_total + 0.5 * len(panels), aspect)
         axes = fig.subplots(len(panels) or 1, 1, squeeze=False,
                             height_ratios=[max(len(r), 1) + 0.6 for r in panels.values()] or None)
         for ax, (channel, rows) in zip(axes[:, 0], panels.items(), strict=False):
@@ -317,18 +361,21 @@ def yoy(
             bars: list[list[tuple[float, float]]] = []
             marks: dict[str, list[tuple[float, int, str]]] = {"fast": [], "slow": [], "mid": []}
             for y, r in enumerate(rows):
-                if r.fastest and r.slowest:
+                alone = r.fastest is not None and r.fastest == r.slowest
+                if r.fastest and r.slowest and not alone:
                     bars.append([(r.fastest[1], y), (r.slowest[1], y)])
-                for point, kind, colour in ((r.fastest, "fast", "#00798c"),
-                                            (r.slowest, "slow", "#2e4057")):
+                ends = ((r.fastest, "fast", "#00798c"),) if alone else (
+                    (r.fastest, "fast", "#00798c"), (r.slowest, "slow", "#2e4057"))
+                for point, kind, tint in ends:
                     if point is None:
                         continue
-                    marks[kind].append((point[1], y, "white" if r.synthetic else colour))
+                    marks[kind].append((point[1], y, "white" if r.synthetic else tint))
                     # Fastest above its dot reading right, slowest below reading left: the
                     # two never collide, and neither runs into the year labels.
                     above = kind == "fast"
+                    what = " (the only brand ranked)" if alone else ""
                     ax.text(point[1], y - 0.2 if above else y + 0.2,
-                            f"{point[0]} {format_duration(point[1])}", fontsize=7.5,
+                            f"{point[0]} {format_duration(point[1])}{what}", fontsize=7.5,
                             ha="left" if above else "right", va="bottom" if above else "top")
                 if r.median:
                     marks["mid"].append((r.median, y, "white" if r.synthetic else "#edae49"))
@@ -343,7 +390,7 @@ def yoy(
                                linewidths=1.4, zorder=3)
             clients = [(r.client[1], y) for y, r in enumerate(rows) if r.client]
             if clients:
-                ax.scatter(*zip(*clients, strict=True), marker="*", s=110, color=HIGHLIGHT,
+                ax.scatter(*zip(*clients, strict=True), marker="*", s=110, color=colour,
                            zorder=5)
             labels = [f"{r.year} (synthetic)" if r.synthetic else str(r.year) for r in rows]
             ax.set_yticks(range(len(rows)), labels)
@@ -364,10 +411,10 @@ def yoy(
             handles.append(last.scatter([], [], s=42, color="white", edgecolors="#555555",
                                         label="hollow: synthetic year"))
         if client:
-            handles.append(last.scatter([], [], marker="*", s=110, color=HIGHLIGHT, label=client))
+            handles.append(last.scatter([], [], marker="*", s=110, color=colour, label=client))
         axes[0, 0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0),
                           ncols=min(len(handles), 3), fontsize=7.5, borderaxespad=0.2)
-        _finish(fig, title, note)
+        _finish(fig, title, note, subtitle)
         return fig
 
     return render(draw, stem)
@@ -388,8 +435,18 @@ def survival(
             for curve in curves:
                 points = [(g, w) for g, w in zip(curve.grid, curve.waiting, strict=True)
                           if not math.isnan(w)]
-                ax.step([g for g, _ in points], [w * 100 for _, w in points], where="post",
-                        linestyle="--" if curve.synthetic else "-", label=curve.label)
+                (line,) = ax.step([g for g, _ in points], [w * 100 for _, w in points],
+                                  where="post", linestyle="--" if curve.synthetic else "-",
+                                  label=curve.label)
+                colour = line.get_color()
+                if curve.low and curve.high:
+                    ax.fill_between(curve.grid, [v * 100 for v in curve.low],
+                                    [v * 100 for v in curve.high], step="post", alpha=0.15,
+                                    color=colour, linewidth=0)
+                if curve.censored:
+                    ax.plot([c for c, _ in curve.censored], [s * 100 for _, s in curve.censored],
+                            linestyle="none", marker="|", markersize=8, color=colour,
+                            clip_on=False)
             ax.axhline(50, color="#999999", lw=0.7, ls=":")
             ax.set_ylim(0, 102)
             ax.set_ylabel("% of probes still unanswered")
@@ -397,7 +454,8 @@ def survival(
             ax.grid(True, axis="both")
             _time_axis(ax, low, high)
             ax.legend(loc="upper right")
-        axes[-1, 0].set_xlabel("time since the probe was sent (log scale); dashed: synthetic")
+        axes[-1, 0].set_xlabel("time since the probe was sent (log scale); dashed: synthetic; "
+                               "shaded: 95 % band; |: probes censored (unanswered) there")
         _finish(fig, title, note)
         return fig
 
@@ -406,17 +464,23 @@ def survival(
 
 def distribution(
     panels: Mapping[str, Sequence[Point]], stem: Path, *, title: str, xlabel: str, note: str,
-    highlight: Sequence[str] = (),
+    highlight: Sequence[str] = (), subtitle: str = "", colour: str = HIGHLIGHT,
+    aspect: str = "report",
 ) -> list[Path]:
-    """Brand times by group (sector) per channel: one dot per brand, the group median a bar."""
+    """Brand times by group (sector) per channel: one dot per brand, the group median a bar.
+
+    A highlighted brand's name is written in the gap above its group's row, where no dot can
+    be: dots lie within 0.14 of their row (the jitter) plus their radius, sector medians
+    within 0.3, and the label is centred half-way between two rows. Brands highlighted in
+    the same group share one label, so two labels never meet either."""
     values = [p.seconds for points in panels.values() for p in points]
     low, high = (min(values) / 3, max(values) * 4) if values else (60.0, 86400.0)
     groups_total = sum(len({p.group for p in points}) for points in panels.values())
 
     def draw() -> Figure:
-        fig = _figure(1.8 + 0.45 * groups_total + 0.4 * len(panels))
+        fig = _figure(1.9 + 0.5 * groups_total + 0.45 * len(panels), aspect)
         axes = fig.subplots(len(panels) or 1, 1, squeeze=False, height_ratios=[
-            len({p.group for p in points}) + 0.8 for points in panels.values()] or None)
+            len({p.group for p in points}) + 0.9 for points in panels.values()] or None)
         for ax, (channel, points) in zip(axes[:, 0], panels.items(), strict=False):
             groups = sorted({p.group for p in points})
             dots: list[tuple[float, float, str]] = []
@@ -424,25 +488,82 @@ def distribution(
             for y, group in enumerate(groups):
                 members = sorted((p for p in points if p.group == group),
                                  key=lambda p: (p.seconds, p.brand))
+                named: list[Point] = []
                 for i, p in enumerate(members):
                     jitter = ((i % 5) - 2) * 0.07  # fixed offsets: no randomness in output
-                    dots.append((p.seconds, y + jitter, _colour(p.brand, highlight)))
+                    dots.append((p.seconds, y + jitter, _colour(p.brand, highlight, colour)))
                     if p.brand in highlight:
-                        ax.text(p.seconds * 1.15, y + jitter, p.brand, fontsize=7.5,
-                                color=HIGHLIGHT, va="center", fontweight="bold")
+                        named.append(p)
+                if named:
+                    ax.text(named[0].seconds, y - 0.5, " · ".join(
+                        f"{p.brand} {format_duration(p.seconds)}" for p in named), fontsize=7.5,
+                        color=colour, va="center", ha="left", fontweight="bold")
                 middle = statistics.median(p.seconds for p in members)
                 medians.append([(middle, y - 0.3), (middle, y + 0.3)])
+            # Highlighted dots last, so that a peer's dot never hides the client's.
+            dots.sort(key=lambda d: d[2] == colour and bool(highlight))
             xs, ys, colours = zip(*dots, strict=True)
             ax.scatter(xs, ys, s=30, zorder=3, c=list(colours), edgecolors="white")
             ax.add_collection(_line_collection()(medians, colors="#333333", linewidths=1.2))
             ax.set_yticks(range(len(groups)), [
                 f"{g} ({sum(p.group == g for p in points)})" for g in groups])
-            ax.set_ylim(len(groups) - 0.5, -0.5)
+            ax.set_ylim(len(groups) - 0.5, -0.5 - (0.4 if highlight else 0.0))
             ax.set_title(f"channel: {channel}", fontsize=9, loc="left")
             _time_axis(ax, low, high)
         axes[-1, 0].set_xlabel(xlabel)
-        _finish(fig, title, note)
+        _finish(fig, title, note, subtitle)
         return fig
 
     return render(draw, stem)
 
+
+def client_years(
+    panels: Mapping[str, Sequence[ClientYear]], stem: Path, *, title: str, subtitle: str,
+    note: str, client: str, colour: str = HIGHLIGHT, aspect: str = "slide",
+) -> list[Path]:
+    """Per channel, the client's median each year (a line of dots, its 95 % interval as a
+    whisker; an end the data cannot bound runs to the axis edge, an arrowhead there) against
+    the peer median (grey, dashed)."""
+    values = [v for rows in panels.values() for r in rows
+              for v in (r.client, r.low, r.high, r.peers) if v]
+    low, high = (min(values) / 3, max(values) * 3) if values else (60.0, 86400.0)
+    years = sorted({r.year for rows in panels.values() for r in rows})
+
+    def draw() -> Figure:
+        fig = _figure(2.4 + 2.2 * max(len(panels), 1), aspect)
+        axes = fig.subplots(1, len(panels) or 1, squeeze=False, sharey=True)
+        for ax, (channel, rows) in zip(axes[0, :], panels.items(), strict=False):
+            ax.grid(False, axis="x")
+            ax.grid(True, axis="y")
+            peers = [(r.year, r.peers) for r in rows if r.peers]
+            if peers:
+                ax.plot(*zip(*peers, strict=True), color=PEER, ls="--", marker="o", ms=4,
+                        label="peer median")
+            mine = [(r.year, r.client) for r in rows if r.client]
+            if mine:
+                ax.plot(*zip(*mine, strict=True), color=colour, marker="o", ms=6, lw=2,
+                        label=client)
+            for r in rows:
+                if r.client:
+                    ax.vlines(r.year, r.low or low, r.high or high, color=colour, lw=1.2,
+                              alpha=0.6)
+                    # An end the data cannot bound runs to the edge, marked as open.
+                    for end, edge, mark in ((r.low, low, "v"), (r.high, high, "^")):
+                        if end is None:
+                            ax.scatter([r.year], [edge], marker=mark, s=30, color=colour,
+                                       clip_on=False, zorder=4)
+            ax.set_xticks(years, [str(y) for y in years])
+            ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
+            ax.set_title(f"channel: {channel}", fontsize=9, loc="left")
+            _time_axis(ax, low, high, axis="y")
+            if any(r.client and (r.low is None or r.high is None) for r in rows):
+                ax.scatter([], [], marker="^", s=30, color=colour,
+                           label="95 % interval open (unbounded) this way")
+            # Above the axes, beside the panel's title: never over a whisker or a line.
+            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3, fontsize=7.5,
+                      borderaxespad=0.2)
+        axes[0, 0].set_ylabel("median time to acknowledgement (log scale)")
+        _finish(fig, title, note, subtitle)
+        return fig
+
+    return render(draw, stem)

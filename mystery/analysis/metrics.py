@@ -6,12 +6,16 @@ sector, send window…), so every table computes the same quantity the same way.
 What each figure means, and when it is left empty rather than guessed:
 
 * ``probes``, ``answered``, ``response_rate``: excluded probes are left out everywhere.
-  Brand rows add their published counts; a count that is not published leaves the total empty.
+  Brand rows add their published counts; a count that is not published leaves the total empty
+  (a brand row without a published rate has no ``answered``: unknown, never all).
 * ``mean_ack_seconds``: the mean over **answered probes only** (say so wherever it is shown).
   Brand rows pool exactly as a weighted mean (their mean × their answered count).
 * ``median_ack_seconds``, ``median_resolution_seconds``: Kaplan–Meier, unanswered (unresolved)
   probes censored at their cutoff; empty when fewer than half were answered (resolved), and
   whenever a brand row is in the group (a median needs every probe's time).
+* ``median_ack_ci_low_seconds``, ``median_ack_ci_high_seconds`` (and the same for the
+  resolution median): its 95 % confidence interval (:func:`.km.median_interval`: Greenwood,
+  log-log, each end where the band crosses ½); an end the data cannot bound is empty.
 * ``within_1h``, ``within_24h``: share of probes acknowledged within that time; empty when some
   probe waited less than that (a cutoff below it, or unknown) or a brand row is in the group.
 * ``resolved_rate``: share of probes resolved before the cutoff (the share *acknowledged*
@@ -21,18 +25,31 @@ What each figure means, and when it is left empty rather than guessed:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mystery.analysis import km
 from mystery.words import BrandStat
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import polars as pl
 
 HOUR, DAY = 3600.0, 86400.0
+#: The Kaplan–Meier figures of acknowledgement ("ack") and resolution ("res").
+_KM_COLUMNS = {
+    "ack": ("median_ack_seconds", "median_ack_ci_low_seconds", "median_ack_ci_high_seconds"),
+    "res": ("median_resolution_seconds", "median_resolution_ci_low_seconds",
+            "median_resolution_ci_high_seconds"),
+}
+_ALL_KM = tuple(c for columns in _KM_COLUMNS.values() for c in columns)
 FIGURES = (
     "brands", "probes", "answered", "response_rate", "mean_ack_seconds", "median_ack_seconds",
-    "resolved_rate", "median_resolution_seconds", "within_1h", "within_24h", "probe_level",
+    "median_ack_ci_low_seconds", "median_ack_ci_high_seconds",
+    "resolved_rate", "median_resolution_seconds",
+    "median_resolution_ci_low_seconds", "median_resolution_ci_high_seconds",
+    "within_1h", "within_24h", "probe_level",
     "first_sent", "last_sent", "cutoff_min_seconds", "cutoff_max_seconds",
 )  # fmt: skip
 
@@ -57,22 +74,40 @@ def _prepared(t: pl.DataFrame) -> pl.DataFrame:
 
 
 def median_ack(timings: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
-    """Only ``median_ack_seconds`` per group of ``by``: what ``summarise`` gives for it when
-    there are no brand rows, for a caller that needs no other figure (business-hours medians)."""
+    """Only ``median_ack_seconds`` and its interval per group of ``by``: what ``summarise``
+    gives for them when there are no brand rows, for a caller that needs no other figure
+    (business-hours medians)."""
     import polars as pl
 
     keys = list(by)
     t = _prepared(counted(timings))
+    sizes = _sizes(t, keys)
     median, exact = km.median_expr(pl.col("ack_seconds"), pl.col("answered"), pl.col("horizon"))
-    out = t.group_by(keys).agg(median_ack_seconds=median, ack_exact=exact)
+    low, high = km.interval_expr(pl.col("ack_seconds"), pl.col("answered"), sizes)
+    out = t.lazy().group_by(keys).agg(
+        median_ack_seconds=median, median_ack_ci_low_seconds=low,
+        median_ack_ci_high_seconds=high, ack_exact=exact & _rank_ok(sizes)).collect()
+    cols = ["median_ack_seconds", "median_ack_ci_low_seconds", "median_ack_ci_high_seconds"]
     slow = out.filter(~pl.col("ack_exact")).select(keys)
     if not slow.is_empty():
         general = _scipy_medians(t.join(slow, on=keys, how="semi", nulls_equal=True), keys)
-        out = out.join(general.select([*keys, "median_ack_seconds"]), on=keys, how="left",
+        out = out.join(general.select([*keys, *cols]), on=keys, how="left",
                        nulls_equal=True, suffix="_scipy").with_columns(
-            median_ack_seconds=pl.when("ack_exact").then("median_ack_seconds")
-            .otherwise("median_ack_seconds_scipy"))
-    return out.select([*keys, "median_ack_seconds"])
+            pl.when("ack_exact").then(c).otherwise(f"{c}_scipy").alias(c) for c in cols)
+    return out.select([*keys, *cols])
+
+
+def _sizes(t: pl.DataFrame, keys: list[str]) -> list[int]:
+    """The group sizes that occur (the interval's ranks are looked up per size)."""
+    return t.group_by(keys).len()["len"].unique().to_list()
+
+
+def _rank_ok(sizes: list[int]) -> pl.Expr:
+    """False for a group whose size :func:`.km.interval_is_rank` refuses (SciPy decides)."""
+    import polars as pl
+
+    refused = [n for n in sizes if not km.interval_is_rank(n)]
+    return ~pl.len().is_in(refused) if refused else pl.lit(True)
 
 
 def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -80,18 +115,22 @@ def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     import polars as pl
 
     t = _prepared(t)
+    sizes = _sizes(t, by)
     answered, resolved = pl.col("answered"), pl.col("resolved")
     ack, cutoff = pl.col("ack_seconds"), pl.col("cutoff_seconds")
     ack_median, ack_exact = km.median_expr(ack, answered, pl.col("horizon"))
     res_median, res_exact = km.median_expr(pl.col("resolution_seconds"), resolved,
                                            pl.col("horizon"))
+    ack_low, ack_high = km.interval_expr(ack, answered, sizes)
+    res_low, res_high = km.interval_expr(pl.col("resolution_seconds"), resolved, sizes)
 
     def within(limit: float) -> pl.Expr:
         observed = cutoff.is_not_null().all() & (cutoff.min() >= limit)
         share = (answered & (ack <= limit)).sum() / pl.len()
         return pl.when(observed).then(share).otherwise(None)
 
-    out = t.group_by(by).agg(
+    # Lazy: the sort each interval needs is shared by its two ends (common subexpressions).
+    out = t.lazy().group_by(by).agg(
         # Grouped by brand, each group is one brand: no need to count distinct names.
         p_brands=pl.lit(1, dtype=pl.Int64) if "brand" in by else
         pl.col("brand").n_unique().cast(pl.Int64),
@@ -107,21 +146,21 @@ def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         cutoff_max_seconds=cutoff.max(),
         median_ack_seconds=ack_median,
         median_resolution_seconds=res_median,
-        ack_exact=ack_exact,
-        res_exact=res_exact,
-    )
+        median_ack_ci_low_seconds=ack_low,
+        median_ack_ci_high_seconds=ack_high,
+        median_resolution_ci_low_seconds=res_low,
+        median_resolution_ci_high_seconds=res_high,
+        ack_exact=ack_exact & _rank_ok(sizes),
+        res_exact=res_exact & _rank_ok(sizes),
+    ).collect()
     slow = out.filter(~pl.col("ack_exact") | ~pl.col("res_exact")).select(by)
     if not slow.is_empty():
         general = _scipy_medians(t.join(slow, on=by, how="semi", nulls_equal=True), by)
         out = out.join(general, on=by, how="left", nulls_equal=True, suffix="_scipy")
         out = out.with_columns(
-            median_ack_seconds=pl.when("ack_exact").then("median_ack_seconds")
-            .otherwise("median_ack_seconds_scipy"),
-            median_resolution_seconds=pl.when("res_exact").then("median_resolution_seconds")
-            .otherwise("median_resolution_seconds_scipy"),
-        )
-    return out.drop("ack_exact", "res_exact", "median_ack_seconds_scipy",
-                    "median_resolution_seconds_scipy", strict=False)
+            pl.when(f"{kind}_exact").then(c).otherwise(f"{c}_scipy").alias(c)
+            for kind, columns in _KM_COLUMNS.items() for c in columns)
+    return out.drop("ack_exact", "res_exact", *(f"{c}_scipy" for c in _ALL_KM), strict=False)
 
 
 def _brand_part(b: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -186,9 +225,13 @@ def summarise(
         pl.col("b_ack_total")
     )
     out = out.with_columns(
+        *(pl.when(no_brand_rows).then(c).alias(c) for c in _ALL_KM),
         probes=probes,
         answered=answered,
-        response_rate=pl.when(single_row & pl.col("b_probes").is_null())
+        # One brand row alone: its rate as published (66.7 % stays 0.667, not 2/3), and
+        # unknown when not published.
+        response_rate=pl.when(single_row & (pl.col("b_probes").is_null()
+                                            | pl.col("b_only_rate").is_not_null()))
         .then(pl.col("b_only_rate"))
         .otherwise(answered / probes),
         mean_ack_seconds=pl.when(single_row)
@@ -201,8 +244,6 @@ def summarise(
         probe_level=no_brand_rows,
         cutoff_min_seconds=pl.min_horizontal("cutoff_min_seconds", "b_cutoff_min"),
         cutoff_max_seconds=pl.max_horizontal("cutoff_max_seconds", "b_cutoff_max"),
-        median_ack_seconds=pl.when(no_brand_rows).then("median_ack_seconds"),
-        median_resolution_seconds=pl.when(no_brand_rows).then("median_resolution_seconds"),
     )
     return out.select([*keys, *FIGURES]).sort(keys, nulls_last=True)
 
@@ -221,13 +262,14 @@ def _scipy_medians(wanted: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         horizon = np.where(np.isinf(horizon), known.max() + 1.0, horizon)
         answered = part["answered"].to_numpy()
         resolved = part["resolved"].to_numpy()
-        rows.append({
-            **dict(zip(keys, key, strict=True)),
-            "median_ack_seconds": km.median(np.where(answered, ack, horizon), answered),
-            "median_resolution_seconds": km.median(np.where(resolved, res, horizon), resolved),
-        })
-    schema = pl.Schema({**wanted.select(keys).schema, "median_ack_seconds": pl.Float64(),
-                        "median_resolution_seconds": pl.Float64()})
+        row: dict[str, object] = dict(zip(keys, key, strict=True))
+        for kind, times, done in (("ack", ack, answered), ("res", res, resolved)):
+            waited = np.where(done, times, horizon)
+            median, low, high = _KM_COLUMNS[kind]
+            row[median] = km.median(waited, done)
+            row[low], row[high] = km.median_interval(waited, done)
+        rows.append(row)
+    schema = pl.Schema({**wanted.select(keys).schema, **dict.fromkeys(_ALL_KM, pl.Float64())})
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -278,3 +320,45 @@ def survival_curve(
     limit = float(np.nanmax(horizon))
     values = [float(v) if g <= limit else float("nan") for g, v in zip(grid, shares, strict=True)]
     return curve.n, curve.events, values
+
+
+@dataclass(frozen=True)
+class SurvivalBand:
+    """A chart's KM curve on a grid: n, answered, the share still waiting at each grid time,
+    its 95 % band (NaN where undefined or past the cutoff) and the censoring ticks
+    (time, share still waiting) of unanswered probes."""
+
+    n: int
+    answered: int
+    waiting: list[float]
+    low: list[float]
+    high: list[float]
+    censored: list[tuple[float, float]]
+
+
+def survival_band(timings: pl.DataFrame, grid: Sequence[float]) -> SurvivalBand | None:
+    """Like :func:`survival_curve`, with the confidence band and the censoring ticks."""
+    import numpy as np
+
+    t = counted(timings)
+    if t.is_empty():
+        return None
+    ack = t["ack_seconds"].to_numpy()
+    horizon = t["cutoff_seconds"].to_numpy()
+    known = np.concatenate([ack[~np.isnan(ack)], [0.0]])
+    horizon = np.where(np.isnan(horizon), known.max() + 1.0, horizon)
+    answered = (t["status"] == "answered").to_numpy()
+    curve = km.band(np.where(answered, ack, horizon), answered)
+    if curve is None:
+        return None
+    points = np.asarray(grid, dtype=np.float64)
+    waiting, low, high = curve.at(points)
+    past = points > float(np.nanmax(horizon))
+
+    def cut(values: npt.NDArray[np.float64]) -> list[float]:
+        return [float("nan") if p else float(v) for v, p in zip(values, past, strict=True)]
+
+    ticks = [(float(a), float(b)) for a, b in zip(curve.censored, curve.censored_survival,
+                                                  strict=True)]
+    return SurvivalBand(int(t.height), int(answered.sum()), cut(waiting), cut(low), cut(high),
+                        ticks)

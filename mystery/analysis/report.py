@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.analysis import business, charts, metrics
+from mystery.analysis import business, charts, datapackage, metrics
 from mystery.analysis.batch import Batch
 from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
 from mystery.timings import brandrows
@@ -30,17 +30,24 @@ SUMMARY_COLS = (
     Col("unanswered", "unanswered", "int", "Unanswered"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
+    Col("median_resolution_ci_low_seconds", "median_resolution_ci_low_minutes", "minutes"),
+    Col("median_resolution_ci_high_seconds", "median_resolution_ci_high_minutes", "minutes"),
     Col("mean_ack_seconds", "mean_ack_minutes_answered_only", "minutes",
         "Mean acknowledgement (answered only)"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
     Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
         "Median acknowledgement (business hours)"),
+    Col("business_median_ack_ci_low_seconds", "median_ack_business_ci_low_minutes", "minutes"),
+    Col("business_median_ack_ci_high_seconds", "median_ack_business_ci_high_minutes", "minutes"),
 )
 #: The columns shown on the terminal and in summary.md (the CSV has them all).
 HUMAN = ("brand", "channel", "probes", "acknowledged", "median_ack_minutes",
-         "median_resolution_minutes", "unanswered", "mean_ack_minutes_answered_only")
+         "median_ack_ci_low_minutes", "median_ack_ci_high_minutes", "median_resolution_minutes",
+         "unanswered", "mean_ack_minutes_answered_only")
 WINDOW_COLS = (
     Col("channel", "channel", header="Channel"),
     Col("window", "window", header="Sent"),
@@ -48,6 +55,8 @@ WINDOW_COLS = (
     Col("answered", "acknowledged", "int", "Acknowledged"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
         "Median (business hours)"),
 )
@@ -58,6 +67,8 @@ CHANNEL_COLS = (
     Col("answered", "acknowledged", "int", "Acknowledged"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_ack_ci_low_seconds", "median_ack_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ack_ci_high_minutes", "minutes", "95 % CI to"),
     Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
@@ -68,10 +79,11 @@ def _business(timings: pl.DataFrame, info: StudyInfo) -> pl.DataFrame:
     """The counted probes with every duration in business seconds (each brand's hours)."""
     counted = metrics.counted(timings)
     years = counted["sent_at"].dt.year().drop_nulls()
-    closed = (info.holiday_dates(int(years.min()), int(years.max()) + 1)  # type: ignore[arg-type]
-              if info.holidays and years.len() else frozenset())
+    span = (int(years.min()), int(years.max()) + 1) if years.len() else None  # type: ignore[arg-type]
+    closed = info.holiday_dates(*span) if info.holidays and span else frozenset()
+    own = info.brand_holiday_dates(*span) if span else {}
     return business.to_business(counted, info.timezone, holidays=closed,
-                                brand_hours=info.brand_hours())
+                                brand_hours=info.brand_hours(), brand_holidays=own)
 
 
 def _with_business(
@@ -80,7 +92,7 @@ def _with_business(
     """Figures per ``by`` with the KM median in business hours beside the clock median."""
     clock = metrics.summarise(timings, brandrows.empty(), by)
     biz = metrics.median_ack(business_timings, by).rename(
-        {"median_ack_seconds": "business_median_ack_seconds"})
+        lambda c: f"business_{c}" if c.startswith("median_") else c)
     return clock.join(biz, on=by, how="left", nulls_equal=True)
 
 
@@ -129,6 +141,7 @@ def write_report(
     *,
     highlight: Sequence[str] = (),
     batch: Batch | None = None,
+    colour: str = charts.HIGHLIGHT,
 ) -> list[Path]:
     """Write one study's summary.csv, summary.md and ack_by_brand.png/.svg; return the paths.
 
@@ -139,7 +152,8 @@ def write_report(
     when its folder's ``charts.json`` says it changed, so that an unchanged report never
     rewrites a committed chart.
     """
-    return build_report(timings, out_dir, info, highlight=highlight, batch=batch).paths
+    return build_report(timings, out_dir, info, highlight=highlight, batch=batch,
+                        colour=colour).paths
 
 
 def build_report(
@@ -149,11 +163,13 @@ def build_report(
     *,
     highlight: Sequence[str] = (),
     batch: Batch | None = None,
+    colour: str = charts.HIGHLIGHT,
 ) -> StudyReport:
     """``write_report``, also returning the summary frame."""
     if batch is None:
         with Batch() as own:  # in place: charts drawn here, the manifest merged
-            built = build_report(timings, out_dir, info, highlight=highlight, batch=own)
+            built = build_report(timings, out_dir, info, highlight=highlight, batch=own,
+                                 colour=colour)
             own.run()
             return StudyReport(built.paths + own.settle(merge=True), built.summary)
     import polars as pl
@@ -176,17 +192,23 @@ def build_report(
     )
     paths = [out / "summary.csv", out / "summary.md"]
     paths[0].write_bytes(csv_bytes(table, SUMMARY_COLS))
+    package = datapackage.descriptor(info.name, f"Study {info.name}", note,
+                                     {"summary.csv": SUMMARY_COLS})
+    package["resources"].append(datapackage.resource("timings.csv",
+                                                     datapackage.timings_fields()))
+    paths.append(datapackage.write(out, package, primary=False))
     windows = _with_business(t, biz, ["channel", "window"])
     order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
     windows = windows.sort(["channel", order])
     per_channel = metrics.summarise(t, brandrows.empty(), ["channel"])
     paths[1].write_text(_markdown(info, note, table, windows, per_channel), encoding="utf-8",
                         newline="\n")
+    options = {"colour": colour} if highlight else {}  # no client, no colour to draw
     paths += batch.add(
         "ranking", _bars(table, len(channels) > 1), out / "ack_by_brand",
-        title=_headline(table) + (" (synthetic data)" if info.synthetic else ""),
-        xlabel="median time to acknowledgement (Kaplan–Meier, log scale)",
-        note=note, highlight=highlight,
+        title=chart_title(info), subtitle=_headline(table),
+        xlabel="median time to acknowledgement (log scale)",
+        note=note, highlight=highlight, **options,
     )
     return StudyReport(paths, table)
 
@@ -202,7 +224,20 @@ def _bars(table: pl.DataFrame, label_channel: bool) -> list[charts.Bar]:
     ]
 
 
+def chart_title(info: StudyInfo) -> str:
+    """A chart's title is the study's own title (what its readers were told it asks), not its
+    id; a synthetic study says so there, unless its title already does."""
+    title = info.title or info.name
+    if info.synthetic and "synthetic" not in title.lower():
+        title += " (synthetic data)"
+    return title
+
+
+STATISTIC = "Median time to acknowledgement by brand (Kaplan–Meier, unanswered censored)"
+
+
 def _headline(table: pl.DataFrame) -> str:
+    """The chart's one statistic, named, with who did best on it."""
     import polars as pl
 
     from mystery.durations import format_duration
@@ -210,9 +245,9 @@ def _headline(table: pl.DataFrame) -> str:
     timed = table.filter(pl.col("median_ack_seconds").is_not_null()).sort(
         ["median_ack_seconds", "brand"])
     if timed.is_empty():
-        return "No brand acknowledged half of its probes before the cutoff"
+        return f"{STATISTIC}: no brand acknowledged half of its probes before the cutoff"
     best = timed.row(0, named=True)
-    return (f"{best['brand']} acknowledged fastest: median "
+    return (f"{STATISTIC}; fastest {best['brand']}, "
             f"{format_duration(best['median_ack_seconds'])}")
 
 
@@ -240,6 +275,11 @@ def _hours_note(info: StudyInfo) -> str:
     """Which hours the business-hours medians count: the method travels with the numbers."""
     closed = (f" Closed on the public holidays of {info.holidays} (the holidays package)."
               if info.holidays else "")
+    if info.brand_holidays:
+        own_calendars = ", ".join(f"{brand} ({code})" for brand, code in
+                                  sorted(info.brand_holidays.items()))
+        closed += (f" Brands with their own holiday calendar: {own_calendars}"
+                   + ("." if info.holidays else "; no public holidays for the others."))
     if not info.hours:
         return "Business hours: Mon–Fri 09:00–17:00 in the same zone." + closed
     own = ", ".join(f"{brand} ({spec})" for brand, spec in sorted(info.hours.items()))

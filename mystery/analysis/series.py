@@ -8,6 +8,11 @@ The headline table (``yoy.csv``) has one row per year × channel and exactly the
 * fastest and slowest are chosen only among brands that answered **every** probe on that
   channel that year: a brand that ignored a question must not win "fastest" on the ones it
   answered. Partly-answering brands are listed beside the table with their response rate;
+* column names say the brand statistic (``fastest_mean_minutes``, ``fastest_median_minutes``:
+  :func:`named`); a brand whose response rate was not published is never "answered every
+  probe": its completeness is unknown, so it is not ranked;
+* the published side (``source``, a partial study's own totals, the extremes and average the
+  study published) comes from :mod:`.reported`;
 * ``median_minutes`` is the KM median over all probes of that year and channel, empty when
   fewer than half were answered or when any brand is known only from published brand rows;
 * a column the data cannot support is empty, never estimated.
@@ -19,11 +24,11 @@ or more years, with their change) and the sources behind every year.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from mystery.analysis import metrics
+from mystery.analysis import change, metrics, reported
 from mystery.analysis.tables import Col
 from mystery.words import BrandStat
 
@@ -32,23 +37,48 @@ if TYPE_CHECKING:
 
 YOY_COLS = (
     Col("series", "series"), Col("year", "year", "year", "Year"),
-    Col("channel", "channel", header="Channel"), Col("brands", "brands", "int", "Brands"),
+    Col("channel", "channel", header="Channel"), Col("source", "source", header="Source"),
+    Col("brands", "brands", "int", "Brands"),
+    Col("brands_listed", "brands_listed", "int", "Brands listed"),
+    Col("listed", "listed", header="Listed"),
     Col("probes", "probes", "int", "Probes"), Col("answered", "answered", "int", "Answered"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("fastest_brand", "fastest_brand", header="Fastest"),
-    Col("fastest_seconds", "fastest_minutes", "minutes", "Fastest time"),
+    Col("fastest_seconds", "fastest_{stat}_minutes", "minutes", "Fastest time"),
     Col("slowest_brand", "slowest_brand", header="Slowest"),
-    Col("slowest_seconds", "slowest_minutes", "minutes", "Slowest time"),
+    Col("slowest_seconds", "slowest_{stat}_minutes", "minutes", "Slowest time"),
     Col("median_ack_seconds", "median_minutes", "minutes", "Median, all probes"),
+    Col("median_ack_ci_low_seconds", "median_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ci_high_minutes", "minutes", "95 % CI to"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
+    Col("logrank_p", "logrank_p", "p", "Log-rank p (vs previous year)"),
+    Col("panel_brands", "panel_brands", "int", "Panel brands"),
+    Col("panel_logrank_p", "panel_logrank_p", "p", "Panel log-rank p"),
+    Col("rate_change", "rate_change", "change", "Rate change"),
+    Col("rate_change_ci_low", "rate_change_ci_low", "change", "95 % CI from"),
+    Col("rate_change_ci_high", "rate_change_ci_high", "change", "95 % CI to"),
+    Col("published_fastest_brand", "published_fastest_brand", header="Published fastest"),
+    Col("published_fastest_seconds", "published_fastest_mean_minutes", "minutes",
+        "Published fastest, mean"),
+    Col("published_slowest_brand", "published_slowest_brand", header="Published slowest"),
+    Col("published_slowest_seconds", "published_slowest_mean_minutes", "minutes",
+        "Published slowest, mean"),
+    Col("published_mean_seconds", "published_mean_minutes", "minutes", "Published mean"),
+    Col("published_median_seconds", "published_median_minutes", "minutes",
+        "Published median"),
 )
+#: The published side of ``yoy`` (:mod:`.reported`), shown apart in ``yoy.md``.
+PUBLISHED_SOURCES = frozenset({"brands_listed", "listed", *(c.source for c in YOY_COLS
+                                                             if c.source.startswith("published"))})
 _GROUP_FIGURES = (
     Col("brands", "brands", "int", "Brands"), Col("probes", "probes", "int", "Probes"),
     Col("answered", "answered", "int", "Answered"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
     Col("mean_ack_seconds", "mean_minutes_answered_only", "minutes", "Mean (answered only)"),
     Col("median_ack_seconds", "median_minutes", "minutes", "Median, all probes"),
+    Col("median_ack_ci_low_seconds", "median_ci_low_minutes", "minutes", "95 % CI from"),
+    Col("median_ack_ci_high_seconds", "median_ci_high_minutes", "minutes", "95 % CI to"),
     Col("within_1h", "within_1h", "rate", "Within 1 h"),
     Col("within_24h", "within_24h", "rate", "Within 24 h"),
 )
@@ -61,8 +91,30 @@ PANEL_COLS = (
     Col("channel", "channel", header="Channel"), Col("year", "year", "year", "Year"),
     Col("probes", "probes", "int", "Probes"), Col("answered", "answered", "int", "Answered"),
     Col("response_rate", "response_rate", "rate", "Response rate"),
-    Col("time", "minutes", "minutes", "Time"),
-    Col("change", "change_minutes", "minutes", "Change since previous year"),
+    Col("time", "{stat}_minutes", "minutes", "Time"),
+    Col("change", "change_{stat}_minutes", "minutes", "Change since previous year"),
+    Col("logrank_p", "logrank_p", "p", "Log-rank p"),
+    Col("rate_change", "rate_change", "change", "Rate change"),
+    Col("rate_change_ci_low", "rate_change_ci_low", "change", "95 % CI from"),
+    Col("rate_change_ci_high", "rate_change_ci_high", "change", "95 % CI to"),
+)
+CHANGE_COLS = (
+    Col("series", "series"), Col("channel", "channel", header="Channel"),
+    Col("from_year", "from_year", "year", "From"), Col("to_year", "to_year", "year", "To"),
+    Col("scope", "scope", header="Probes compared"),
+    Col("brands_from", "brands_from", "int", "Brands (from)"),
+    Col("brands_to", "brands_to", "int", "Brands (to)"),
+    Col("probes_from", "probes_from", "int", "Probes (from)"),
+    Col("probes_to", "probes_to", "int", "Probes (to)"),
+    Col("median_from", "median_from_minutes", "minutes", "Median (from)"),
+    Col("median_to", "median_to_minutes", "minutes", "Median (to)"),
+    Col("logrank_p", "logrank_p", "p", "Log-rank p"),
+    Col("rate_from", "rate_from", "rate", "Rate (from)"),
+    Col("rate_to", "rate_to", "rate", "Rate (to)"),
+    Col("rate_change", "rate_change", "change", "Rate change"),
+    Col("rate_change_ci_low", "rate_change_ci_low", "change", "95 % CI from"),
+    Col("rate_change_ci_high", "rate_change_ci_high", "change", "95 % CI to"),
+    Col("reading", "reading", header="What the numbers allow"),
 )
 UNRANKED_COLS = (
     Col("year", "year", "year", "Year"), Col("channel", "channel", header="Channel"),
@@ -81,6 +133,12 @@ SOURCE_COLS = (
 )
 
 
+def named(cols: Sequence[Col], brand_stat: BrandStat) -> tuple[Col, ...]:
+    """``cols`` with their CSV names saying the brand statistic: ``fastest_mean_minutes`` or
+    ``fastest_median_minutes``, never one header for two statistics."""
+    return tuple(replace(c, name=c.name.format(stat=brand_stat)) for c in cols)
+
+
 @dataclass(frozen=True)
 class SeriesTables:
     """Every table of one series, as frames (sources of the ``*_COLS`` specs)."""
@@ -92,6 +150,7 @@ class SeriesTables:
     panel: pl.DataFrame
     sources: pl.DataFrame
     brands: pl.DataFrame
+    changes: pl.DataFrame
 
 
 def _full() -> pl.Expr:
@@ -117,10 +176,13 @@ def _pick(ranked: pl.DataFrame, keys: list[str], best: bool, prefix: str) -> pl.
 
 def tables(
     timings: pl.DataFrame, brand_rows: pl.DataFrame, synthetic: Mapping[str, bool],
-    brand_stat: BrandStat = "mean",
+    brand_stat: BrandStat = "mean", study_rows: pl.DataFrame | None = None,
 ) -> SeriesTables:
-    """All tables of one series from its timings and brand rows (``synthetic``: by study)."""
+    """All tables of one series from its timings, brand rows and study rows (``synthetic``: by
+    study, for every measured study; a study not in it is published figures)."""
     import polars as pl
+
+    from mystery.timings import studyrows
 
     keys = ["series", "year", "channel"]
     cells = metrics.summarise(timings, brand_rows, keys)
@@ -128,17 +190,30 @@ def tables(
         time=metrics.brand_time(brand_stat))
     brands = brands.with_columns(full=_full())
     ranked = brands.filter(pl.col("full") & pl.col("time").is_not_null())
+    samples = change.samples(timings)
+    changes = _changes(samples, brands, cells)
+    per_year = changes.filter(pl.col("scope") == "all probes").select(
+        "series", pl.col("to_year").alias("year"), "channel", "logrank_p", "rate_change",
+        "rate_change_ci_low", "rate_change_ci_high")
+    panel_tests = changes.filter(pl.col("scope") == "panel").select(
+        "series", pl.col("to_year").alias("year"), "channel",
+        pl.col("brands_to").alias("panel_brands"), pl.col("logrank_p").alias("panel_logrank_p"))
     yoy = (
         cells.join(_pick(ranked, keys, True, "fastest"), on=keys, how="left")
         .join(_pick(ranked, keys, False, "slowest"), on=keys, how="left")
+        .join(per_year, on=keys, how="left")
+        .join(panel_tests, on=keys, how="left")
         .sort(["year", "channel"])
     )
+    yoy = reported.overlay(yoy, timings, brand_rows,
+                           studyrows.empty() if study_rows is None else study_rows, synthetic)
     reason = (
-        pl.when(~pl.col("full")).then(pl.lit("did not answer every probe"))
+        pl.when(pl.col("full").is_null()).then(pl.lit("response rate not published"))
+        .when(~pl.col("full")).then(pl.lit("did not answer every probe"))
         .otherwise(pl.lit(f"no {'median' if brand_stat == 'median' else 'mean'} time known"))
     )
     unranked = (
-        brands.filter(~pl.col("full") | pl.col("time").is_null())
+        brands.filter(~pl.col("full").fill_null(False) | pl.col("time").is_null())
         .with_columns(reason=reason)
         .sort(["year", "channel", "brand"])
     )
@@ -147,8 +222,8 @@ def tables(
     return SeriesTables(
         yoy=yoy, unranked=unranked, sectors=sectors,
         channels=_channel_comparison(timings, brand_rows, keys, brands, cells),
-        panel=_panel(brands),
-        sources=_sources(timings, brand_rows, synthetic), brands=brands,
+        panel=_panel(brands, samples),
+        sources=_sources(timings, brand_rows, synthetic), brands=brands, changes=changes,
     )
 
 
@@ -173,16 +248,150 @@ def _channel_comparison(
     ).sort(["year", "channel"])
 
 
-def _panel(brands: pl.DataFrame) -> pl.DataFrame:
+def _panel(brands: pl.DataFrame, samples: pl.DataFrame) -> pl.DataFrame:
     """Brands seen in two or more years on a channel; change only between fully-answered
-    years (a mean over the answered probes of a brand that skipped some is not comparable)."""
+    years (a mean over the answered probes of a brand that skipped some is not comparable).
+    Beside each change, the brand's own log-rank test against its previous year (when both
+    years have probe times) and its change in response rate with Newcombe's interval."""
     import polars as pl
 
     who = ["series", "brand", "channel"]
     panel = brands.filter(pl.col("year").n_unique().over(who) >= 2).sort([*who, "year"])
     comparable = pl.col("full") & pl.col("full").shift(1).over(who)
-    change = pl.col("time") - pl.col("time").shift(1).over(who)
-    return panel.with_columns(change=pl.when(comparable).then(change))
+    delta = pl.col("time") - pl.col("time").shift(1).over(who)
+    panel = panel.with_columns(
+        change=pl.when(comparable).then(delta),
+        previous_year=pl.col("year").shift(1).over(who),
+        previous_answered=pl.col("answered").shift(1).over(who),
+        previous_probes=pl.col("probes").shift(1).over(who),
+        tested=pl.col("probe_level") & pl.col("probe_level").shift(1).over(who),
+    )
+    pairs = panel.filter(pl.col("tested").fill_null(False)).select(
+        [*who, "year", "previous_year"])
+    later = samples.join(pairs.select([*who, "year"]), on=[*who, "year"], how="semi")
+    earlier = samples.join(pairs, left_on=[*who, "year"], right_on=[*who, "previous_year"],
+                           how="inner", suffix="_later").with_columns(
+        year=pl.col("year_later")).drop("year_later")
+    cols = [*who, "year", "time", "event"]
+    both = pl.concat([later.select(cols).with_columns(later=pl.lit(True)),
+                      earlier.select(cols).with_columns(later=pl.lit(False))])
+    tests = change.logrank(both, [*who, "year"])
+    panel = panel.join(tests, on=[*who, "year"], how="left", nulls_equal=True)
+    return _with_rate_change(panel, "previous_answered", "previous_probes", "answered", "probes")
+
+
+def _with_rate_change(
+    df: pl.DataFrame, answered_from: str, probes_from: str, answered_to: str, probes_to: str
+) -> pl.DataFrame:
+    """``rate_change`` and its interval per row (a few thousand rows: plain Python)."""
+    import polars as pl
+
+    found = [change.rate_change(*row) for row in df.select(
+        answered_from, probes_from, answered_to, probes_to).iter_rows()]
+    return df.with_columns(
+        pl.Series(name, [f[i] for f in found], dtype=pl.Float64)
+        for i, name in enumerate(("rate_change", "rate_change_ci_low", "rate_change_ci_high")))
+
+
+def _changes(samples: pl.DataFrame, brands: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
+    """Per channel and pair of consecutive years: all probes, then the panel (brands present in
+    both years), each with its log-rank test and change in response rate (``CHANGE_COLS``)."""
+    import polars as pl
+
+    rows: list[dict[str, object]] = []
+    parts: list[pl.DataFrame] = []
+    cols = ["series", "channel", "year", "brand", "time", "event"]
+    for (series_name, channel), part in sorted(
+            cells.partition_by(["series", "channel"], as_dict=True).items()):
+        by_year = {r["year"]: r for r in part.iter_rows(named=True)}
+        on = brands.filter((pl.col("series") == series_name) & (pl.col("channel") == channel))
+        for first, last in change.year_pairs(list(by_year)):
+            a, b = by_year[first], by_year[last]
+            names = {y: set(on.filter(pl.col("year") == y)["brand"].to_list())
+                     for y in (first, last)}
+            panel = sorted(names[first] & names[last])
+            members = on.filter(pl.col("brand").is_in(panel)
+                                & pl.col("year").is_in([first, last]))
+            sums = {y: members.filter(pl.col("year") == y) for y in (first, last)}
+            base = {"series": series_name, "channel": channel, "from_year": first,
+                    "to_year": last}
+            rows.append({**base, "scope": "all probes", "brands_from": a["brands"],
+                         "brands_to": b["brands"], "probes_from": a["probes"],
+                         "probes_to": b["probes"], "answered_from": a["answered"],
+                         "answered_to": b["answered"], "median_from": a["median_ack_seconds"],
+                         "median_to": b["median_ack_seconds"],
+                         "tested": bool(a["probe_level"] and b["probe_level"]),
+                         "same_brands": names[first] == names[last]})
+            known = {y: not (f["probes"].null_count() or f["answered"].null_count())
+                     for y, f in sums.items()}
+            total = {(y, c): int(f[c].sum()) if known[y] else None
+                     for y, f in sums.items() for c in ("probes", "answered")}
+            rows.append({**base, "scope": "panel", "brands_from": len(panel),
+                         "brands_to": len(panel),
+                         "probes_from": total[first, "probes"], "probes_to": total[last, "probes"],
+                         "answered_from": total[first, "answered"],
+                         "answered_to": total[last, "answered"],
+                         "median_from": None, "median_to": None,
+                         "tested": bool(panel) and bool(members["probe_level"].all()),
+                         "same_brands": True})
+            chosen = samples.filter(
+                (pl.col("series") == series_name) & (pl.col("channel") == channel)
+                & pl.col("year").is_in([first, last])).select(cols)
+            marks = dict(to_year=pl.lit(last), later=pl.col("year") == last)
+            parts.append(chosen.with_columns(scope=pl.lit("all probes"), **marks))
+            parts.append(chosen.filter(pl.col("brand").is_in(panel))
+                         .with_columns(scope=pl.lit("panel"), **marks))
+    schema = {"series": pl.String, "channel": pl.String, "from_year": pl.Int64,
+              "to_year": pl.Int64, "scope": pl.String, "brands_from": pl.Int64,
+              "brands_to": pl.Int64, "probes_from": pl.Int64, "probes_to": pl.Int64,
+              "answered_from": pl.Int64, "answered_to": pl.Int64, "median_from": pl.Float64,
+              "median_to": pl.Float64, "tested": pl.Boolean, "same_brands": pl.Boolean}
+    out = pl.DataFrame(rows, schema=schema, orient="row")
+    keys = ["series", "scope", "channel", "to_year"]
+    if parts:
+        both = pl.concat(parts).with_columns(pl.col("to_year").cast(pl.Int64))
+        out = out.join(change.logrank(both, keys), on=keys, how="left")
+        medians = metrics_panel_medians(both.filter(pl.col("scope") == "panel"))
+        out = out.join(medians, on=["series", "channel", "to_year"], how="left").with_columns(
+            median_from=pl.coalesce("median_from", "panel_median_from"),
+            median_to=pl.coalesce("median_to", "panel_median_to"))
+    else:
+        out = out.with_columns(logrank_p=pl.lit(None, dtype=pl.Float64))
+    out = out.with_columns(logrank_p=pl.when("tested").then("logrank_p"))
+    out = _with_rate_change(out, "answered_from", "probes_from", "answered_to", "probes_to")
+    out = out.with_columns(rate_from=pl.col("answered_from") / pl.col("probes_from"),
+                           rate_to=pl.col("answered_to") / pl.col("probes_to"))
+    words = ["no brand present in both years" if r["scope"] == "panel" and not r["brands_to"]
+             else change.reading(r["logrank_p"], r["median_from"], r["median_to"],
+                                 r["rate_change"], r["rate_change_ci_low"],
+                                 r["rate_change_ci_high"])
+             + ("" if r["same_brands"] else "; different brands each year: compare the panel")
+             for r in out.iter_rows(named=True)]
+    return out.with_columns(reading=pl.Series(words, dtype=pl.String)).sort(
+        ["channel", "to_year", "scope"])
+
+
+def metrics_panel_medians(panel: pl.DataFrame) -> pl.DataFrame:
+    """KM medians of the panel's probes in each year of each pair (log-rank samples in)."""
+    import polars as pl
+
+    if panel.is_empty():
+        return pl.DataFrame(schema={"series": pl.String, "channel": pl.String,
+                                    "to_year": pl.Int64, "panel_median_from": pl.Float64,
+                                    "panel_median_to": pl.Float64})
+    as_timings = panel.with_columns(
+        status=pl.when("event").then(pl.lit("answered")).otherwise(pl.lit("unanswered")),
+        ack_seconds=pl.when("event").then("time"),
+        cutoff_seconds=pl.when(~pl.col("event") & pl.col("time").is_finite()).then("time"),
+        resolution_seconds=pl.lit(None, dtype=pl.Float64),
+    )
+    medians = metrics.median_ack(as_timings, ["series", "channel", "to_year", "later"])
+    wide = medians.pivot("later", index=["series", "channel", "to_year"],
+                         values="median_ack_seconds").rename(
+        {"false": "panel_median_from", "true": "panel_median_to"}, strict=False)
+    return wide.with_columns(  # a year with no panel probes has no column of its own
+        pl.lit(None, dtype=pl.Float64).alias(c)
+        for c in ("panel_median_from", "panel_median_to") if c not in wide.columns)
 
 
 def _sources(

@@ -2,9 +2,11 @@
 
 Why hand-formatted cells: a float printed by a library may switch to exponent notation or
 change its digits between versions, and committed results must only change when the numbers
-do. Every CSV cell is formatted here with a fixed rule per kind (minutes with one decimal,
-rates with three), empty when unknown; Markdown shows the same values the way published
-surveys do (``9 h 03 min``, ``93.3 %``).
+do. Every CSV cell is formatted here with a fixed rule per kind, at full precision (minutes
+with six decimals, finer than a millisecond; rates as exactly as known, a published 98 % stays
+``0.98``: :func:`mystery.durations.minutes_cell`, :func:`~mystery.durations.rate_cell`), empty
+when unknown; Markdown shows the same values the way published surveys do, rounded for
+display only (``9 h 03 min``, ``2 min 38 s``, ``93.3 %``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
-from mystery.durations import format_duration
+from mystery.durations import format_duration, minutes_cell, rate_cell
 from mystery.text import markdown_cell, spreadsheet_safe
 
 if TYPE_CHECKING:
     import polars as pl
 
-Kind = Literal["text", "int", "minutes", "rate", "date", "bool", "year"]
+Kind = Literal["text", "int", "minutes", "rate", "date", "bool", "year", "p", "change"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,13 @@ def csv_cell(value: object, kind: Kind) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if kind == "minutes":
-        return f"{float(value) / 60:.1f}"  # type: ignore[arg-type]
+        return minutes_cell(float(value))  # type: ignore[arg-type]
     if kind == "rate":
-        return f"{float(value):.3f}"  # type: ignore[arg-type]
+        return rate_cell(float(value))  # type: ignore[arg-type]
+    if kind == "p":  # a p-value: six decimals, never exponent notation
+        return f"{float(value):.6f}"  # type: ignore[arg-type]
+    if kind == "change":  # a change of rate, as a share (0.1333 is 13.33 points)
+        return f"{float(value):.4f}"  # type: ignore[arg-type]
     if kind == "bool":
         return "true" if value else "false"
     if kind == "date" and isinstance(value, datetime | date):
@@ -64,6 +70,10 @@ def human_cell(value: object, kind: Kind) -> str:
         return format_duration(float(value))  # type: ignore[arg-type]
     if kind == "rate":
         return f"{float(value) * 100:.1f} %"  # type: ignore[arg-type]
+    if kind == "p":
+        return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"  # type: ignore[arg-type]
+    if kind == "change":
+        return f"{float(value) * 100:+.1f} pts"  # type: ignore[arg-type]
     if kind == "bool":
         return "yes" if value else "no"
     if kind == "date" and isinstance(value, datetime | date):
@@ -127,6 +137,17 @@ def markdown(df: pl.DataFrame, cols: Sequence[Col]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The median convention, stated in every method note.
+MEDIAN_NOTE = ("medians: Kaplan–Meier, unanswered probes censored at the cutoff, the first time "
+               "at most half still wait (the lower middle time, never an average), 95 % "
+               "intervals by Greenwood's log-log band")
+
+
+def plural(count: object, word: str) -> str:
+    """``1 brand``, ``10 brands``: a count in a note reads as English."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def short_duration(seconds: float) -> str:
     """``format_duration`` without a trailing zero unit: a cutoff reads ``7 d``, not ``7 d 0 h``."""
     return format_duration(seconds).removesuffix(" 0 h").removesuffix(" 00 min")
@@ -172,15 +193,15 @@ def method_note(
     published: bool = False,
 ) -> str:
     """The line that travels with every table and chart: n, dates, channels, cutoff, method."""
-    n = f"n = {probes} probes to {brands} brands" if probes is not None else (
-        f"n = {brands} brands (probe counts not all published)"
+    n = f"n = {plural(probes, 'probe')} to {plural(brands, 'brand')}" if probes is not None else (
+        f"n = {plural(brands, 'brand')} (probe counts not all published)"
     )
     parts = [
         n,
         f"channels: {', '.join(channels)}",
         f"sent {span(first, last)}" + (f" ({timezone})" if isinstance(first, datetime) else ""),
         cutoff_text(cutoff_low, cutoff_high),
-        "medians: Kaplan–Meier, unanswered probes censored at the cutoff",
+        MEDIAN_NOTE,
     ]
     if hand := hand_timed(channels):
         parts.append(hand)

@@ -18,6 +18,7 @@ import typer
 
 from mystery.cli import analysis, auth, code, collect, manual, sandbox
 from mystery.cli import log as log_command
+from mystery.cli import pack as pack_command
 from mystery.cli import store as store_command
 
 app = typer.Typer(
@@ -56,6 +57,7 @@ auth.register(app)
 code.register(app)
 log_command.register(app)
 store_command.register(app)
+pack_command.register(app)
 
 
 def main() -> None:

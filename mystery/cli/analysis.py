@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mystery.cli.console import err_console, friendly_errors, out_console
-from mystery.cli.options import DbOption, Format, FormatOption, StudyPath, write_json
+from mystery.cli.options import (
+    ColourOption,
+    DbOption,
+    Format,
+    FormatOption,
+    StudyPath,
+    colour_of,
+    write_json,
+)
 from mystery.words import BrandStat
 
 if TYPE_CHECKING:
@@ -56,15 +64,18 @@ def report(
     results: ResultsOption = Path("results"),
     highlight: HighlightOption = None,
     output: FormatOption = "table",
+    colour: ColourOption = None,
 ) -> None:
     """Write the study's summary (CSV, Markdown) and chart, and print the summary table."""
     from mystery.study.load import load_study
 
-    show_report(load_study(study), db, results, highlight or (), output=output)
+    show_report(load_study(study), db, results, highlight or (), output=output,
+                colour=colour_of(colour))
 
 
 _SHORT = {  # terminal headers; summary.md has the long ones
     "acknowledged": "Acked", "median_ack_minutes": "Median ack.",
+    "median_ack_ci_low_minutes": "95 % CI from", "median_ack_ci_high_minutes": "to",
     "median_resolution_minutes": "Median res.", "mean_ack_minutes_answered_only": "Mean ack.*",
 }
 
@@ -82,7 +93,7 @@ def _json_value(cell: str) -> object:
 
 def show_report(
     loaded: LoadedStudy, db: str | None = None, results: Path = Path("results"),
-    highlight: Sequence[str] = (), *, output: Format = "table",
+    highlight: Sequence[str] = (), *, output: Format = "table", colour: str = "",
 ) -> None:
     """Write a study's report and print its per-brand table (stdout) and the files (stderr).
 
@@ -94,7 +105,8 @@ def show_report(
     from mystery.analysis.tables import csv_bytes, rows_for_humans
     from mystery.publish import report_study
 
-    built = report_study(loaded, db, results, highlight=highlight)
+    built = report_study(loaded, db, results, highlight=highlight,
+                         colour=colour or colour_of(None))
     if output != "table":
         if output == "csv":
             sys.stdout.write(csv_bytes(built.summary, SUMMARY_COLS).decode("utf-8"))
@@ -137,8 +149,10 @@ def import_(
     target, published = import_file(file, studies, replace=replace)
     probes = published.timings.height
     brands = published.brand_rows.height
+    whole = published.study_rows.height
     err_console().print(
         f"{file}: OK: {', '.join(published.studies)}: {probes} probe rows, {brands} brand rows"
+        + (f", {whole} study row{'s' if whole > 1 else ''}" if whole else "")
     )
     out_console().print(_relative(target))
 
@@ -156,12 +170,22 @@ def publish(
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Draw charts in this many "
                                              "processes; by default one per CPU.",
                                              show_default=False)] = None,
+    colour: ColourOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the results, complete, into "
+                                             "this folder instead of results/ (which is left "
+                                             "untouched).", show_default=False)] = None,
 ) -> None:
     """Regenerate every study report and series under results/ from studies/ and timings."""
     from mystery import publish as publishing
 
+    chosen = colour_of(colour)
     if check:
-        outcomes = publishing.check(root, brand_stat=brand_stat, highlight=highlight or ())
+        if out is not None:
+            from mystery.errors import MysteryError
+
+            raise MysteryError("--check compares results/ itself; leave --out out")
+        outcomes = publishing.check(root, brand_stat=brand_stat, highlight=highlight or (),
+                                    colour=chosen)
         bad = [o for o in outcomes if o.state != "unchanged"]
         for outcome in bad:
             err_console().print(f"{outcome.path}: {outcome.state}")
@@ -172,7 +196,7 @@ def publish(
         err_console().print(f"results/ is current: {len(outcomes)} files checked.")
         return
     outcomes = publishing.publish(root, brand_stat=brand_stat, highlight=highlight or (),
-                                  workers=jobs)
+                                  workers=jobs, out=out, colour=chosen)
     written = [o for o in outcomes if o.state == "written"]
     for outcome in written:
         err_console().print(f"wrote {outcome.path}")

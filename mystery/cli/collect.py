@@ -85,6 +85,24 @@ def plan(
                            "reads at X's pay-per-use prices) against channels.x.budget_usd, "
                            "instead of the plan.")
     ] = False,
+    power: Annotated[
+        bool, typer.Option("--power", help="Show instead the smallest change in median "
+                           "acknowledgement time this plan detects with 80% power (log-rank, "
+                           "alpha 0.05), simulated from the series' previous year's timings "
+                           "under results/ or, with none, from the sandbox profiles.")
+    ] = False,
+    detect: Annotated[
+        str | None, typer.Option("--detect", metavar="PERCENT", help="With --power (implied): "
+                                 "also how many probes per brand detect a change of this size "
+                                 "in median acknowledgement time, faster and slower, e.g. 20%.",
+                                 show_default=False)
+    ] = None,
+    simulations: Annotated[
+        int | None, typer.Option("--simulations", min=200, max=100_000, metavar="N",
+                                 help="Simulated studies per power figure for --power, "
+                                 "200 to 100,000 (by default 1000); more is slower and more "
+                                 "precise.", show_default=False)
+    ] = None,
 ) -> None:
     """Show the deterministic probe plan: who is asked what, when (same seed, same plan)."""
     from mystery.cli.estimate import show_estimate, show_warnings
@@ -93,12 +111,27 @@ def plan(
 
     if as_csv and as_json:
         raise typer.BadParameter("choose one of --csv and --json")
+    share = None
+    if detect is not None:
+        from mystery.cli.power import parse_change
+
+        share, power = parse_change(detect), True
+    if power and cost:
+        raise typer.BadParameter("choose one of --cost and --power (or --detect)")
+    if simulations is not None and not power:
+        raise typer.BadParameter("--simulations counts the simulated studies of --power; add "
+                                 "--power (or --detect), or leave it out")
     if as_csv or as_json:  # the older spellings of --format
         output = "csv" if as_csv else "json"
     as_csv, as_json = output == "csv", output == "json"
     s = load_study(study).study
     probes = make_plan(s)
     show_warnings(s, str(study), probes)
+    if power:
+        from mystery.cli.power import show_power
+
+        show_power(s, probes, output, detect=share, simulations=simulations or 1000)
+        return
     if cost:
         from mystery.study.cost import estimate
 

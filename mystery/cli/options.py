@@ -46,3 +46,23 @@ def write_json(value: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+ColourOption = Annotated[
+    str | None,
+    typer.Option("--colour", help="The highlighted (client) brand's colour as #RRGGBB, e.g. the "
+                 "client's own; a strong blue by default.", show_default=False),
+]
+
+
+def colour_of(value: str | None) -> str:
+    """``--colour`` checked before any work, so that a mistyped colour is one message."""
+    from mystery.analysis.charts import HIGHLIGHT, check_colour
+    from mystery.errors import MysteryError
+
+    if value is None:
+        return HIGHLIGHT
+    try:
+        return check_colour(value)
+    except ValueError as exc:
+        raise MysteryError(f"--colour {exc}") from None

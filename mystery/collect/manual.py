@@ -183,7 +183,7 @@ class HandPosting:
         probe = item.probe
         others = [p.sent_at or p.planned_at for p in self.store.probes()
                   if p.brand == probe.brand and p.id != probe.id and p.outcome != "excluded"]
-        slot = next_slot(self.study, now, others)
+        slot = next_slot(self.study, now, others, probe.brand)
         grace = self.study.channels[probe.channel].grace
         reason = f"not posted within the grace window ({format_span(grace)}) after it was shown"
         self.ledger.missed(item, slot, reason, now)

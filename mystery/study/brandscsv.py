@@ -20,7 +20,8 @@ from mystery.words import CHANNELS
 
 def read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
     """Brands CSV: name, sector, country, one column per channel handle, ``<channel>_aliases``
-    (separated by ``;``), profile, hours (``parse_hours``; empty = the study default). BOM and
+    (separated by ``;``), profile, hours (``parse_hours``; empty = the study default), holidays
+    (the brand's own public-holiday calendar, e.g. ``GB-SCT``; empty = the study's). BOM and
     CRLF are accepted; rows are numbered as a spreadsheet shows them (header = row 1)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -42,7 +43,7 @@ def read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]]
         return []
     # newline="" keeps a quoted line break inside its cell, where the checks below can see it.
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    known = {"name", "sector", "country", "profile", "hours"}
+    known = {"name", "sector", "country", "profile", "hours", "holidays"}
     known |= set(CHANNELS) | {f"{c}_aliases" for c in CHANNELS}
     fields = reader.fieldnames or []
     if "name" not in fields:
@@ -63,7 +64,8 @@ def read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]]
         problems.append(
             Problem(
                 str(path), "row 1", f"unknown column(s) {', '.join(unknown)}; known: "
-                "name, sector, country, profile, hours, a channel name, <channel>_aliases",
+                "name, sector, country, profile, hours, holidays, a channel name, "
+                "<channel>_aliases",
             )
         )
         return []
@@ -86,6 +88,8 @@ def read_brands_csv(path: Path, problems: list[Problem]) -> list[dict[str, Any]]
             brand["profile"] = row["profile"].strip()
         if (row.get("hours") or "").strip():
             brand["hours"] = row["hours"]  # a string: Brand.hours parses it, naming the row
+        if (row.get("holidays") or "").strip():
+            brand["holidays"] = row["holidays"]  # Brand.holidays checks the code
         brand["handles"] = {c: row[c] for c in CHANNELS if row.get(c)}
         brand["aliases"] = {
             c: row[f"{c}_aliases"].split(";") for c in CHANNELS if row.get(f"{c}_aliases")

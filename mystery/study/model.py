@@ -244,6 +244,18 @@ class Brand(_Model):
     # Customer-service hours, local to the study's time zone; empty = the study default
     # (mystery.analysis.business.DEFAULT_WINDOWS). Only business-hours figures use them.
     hours: Annotated[list[Window], BeforeValidator(_hours)] = Field(default_factory=list)
+    # The brand's own public-holiday calendar (a ``holidays`` code such as "GB-SCT"), instead
+    # of the study's: a Scottish brand in a study of English ones. None: the study's.
+    holidays: str | None = None
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip() or None
+        if value is not None:
+            holiday_dates(value, 2000, 2000)  # ValueError names the valid form
+        return value
 
     @field_validator("name", "sector", "country")
     @classmethod
@@ -340,12 +352,18 @@ class Study(_Model):
             holiday_dates(value, 2000, 2000)  # ValueError names the valid form
         return value
 
-    def holiday_dates(self) -> frozenset[date]:
-        """The study's public holidays over its schedule (and the cutoff after it)."""
-        if self.holidays is None:
+    def holiday_dates(self, code: str | None = None) -> frozenset[date]:
+        """The public holidays of calendar ``code`` (default: the study's) over the schedule
+        and the cutoff after it."""
+        code = code or self.holidays
+        if code is None:
             return frozenset()
         last = self.schedule.end + self.cutoff + timedelta(days=1)
-        return holiday_dates(self.holidays, self.schedule.start.year, last.year)
+        return holiday_dates(code, self.schedule.start.year, last.year)
+
+    def calendar_of(self, brand: Brand) -> str | None:
+        """The holiday calendar a brand keeps: its own, else the study's."""
+        return brand.holidays or self.holidays
 
     @field_validator("cutoff")
     @classmethod

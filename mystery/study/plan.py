@@ -85,7 +85,7 @@ class _Calendar:
     """The schedule's open time as sorted ``[a, b)`` intervals of POSIX seconds, grouped by
     local date, with the working seconds before each interval (to map "the x-th open second")."""
 
-    def __init__(self, study: Study) -> None:
+    def __init__(self, study: Study, holidays: str | None = None) -> None:
         schedule = study.schedule
         zone = study.zone
         self.starts: list[int] = []
@@ -95,7 +95,8 @@ class _Calendar:
         self.day_before: list[int] = []  # open seconds before each of those dates
         total = 0
         day = schedule.start
-        closed = study.holiday_dates()  # no probe is planned on a public holiday
+        # No probe is planned on a public holiday: the study's, or a brand's own calendar.
+        closed = study.holiday_dates(holidays)
         while day <= schedule.end:
             day_total = 0
             for a, b in ([] if day in closed else open_intervals(day, schedule.windows, zone)):
@@ -348,17 +349,30 @@ def _label(study: Study, source: str | Path | None) -> str:
     return str(source) if source is not None else f"study {study.name}"
 
 
-def _fit(study: Study, calendar: _Calendar, where: str) -> dict[int, tuple[list[int], list[int]]]:
-    """Earliest and latest times for each number of probes a brand gets; StudyError if the
-    schedule cannot hold them."""
+def _calendars(study: Study) -> dict[str | None, _Calendar]:
+    """One calendar of open time per holiday calendar in use (most studies: one)."""
+    return {code: _Calendar(study, code)
+            for code in dict.fromkeys(study.calendar_of(b) for b in study.brands)} or {
+        study.holidays: _Calendar(study, study.holidays)}
+
+
+def _fit(study: Study, calendars: dict[str | None, _Calendar], where: str) \
+        -> dict[tuple[str | None, int], tuple[list[int], list[int]]]:
+    """Earliest and latest times for each holiday calendar and number of probes a brand gets;
+    StudyError if the schedule cannot hold them."""
     gap = _gap(study)
-    found: dict[int, tuple[list[int], list[int]]] = {}
+    found: dict[tuple[str | None, int], tuple[list[int], list[int]]] = {}
     per_brand = study.schedule.probes_per_brand
-    for k in sorted({per_brand * len(_brand_channels(study, b)) for b in study.brands} - {0}):
+    needs = sorted({(study.calendar_of(b) or "", per_brand * len(_brand_channels(study, b)))
+                    for b in study.brands})
+    for code, k in needs:
+        if k == 0:
+            continue
+        calendar = calendars[code or None]
         bounds = calendar.bounds(k, gap)
         if bounds is None:
             raise StudyError([_schedule_problem(study, where, k, gap, calendar)])
-        found[k] = bounds
+        found[(code or None, k)] = bounds
     return found
 
 
@@ -366,7 +380,7 @@ def schedule_problems(study: Study, source: str | Path | None = None) -> list[Pr
     """Why the schedule cannot hold every brand's probes (empty when it can), without drawing a
     plan: ``load_study`` asks this so that ``mystery validate`` catches what ``plan`` would."""
     try:
-        _fit(study, _Calendar(study), _label(study, source))
+        _fit(study, _calendars(study), _label(study, source))
     except StudyError as error:
         return error.problems
     return []
@@ -378,12 +392,12 @@ def make_plan(study: Study, *, source: str | Path | None = None) -> list[Planned
     ``source`` (the study file's path) only labels errors. Raises :class:`StudyError` when the
     schedule cannot hold the probes."""
     schedule = study.schedule
-    calendar = _Calendar(study)
+    calendars = _calendars(study)
     gap = _gap(study)
-    guard = calendar.guard(gap)
+    guards = {code: calendar.guard(gap) for code, calendar in calendars.items()}
     per_brand = schedule.probes_per_brand
     channels_of = [_brand_channels(study, brand) for brand in study.brands]
-    bounds = _fit(study, calendar, _label(study, source))
+    bounds = _fit(study, calendars, _label(study, source))
 
     # Question steps per channel, with shifts that line up the channels' left-overs.
     q = len(study.questions)
@@ -412,7 +426,9 @@ def make_plan(study: Study, *, source: str | Path | None = None) -> list[Planned
         order = list(channels)
         rng.shuffle(order)
         seen: dict[str, int] = {}
-        for j, t in enumerate(_send_times(calendar, k, gap, guard, bounds[k], rng)):
+        code = study.calendar_of(brand)
+        times = _send_times(calendars[code], k, gap, guards[code], bounds[(code, k)], rng)
+        for j, t in enumerate(times):
             channel = order[j % len(order)]
             r = seen[channel] = seen.get(channel, -1) + 1
             question = study.questions[

@@ -18,11 +18,13 @@ from mystery.study.model import Study
 from mystery.study.plan import _Calendar, _gap
 
 
-def next_slot(study: Study, after: datetime, others: Iterable[datetime]) -> datetime | None:
+def next_slot(study: Study, after: datetime, others: Iterable[datetime],
+              brand: str | None = None) -> datetime | None:
     """The first whole second at or after ``after`` inside the send windows and ``min_gap``
-    away from each of ``others`` (the brand's other probes); ``None`` if the schedule has
-    none left."""
-    calendar = _Calendar(study)
+    away from each of ``others`` (the brand's other probes), never on a public holiday of
+    ``brand``'s calendar (its own, else the study's); ``None`` if the schedule has none left."""
+    code = study.calendar_of(study.brand(brand)) if brand is not None else study.holidays
+    calendar = _Calendar(study, code)
     gap = _gap(study)
     taken = sorted(int(o.timestamp()) for o in others)
     t = calendar.first_open(math.ceil(after.timestamp()))

@@ -19,14 +19,17 @@ sector, country      str, may be      as in timings
                      empty
 probes               int, may be      how many probes the brand was sent, when published
                      empty
-answered             int, may be      how many it answered (``probes`` × response rate)
+answered             int, may be      how many it answered (published, or ``probes`` × rate)
                      empty
-response_rate        float            share of probes answered (1.0 when not stated: the format
-                                      says a brand row without a rate answered every probe)
+response_rate        float, may be    share of probes answered, as published; empty when not
+                     empty            published: *unknown*, never read as 100 % (a brand that
+                                      answered everything says ``100%`` in the file)
 mean_ack_seconds     float, may be    the published mean time to acknowledgement over the
                      empty            answered probes only
 cutoff_seconds       float, may be    the study's stated cutoff, when published
                      empty
+published_as         str, may be      ``fastest`` or ``slowest`` when the study itself named
+                     empty            the brand so (kept beside mystery's own ranking)
 ===================  ===============  ============================================================
 """
 
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 
 COLUMNS = (
     "study", "series", "year", "brand", "sector", "country", "channel",
-    "probes", "answered", "response_rate", "mean_ack_seconds", "cutoff_seconds",
+    "probes", "answered", "response_rate", "mean_ack_seconds", "cutoff_seconds", "published_as",
 )  # fmt: skip
 
 

@@ -2,19 +2,28 @@
 
 A published-figures CSV has one header row; column order is free, an unknown column is refused
 (a typo must not silently drop a figure). Required: ``study, year, brand, channel``. Optional:
-``series, sector, country, question, response_minutes, resolution_minutes, responded,
-response_rate, probes, cutoff_minutes, sent_at, source_url, note``.
+the rest of ``OPTIONAL``.
 
-Two kinds of row, told apart by ``responded``:
+Three levels of row (``level``; when empty, a row with ``responded`` is a probe row, else a
+brand row):
 
-* a **probe row** (``responded`` is true or false) is one question to one brand:
+* a **probe row** is one question to one brand: ``responded`` true or false,
   ``response_minutes`` when it was answered, optionally ``resolution_minutes``, ``question``,
   ``sent_at`` (ISO 8601 with ``Z`` or an offset) and ``cutoff_minutes``. It becomes timings.
-* a **brand row** (``responded`` empty) is the brand's published figure: ``response_minutes`` is
-  its mean over the questions it answered, ``response_rate`` (``83.3%`` or ``0.833``) the share
-  answered, ``probes`` how many it was asked. No ``response_rate`` means it answered every
-  probe. It becomes a brand row (:mod:`mystery.timings.brandrows`).
+* a **brand row** is the brand's published figure: ``response_minutes`` is its mean over the
+  questions it answered, ``response_rate`` (``83.3%`` or ``0.833``) and/or ``answered`` the
+  share or count answered of ``probes``, ``published_as`` ``fastest``/``slowest`` when the
+  study named it so. **No rate means unknown**, never "answered everything" (write ``100%``).
+  It becomes a brand row (:mod:`mystery.timings.brandrows`).
+* a **study row** carries the study's own figures: ``brands``, ``probes``, ``answered``,
+  ``response_rate``, its average (``response_minutes`` with ``statistic`` mean or median), and
+  ``listed`` (``all``, ``fastest``, ``slowest``, ``some``: which brands the file lists). An
+  aggregate such as ``ALL (40 leading UK retailers)`` belongs here, and is refused as a brand.
+  It becomes a study row (:mod:`mystery.timings.studyrows`).
 
+Times are read as published (``2:38``, ``9 h 03 min``, decimal minutes: see
+:func:`mystery.durations.parse_published_minutes`); a bound (``≥ 90 %``) is refused, since it
+is not a figure.
 ``channel`` is case-insensitive and ``twitter`` means ``x``; ``series`` defaults to ``study``.
 Files may start with a BOM and use CRLF (spreadsheets write both).
 
@@ -45,11 +54,13 @@ __all__ = ["OPTIONAL", "REQUIRED", "Published", "import_file", "read_published"]
 
 @dataclass(frozen=True)
 class Published:
-    """What a valid published-figures file holds: probe rows as timings, and brand rows."""
+    """What a valid published-figures file holds: probe rows as timings, brand rows and
+    study rows."""
 
     path: Path
     timings: pl.DataFrame
     brand_rows: pl.DataFrame
+    study_rows: pl.DataFrame
     studies: tuple[str, ...]
 
 
@@ -106,6 +117,8 @@ def _cross_rows(file: str, rows: list[tuple[int, dict[str, Any]]]) -> list[Probl
                                     f"series {seen[1]!r}, year {seen[2]} on row {seen[0]}; a "
                                     "study has one series and one year"))
         key = (v["study"], v["brand"], v["channel"])
+        if v["kind"] == "study":
+            continue  # checked by _study_cross
         if key in kinds:
             other, kind = kinds[key]
             if kind != v["kind"] or kind == "brand":
@@ -125,9 +138,69 @@ def _cross_rows(file: str, rows: list[tuple[int, dict[str, Any]]]) -> list[Probl
     return problems
 
 
+def _study_cross(file: str, rows: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
+    """Rules of study rows and named extremes: one study row per study × channel, its totals
+    no smaller than what the file lists, ``listed`` true to the file, one brand named fastest
+    and one slowest. Settles ``listed`` when the file leaves it empty: ``all`` when the study
+    row gives no brand count or the file lists that many brands, else ``some``."""
+    problems: list[Problem] = []
+    listed: dict[tuple[str, str], set[str]] = {}
+    probes: dict[tuple[str, str], int | None] = {}
+    named: dict[tuple[str, str, str], int] = {}
+    study_rows: dict[tuple[str, str], int] = {}
+    for number, v in rows:
+        cell = (v["study"], v["channel"])
+        if v["kind"] == "study":
+            if cell in study_rows:
+                problems.append(Problem(file, f"row {number}, column level", f"study "
+                                        f"{v['study']!r} on {v['channel']} has a study row "
+                                        f"already (row {study_rows[cell]}); keep one"))
+            study_rows.setdefault(cell, number)
+            continue
+        listed.setdefault(cell, set()).add(v["brand"])
+        known = probes.get(cell, 0)
+        count = 1 if v["kind"] == "probe" else v.get("probes")
+        probes[cell] = None if known is None or count is None else known + count
+        extreme = v.get("published_as")
+        if extreme:
+            if (*cell, extreme) in named:
+                problems.append(Problem(file, f"row {number}, column published_as", f"study "
+                                        f"{v['study']!r} on {v['channel']} names its {extreme} "
+                                        f"brand on row {named[(*cell, extreme)]} already; "
+                                        "keep one"))
+            named.setdefault((*cell, extreme), number)
+    for number, v in rows:
+        if v["kind"] != "study":
+            continue
+        cell = (v["study"], v["channel"])
+        count = len(listed.get(cell, set()))
+        where = f"row {number}"
+        if v["brands"] is not None and v["brands"] < count:
+            problems.append(Problem(file, f"{where}, column brands", f"says {v['brands']} "
+                                    f"brands but the file lists {count} on {v['channel']}; "
+                                    "correct brands"))
+        if v["listed"] is None:
+            v["listed"] = "all" if v["brands"] in (None, count) else "some"
+        elif v["listed"] == "all" and v["brands"] not in (None, count):
+            problems.append(Problem(file, f"{where}, column listed", f"says all, but the file "
+                                    f"lists {count} of {v['brands']} brands; write fastest, "
+                                    "slowest or some"))
+        if v["cutoff_seconds"] is not None:  # the study's cutoff is its rows' cutoff
+            for _, other in rows:
+                if (other["study"], other["channel"]) == cell and other["kind"] != "study" \
+                        and other.get("cutoff_seconds") is None:
+                    other["cutoff_seconds"] = v["cutoff_seconds"]
+        found = probes.get(cell)
+        if v["probes"] is not None and found is not None and v["probes"] < found:
+            problems.append(Problem(file, f"{where}, column probes", f"says {v['probes']} "
+                                    f"probes but the file's rows add up to {found}; correct "
+                                    "probes"))
+    return problems
+
+
 def read_published(path: str | Path) -> Published:
     """Validate a published-figures CSV; raise ImportFileError listing every bad row."""
-    from mystery.timings import brandrows
+    from mystery.timings import brandrows, studyrows
     from mystery.timings import schema as timings
 
     path = Path(path)
@@ -149,6 +222,7 @@ def read_published(path: str | Path) -> Published:
     if not records:
         problems.append(Problem(file, "row 2", "the file has a header but no rows; add figures"))
     problems.extend(_cross_rows(file, valid))
+    problems.extend(_study_cross(file, valid))
     if problems:
         raise ImportFileError(problems)
     probe_rows = [v for _, v in valid if v["kind"] == "probe"]
@@ -156,6 +230,7 @@ def read_published(path: str | Path) -> Published:
         path=path,
         timings=timings.frame({c: v.get(c) for c in timings.COLUMNS} for v in probe_rows),
         brand_rows=brandrows.frame(v for _, v in valid if v["kind"] == "brand"),
+        study_rows=studyrows.frame(v for _, v in valid if v["kind"] == "study"),
         studies=tuple(sorted({v["study"] for _, v in valid})),
     )
 

@@ -8,19 +8,29 @@ researcher fixes a spreadsheet in one pass. The format itself is described there
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
 from typing import Any
 
+from mystery.durations import is_bound, parse_published_minutes
 from mystery.errors import Problem
 from mystery.words import CHANNELS
 
 REQUIRED = ("study", "year", "brand", "channel")
 OPTIONAL = (
-    "series", "sector", "country", "question", "response_minutes", "resolution_minutes",
-    "responded", "response_rate", "probes", "cutoff_minutes", "sent_at", "source_url", "note",
+    "series", "level", "sector", "country", "question", "response_minutes",
+    "resolution_minutes", "statistic", "responded", "response_rate", "answered", "probes",
+    "brands", "listed", "published_as", "cutoff_minutes", "sent_at", "source_url", "note",
 )  # fmt: skip
+LEVELS = ("probe", "brand", "study")
+LISTS = ("all", "fastest", "slowest", "some")
+EXTREMES = ("fastest", "slowest")
+# A row that sums up the study ("ALL (40 leading UK retailers)", "Average", "Total") is a
+# study-level figure: ranked as a brand, it would win or lose "fastest" against the brands it
+# averages. Narrow on purpose: "All Saints" is a brand.
+AGGREGATE = re.compile(
+    r"^\s*(?:all\s*\(|all\s+(?:brands|retailers|companies|firms)\b|"
+    r"(?:total|overall|average|mean|median)\b)", re.IGNORECASE)
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
@@ -43,19 +53,39 @@ class Row:
     def text(self, column: str) -> str:
         return self.cells.get(column, "").strip()
 
-    def number_of(self, column: str, unit: str, example: str) -> float | None:
+    def minutes_of(self, column: str) -> float | None:
+        """A published time (``9`` minutes, ``2:38``, ``9 h 03 min``) in seconds, or None.
+
+        Seconds, not minutes: ``2:38`` is 158 s exactly, and stays so to the outputs."""
         raw = self.text(column)
         if not raw:
             return None
         try:
-            value = float(raw)
-        except ValueError:
-            self.bad(column, f"not a number; write only the number of {unit}, e.g. {example}")
+            return parse_published_minutes(raw)
+        except ValueError as exc:
+            self.bad(column, str(exc))
             return None
-        if not math.isfinite(value) or value < 0:
-            self.bad(column, f"must be zero or more {unit}, e.g. {example}")
+
+    def count_of(self, column: str, least: int, example: str) -> int | None:
+        """A whole count (probes, answered, brands) of at least ``least``, or None."""
+        raw = self.text(column)
+        if not raw:
             return None
-        return value
+        if is_bound(raw):
+            self.bad(column, "is a bound, not a count; mystery keeps only published figures: "
+                     "leave it empty (unknown) and quote the bound in note")
+        elif raw.isdigit() and int(raw) >= least:
+            return int(raw)
+        else:
+            self.bad(column, f"must be a whole number, at least {least}, e.g. {example}")
+        return None
+
+    def choice(self, column: str, allowed: tuple[str, ...]) -> str:
+        raw = self.text(column).lower()
+        if raw and raw not in allowed:
+            self.bad(column, f"write one of {', '.join(allowed)} (or leave it empty)")
+            return ""
+        return raw
 
 
 def _slug(row: Row, column: str, required: bool) -> str:
@@ -106,6 +136,10 @@ def _rate(row: Row) -> float | None:
     raw = row.text("response_rate")
     if not raw:
         return None
+    if is_bound(raw):
+        row.bad("response_rate", "is a bound, not a rate; mystery keeps only published "
+                "figures: leave it empty (unknown) and quote the bound in note")
+        return None
     percent = raw.endswith("%")
     try:
         value = float(raw.removesuffix("%").strip()) / (100 if percent else 1)
@@ -119,23 +153,28 @@ def _rate(row: Row) -> float | None:
 
 
 def _answered(row: Row, rate: float, probes: int) -> int | None:
-    """Answered probes from a published rate; the rate must be what some whole count gives.
+    """Answered probes from a published rate: the one whole count the rounded rate allows.
 
     A published rate is rounded, so the tolerance is half a unit of its last digit times the
-    number of probes: ``66.7%`` of 3 is 2, while ``50%`` of 3 is no whole number of probes.
+    number of probes: ``66.7%`` of 3 is 2, while ``50%`` of 3 is no whole number of probes (an
+    error). When several counts fit (``62%`` of 1,185 is anything from 729 to 741), the count
+    is unknown: left empty rather than guessed.
     """
+    import math
+
     raw = row.text("response_rate").removesuffix("%").strip()
     decimals = len(raw.split(".")[1]) if "." in raw else 0
     unit = 10.0**-decimals / (100 if row.text("response_rate").endswith("%") else 1)
-    exact = rate * probes
-    if abs(exact - round(exact)) > unit / 2 * probes + 1e-9:
+    exact, slack = rate * probes, unit / 2 * probes + 1e-9
+    low, high = math.ceil(exact - slack), math.floor(exact + slack)
+    if high < low:
         row.bad(
             "response_rate",
             f"{exact:.2f} of {probes} probes is not a whole number of probes; give the rate "
             "as answered/probes (e.g. 66.7% for 2 of 3) or correct probes",
         )
         return None
-    return round(exact)
+    return low if low == high else None
 
 
 def _sent_at(row: Row) -> datetime | None:
@@ -153,6 +192,15 @@ def _sent_at(row: Row) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def _level(row: Row) -> str:
+    """Which kind of row: ``level`` when given, else a probe row when ``responded`` is set and
+    a brand row when not (the format before ``level`` existed)."""
+    level = row.choice("level", LEVELS)
+    if not level and not row.text("level"):
+        level = "probe" if row.text("responded") else "brand"
+    return level
+
+
 def validate_row(row: Row) -> dict[str, Any]:
     """Check one record; return its values (meaningful only if it added no problems)."""
     for column, value in row.cells.items():
@@ -162,6 +210,7 @@ def validate_row(row: Row) -> dict[str, Any]:
             row.bad(column, "contains a line break or control character; write it on one "
                     "line (look for an unclosed quote)")
     study = _slug(row, "study", required=True)
+    level = _level(row)
     values: dict[str, Any] = {
         "study": study,
         "series": _slug(row, "series", required=False) or study,
@@ -170,26 +219,36 @@ def validate_row(row: Row) -> dict[str, Any]:
         "sector": row.text("sector") or None,
         "country": row.text("country") or None,
         "channel": _channel(row),
+        "kind": level or "brand",
     }
-    if not values["brand"]:
-        row.bad("brand", "is empty; every row needs the brand's name")
-    response = row.number_of("response_minutes", "minutes", "543 for 9 h 03 min")
-    resolution = row.number_of("resolution_minutes", "minutes", "60")
-    cutoff = row.number_of("cutoff_minutes", "minutes", "10080 for 7 days")
+    if not values["brand"] and level != "study":
+        row.bad("brand", "is empty; every row needs the brand's name (a figure for the whole "
+                "study goes on a row with level study)")
+    elif level != "study" and AGGREGATE.match(values["brand"]):
+        row.bad("brand", "is a figure for the whole study, not a brand; set level to study "
+                "so that it is reported as the study's and never ranked as a brand")
+    response = row.minutes_of("response_minutes")
+    resolution = row.minutes_of("resolution_minutes")
+    cutoff = row.minutes_of("cutoff_minutes")
     if cutoff == 0:
         row.bad("cutoff_minutes", "must be more than zero minutes, e.g. 10080 for 7 days")
     url = row.text("source_url")
     if url and not re.match(r"^https?://\S+$", url):
         row.bad("source_url", "not a web address; write the full http(s):// URL")
-    responded = _responded(row)
-    values["cutoff_seconds"] = cutoff * 60 if cutoff else None
-    if responded is None and row.text("responded") == "":
-        values["kind"] = "brand"
+    values["cutoff_seconds"] = cutoff or None
+    if level == "probe":
+        _probe_row(row, values, _responded(row), response, resolution, cutoff)
+    elif level == "study":
+        _study_row(row, values, response)
+    elif level == "brand":
         _brand_row(row, values, response)
-    else:
-        values["kind"] = "probe"
-        _probe_row(row, values, responded, response, resolution, cutoff)
     return values
+
+
+def _misplaced(row: Row, columns: dict[str, str]) -> None:
+    for column, why in columns.items():
+        if row.text(column):
+            row.bad(column, why)
 
 
 def _probe_row(
@@ -200,9 +259,15 @@ def _probe_row(
     resolution: float | None,
     cutoff: float | None,
 ) -> None:
-    for column in ("response_rate", "probes"):
-        if row.text(column):
-            row.bad(column, "belongs on brand rows; a probe row (responded set) is one probe")
+    elsewhere = "belongs on brand rows; a probe row (responded set) is one probe"
+    _misplaced(row, {
+        "response_rate": elsewhere, "probes": elsewhere, "answered": elsewhere,
+        "published_as": elsewhere, "statistic": "a probe row holds one time, not a statistic",
+        "brands": "belongs on the study row (level study)",
+        "listed": "belongs on the study row (level study)",
+    })
+    if responded is None and not row.text("responded"):
+        row.bad("responded", "is empty on a probe row; write true or false")
     if responded is True and response is None and not row.text("response_minutes"):
         row.bad("response_minutes", "is empty but responded is true; give the minutes "
                 "or set responded to false")
@@ -220,41 +285,93 @@ def _probe_row(
         question=row.text("question") or None,
         sent_at=_sent_at(row),
         status="answered" if responded else "unanswered",
-        ack_seconds=response * 60 if responded and response is not None else None,
-        resolution_seconds=resolution * 60 if responded and resolution is not None else None,
+        ack_seconds=response if responded else None,
+        resolution_seconds=resolution if responded else None,
     )
 
 
-def _brand_row(row: Row, values: dict[str, Any], response: float | None) -> None:
-    for column, why in (
-        ("question", "belongs on probe rows; set responded to true or false"),
-        ("sent_at", "belongs on probe rows; set responded to true or false"),
-        ("resolution_minutes", "is not supported on brand rows (published mean resolution "
-         "times cannot be pooled); move it to note"),
-    ):
-        if row.text(column):
-            row.bad(column, why)
-    probes: int | None = None
-    raw_probes = row.text("probes")
-    if raw_probes:
-        if raw_probes.isdigit() and int(raw_probes) > 0:
-            probes = int(raw_probes)
-        else:
-            row.bad("probes", "must be a whole number of probes, at least 1, e.g. 3")
+def _counts(row: Row) -> tuple[int | None, int | None, float | None]:
+    """``probes``, ``answered`` and ``response_rate`` of a brand or study row, each None when
+    not published: an empty rate is *unknown*, never "answered everything" (write ``100%``
+    or ``answered`` equal to ``probes`` for that)."""
+    probes = row.count_of("probes", 1, "3")
+    answered = row.count_of("answered", 0, "2")
     rate = _rate(row)
+    if answered is not None and probes is None:
+        row.bad("answered", "needs probes beside it (answered of how many?); give probes")
+        answered = None
+    elif answered is not None and probes is not None and answered > probes:
+        row.bad("answered", f"is more than probes ({probes}); correct one of them")
+        answered = None
+    if rate is not None and probes is not None:
+        from_rate = _answered(row, rate, probes)
+        if answered is None:
+            answered = from_rate
+        elif from_rate is not None and from_rate != answered:
+            row.bad("response_rate", f"gives {from_rate} of {probes} answered but answered "
+                    f"says {answered}; correct one of them")
+    if rate is None and answered is not None and probes is not None:
+        rate = answered / probes
+    return probes, answered, rate
+
+
+def _brand_row(row: Row, values: dict[str, Any], response: float | None) -> None:
+    _misplaced(row, {
+        "question": "belongs on probe rows; set responded to true or false",
+        "sent_at": "belongs on probe rows; set responded to true or false",
+        "resolution_minutes": "is not supported on brand rows (published mean resolution "
+        "times cannot be pooled); move it to note",
+        "brands": "belongs on the study row (level study)",
+        "listed": "belongs on the study row (level study)",
+    })
+    statistic = row.choice("statistic", ("mean", "median"))
+    if statistic == "median":
+        row.bad("statistic", "a brand row's time is its mean over answered probes (brand "
+                "medians cannot be pooled); quote a published brand median in note")
+    probes, answered, rate = _counts(row)
     if response is None and rate is None and not row.text("response_minutes") \
-            and not row.text("response_rate"):
+            and not row.text("response_rate") and not row.text("answered"):
         row.bad("response_minutes", "the brand row carries no figure; give response_minutes, "
                 "response_rate or both (or responded for a probe row)")
     if rate == 0 and response is not None:
         row.bad("response_minutes", "the brand answered nothing (response_rate 0) yet has a "
                 "time; clear one of them")
-    answered: int | None = None
-    if probes is not None:
-        answered = probes if rate is None else _answered(row, rate, probes)
     values.update(
         probes=probes,
         answered=answered,
-        response_rate=1.0 if rate is None else rate,
-        mean_ack_seconds=response * 60 if response is not None else None,
+        response_rate=rate,
+        mean_ack_seconds=response,
+        published_as=row.choice("published_as", EXTREMES) or None,
     )
+
+
+def _study_row(row: Row, values: dict[str, Any], response: float | None) -> None:
+    study_wide = "belongs on probe rows; a study row holds the study's own figures"
+    _misplaced(row, {
+        "question": study_wide, "sent_at": study_wide, "responded": study_wide,
+        "resolution_minutes": "is not supported on study rows; move it to note",
+        "published_as": "belongs on the brand row the study named fastest or slowest",
+        "sector": "a study row covers every sector; clear it",
+    })
+    brands = row.count_of("brands", 1, "10")
+    probes, answered, rate = _counts(row)
+    statistic = row.choice("statistic", ("mean", "median"))
+    if response is not None and not statistic:
+        row.bad("statistic", "say which average response_minutes is: mean or median")
+    if response is None and statistic:
+        row.bad("statistic", "names the statistic of response_minutes, which is empty")
+    if all(v is None for v in (brands, probes, rate, response, values["cutoff_seconds"])) \
+            and not row.problems:
+        row.bad("brands", "the study row carries no figure; give brands, probes, "
+                "response_rate, cutoff_minutes or response_minutes with its statistic")
+    values.update(
+        label=values.pop("brand") or None,
+        brands=brands,
+        probes=probes,
+        answered=answered,
+        response_rate=rate,
+        mean_ack_seconds=response if statistic == "mean" else None,
+        median_ack_seconds=response if statistic == "median" else None,
+        listed=row.choice("listed", LISTS) or None,
+    )
+    values["brand"] = ""

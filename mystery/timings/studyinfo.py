@@ -57,6 +57,9 @@ class StudyInfo:
     hours: dict[str, str] = field(default_factory=dict, hash=False)
     #: The public-holiday calendar business hours close on (``holidays`` code), if any.
     holidays: str | None = None
+    #: Brands that keep their own holiday calendar → its code (the brands CSV's ``holidays``);
+    #: the key is left out when no brand has one.
+    brand_holidays: dict[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_study(cls, loaded: LoadedStudy) -> StudyInfo:
@@ -74,11 +77,17 @@ class StudyInfo:
             study_sha256=loaded.sha256,
             hours={b.name: format_hours(b.hours) for b in study.brands if b.hours},
             holidays=study.holidays,
+            brand_holidays={b.name: b.holidays for b in study.brands if b.holidays},
         )
 
     def holiday_dates(self, first: int, last: int) -> frozenset[date]:
         """The public holidays of the study's calendar in years ``first`` to ``last``."""
         return holiday_dates(self.holidays, first, last) if self.holidays else frozenset()
+
+    def brand_holiday_dates(self, first: int, last: int) -> dict[str, frozenset[date]]:
+        """Each brand with its own calendar → its public holidays in years ``first``–``last``."""
+        return {brand: holiday_dates(code, first, last)
+                for brand, code in sorted(self.brand_holidays.items())}
 
     def brand_hours(self) -> dict[str, list[Window]]:
         """Each brand's declared service hours as windows (ValueError if ``hours`` is bad)."""
@@ -90,6 +99,8 @@ class StudyInfo:
             del data["hours"]
         if self.holidays is None:  # and so do studies without a holiday calendar
             del data["holidays"]
+        if not self.brand_holidays:
+            del data["brand_holidays"]
         return json.dumps({"format": FORMAT, **data}, indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"
 
@@ -133,6 +144,14 @@ class StudyInfo:
                     info.holiday_dates(2000, 2000)
                 except (ValueError, AttributeError) as exc:
                     raise TypeError(f"holidays: {exc}") from None
+            if not isinstance(info.brand_holidays, dict) or not all(
+                    isinstance(v, str) for v in info.brand_holidays.values()):
+                raise TypeError("brand_holidays must map brand names to calendars such as "
+                                "'GB-SCT'")
+            try:
+                info.brand_holiday_dates(2000, 2000)
+            except (ValueError, AttributeError) as exc:
+                raise TypeError(f"brand_holidays: {exc}") from None
             return info
         except TypeError as exc:
             raise ImportFileError([Problem(str(path), "", f"{exc}; run 'mystery export "

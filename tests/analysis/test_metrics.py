@@ -203,7 +203,8 @@ def test_median_alone_equals_the_median_of_every_figure() -> None:
                 ("C", None, WEEK), ("D", 7, WEEK), ("D", None, 10.0), ("D", 40, WEEK)])]
     df = timings.frame(rows)
     by = ["series", "year", "brand"]
-    full = metrics.summarise(df, brandrows.empty(), by).select([*by, "median_ack_seconds"])
+    km_cols = ["median_ack_seconds", "median_ack_ci_low_seconds", "median_ack_ci_high_seconds"]
+    full = metrics.summarise(df, brandrows.empty(), by).select([*by, *km_cols])
     assert metrics.median_ack(df, by).sort(by).equals(full)
     # B: censored at 30 s, then 90 and 120: S(90) = 1/2. D: S(7) = 2/3, censored at 10, S(40) = 0.
     assert full["median_ack_seconds"].to_list() == [600, 90, None, 40]

@@ -57,10 +57,19 @@ def test_publish_twice_gives_identical_bytes(project: Path) -> None:
 def test_yoy_joins_published_2014_figures_with_later_studies(project: Path) -> None:
     publish(project)
     lines = (project / "results/uk-retail/yoy.csv").read_text().splitlines()
-    assert lines[0] == ("series,year,channel,brands,probes,answered,response_rate,fastest_brand,"
-                        "fastest_minutes,slowest_brand,slowest_minutes,median_minutes,within_1h,"
-                        "within_24h")
-    assert lines[1] == "uk-retail,2014,x,5,15,14,0.933,B&Q,9.0,The Co-operative,543.0,,,"
+    assert lines[0] == (
+        "series,year,channel,source,brands,brands_listed,listed,probes,answered,response_rate,"
+        "fastest_brand,fastest_mean_minutes,slowest_brand,slowest_mean_minutes,median_minutes,"
+        "median_ci_low_minutes,median_ci_high_minutes,within_1h,within_24h,"
+        "logrank_p,panel_brands,panel_logrank_p,rate_change,rate_change_ci_low,"
+        "rate_change_ci_high,published_fastest_brand,published_fastest_mean_minutes,"
+        "published_slowest_brand,published_slowest_mean_minutes,published_mean_minutes,"
+        "published_median_minutes")
+    # 2014 lists 5 of the study's 10 brands: the year shows the study's published totals,
+    # names no fastest or slowest of its own, keeps the study's extremes as published, and,
+    # the first year, has nothing to be compared with.
+    assert lines[1] == ("uk-retail,2014,x,published,10,5,some,30,29,0.966667" + "," * 16
+                        + "B&Q,9.000000,The Co-operative,543.000000,,")
     assert [line.split(",")[1] for line in lines[1:]] == ["2014", "2025", "2026"]
     md = (project / "results/uk-retail/yoy.md").read_text()
     assert "| 2025 (synthetic) |" in md and "John Lewis" in md
@@ -163,7 +172,11 @@ def test_hostile_names_in_an_imported_study_reach_no_table_or_chart_as_markup(
 
     source = project / "studies" / "veeqo-uk-retail-2014.csv"
     rows = list(csvlib.DictReader(source.read_text(encoding="utf-8").splitlines()))
-    for row, name in zip(rows, HOSTILE_BRANDS, strict=False):
+    brand_rows = [row for row in rows if row["level"] != "study"]  # the study row names no brand
+    while len(brand_rows) < len(HOSTILE_BRANDS):  # one brand row per hostile name
+        brand_rows.append({**brand_rows[-1], "published_as": ""})
+        rows.append(brand_rows[-1])
+    for row, name in zip(brand_rows, HOSTILE_BRANDS, strict=True):
         row["brand"] = name
     with source.open("w", encoding="utf-8", newline="") as out:
         writer = csvlib.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
@@ -173,7 +186,7 @@ def test_hostile_names_in_an_imported_study_reach_no_table_or_chart_as_markup(
     results = project / "results" / "uk-retail"
     markdown = "".join(p.read_text(encoding="utf-8") for p in results.glob("*.md"))
     assert "<script>" not in markdown and "&lt;script&gt;" in markdown
-    assert "](http" not in markdown
+    assert "[win](http" not in markdown and "\\[win\\](http" in markdown  # no link: escaped
     for table in results.glob("*.csv"):
         for record in csvlib.reader(table.read_text(encoding="utf-8").splitlines()):
             assert not any(cell[:1] in "=+-@" and not cell[1:2].isdigit() for cell in record
@@ -189,7 +202,57 @@ def test_a_control_character_in_an_imported_name_is_refused_at_import(tmp_path: 
     result = CliRunner().invoke(app, ["import", str(source), "--studies",
                                       str(tmp_path / "studies")])
     assert result.exit_code == 1, result.output
-    assert "row 2, column brand" in result.output
+    assert "row 3, column brand" in result.output  # row 2 is the study's own row
     assert "contains a line break or control character" in result.output
     assert "\x1b" not in result.output  # the message shows it escaped (repr), never raw
     assert not (tmp_path / "studies").exists()
+
+
+@pytest.mark.parametrize("stat", ["mean", "median"])
+def test_column_names_say_the_brand_statistic(project: Path, stat: str) -> None:
+    """fastest_minutes was a mean under one flag and a median under another: now the header
+    says which."""
+    result = CliRunner().invoke(app, ["publish", "--root", str(project), "--brand-stat", stat])
+    assert result.exit_code == 0, result.output
+    yoy = (project / "results/uk-retail/yoy.csv").read_text(encoding="utf-8").splitlines()[0]
+    panel = (project / "results/uk-retail/panel.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert f"fastest_{stat}_minutes" in yoy.split(",")
+    assert f"slowest_{stat}_minutes" in yoy.split(",")
+    assert "fastest_minutes" not in yoy.split(",")
+    assert {f"{stat}_minutes", f"change_{stat}_minutes"} <= set(panel.split(","))
+
+
+def test_publish_tests_each_change_and_says_what_the_numbers_allow(tmp_path: Path) -> None:
+    # 2025 asks 6 brands, 2026 only 4 of them, each on two channels: the years compare
+    # different brands, the panel is the 4 present in both, and a brand counts once.
+    (tmp_path / "studies").mkdir()
+    make_study(tmp_path, series="s", year=2025, brands=6, channels=("x", "email"),
+               probes_per_brand=8, seed=3)
+    make_study(tmp_path, series="s", year=2026, brands=4, channels=("x", "email"),
+               probes_per_brand=8, seed=4)
+    result = CliRunner().invoke(app, ["publish", "--root", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "results" / "s"
+    changes = (out / "changes.csv").read_text(encoding="utf-8").splitlines()
+    assert changes[0].startswith("series,channel,from_year,to_year,scope,brands_from,brands_to")
+    rows = [line.split(",") for line in changes[1:]]
+    assert [(r[1], r[4], r[5], r[6]) for r in rows] == [
+        ("email", "all probes", "6", "4"), ("email", "panel", "4", "4"),
+        ("x", "all probes", "6", "4"), ("x", "panel", "4", "4")]
+    assert all(r[11] for r in rows)  # a log-rank p on every row: both years have probe times
+    md = (out / "yoy.md").read_text(encoding="utf-8")
+    assert "## Change since the previous year" in md
+    assert "x, 2025 → 2026, all probes (6 then 4 brands):" in md
+    assert "different brands each year: compare the panel" in md
+    assert "Newcombe's hybrid score interval" in md
+    # Brands counted once across channels, and the median convention in the method note.
+    assert "2025 (synthetic): 96 probes, 6 brands; 2026 (synthetic): 64 probes, 4 brands" in md
+    assert "the lower middle time, never an average" in md
+    summary = (tmp_path / "results/s-2026/summary.md").read_text(encoding="utf-8")
+    assert "n = 64 probes to 4 brands" in summary and "never an average" in summary
+    yoy = (out / "yoy.csv").read_text(encoding="utf-8").splitlines()
+    header = yoy[0].split(",")
+    later = dict(zip(header, yoy[-1].split(","), strict=True))
+    assert later["panel_brands"] == "4" and later["logrank_p"] and later["panel_logrank_p"]
+    assert float(later["rate_change_ci_low"]) <= float(later["rate_change"]) \
+        <= float(later["rate_change_ci_high"])

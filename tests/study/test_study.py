@@ -213,7 +213,7 @@ BROKEN = [
     Case(
         "impossible min_gap",
         edit(GOOD, 'min_gap = "1d"', 'min_gap = "7d"'),
-        ("schedule.min_gap", "2 probes per brand 7 d 0 h apart", "shorten min_gap"),
+        ("schedule.min_gap", "2 probes per brand 7 d apart", "shorten min_gap"),
     ),
     Case(
         "windows never occur on the schedule's days",

@@ -27,8 +27,8 @@ CASES = [
      "row 3, column study: 'Veeqo 2014': use lower-case letters"),
     (HEAD, "s-2014,14,A,x,9,,3", "row 3, column year: '14': not a year; write four digits"),
     (HEAD, "s-2014,2014,A,myspace,9,,3", "row 3, column channel: 'myspace': unknown channel"),
-    (HEAD, "s-2014,2014,A,x,9 min,,3",
-     "row 3, column response_minutes: '9 min': not a number; write only the number of minutes"),
+    (HEAD, "s-2014,2014,A,x,nine,,3",
+     "row 3, column response_minutes: 'nine': cannot read this time; write decimal minutes"),
     (HEAD, "s-2014,2014,A,x,9,150%,3", "row 3, column response_rate: '150%': must be between"),
     (HEAD, "s-2014,2014,A,x,9,50%,3", "1.50 of 3 probes is not a whole number of probes"),
     (HEAD, "s-2014,2014,A,x,9,,three", "row 3, column probes: 'three': must be a whole number"),
@@ -96,7 +96,8 @@ def test_bom_crlf_and_twitter_are_accepted(tmp_path: Path) -> None:
     rows = {r["brand"]: r for r in published.brand_rows.iter_rows(named=True)}
     assert rows["Beta"]["channel"] == "x"
     assert (rows["Beta"]["answered"], rows["Beta"]["mean_ack_seconds"]) == (2, 1800)
-    assert (rows["Alpha"]["answered"], rows["Alpha"]["response_rate"]) == (3, 1.0)
+    # No published rate: unknown, never "answered all three".
+    assert (rows["Alpha"]["answered"], rows["Alpha"]["response_rate"]) == (None, None)
     assert rows["Alpha"]["series"] == "s-2014"
 
 
