@@ -110,8 +110,9 @@ def make_client(base_url: str, sandbox: bool, timeout: float = 30.0,
     The sandbox accepts any token, so none of the researcher's secrets is ever sent to it.
     ``account``: whose keys (its own first, see :mod:`mystery.credentials`).
     """
-    if sandbox:
-        client = tweepy.Client(bearer_token="sandbox", return_type=dict)
+    if sandbox:  # the token names the account: the sandbox may emulate several
+        token = f"sandbox:{account}" if account else "sandbox"
+        client = tweepy.Client(bearer_token=token, return_type=dict)
         user_auth = False
     else:
         oauth1 = [credentials.get_secret(k, account=account) for k in credentials.X_OAUTH1]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from mystery.collect.handoff import DueProbe
     from mystery.collect.progress import Progress
+    from mystery.store.address import StoreAddress
 
 
 
@@ -138,11 +139,14 @@ def plan(
         show_estimate(s.name, estimate(s, probes), as_csv=as_csv, as_json=as_json)
         return
     zone = s.zone
-    columns = ("probe", "planned_at_utc", "planned_at_local", "brand", "channel", "question",
-               "text")
+    # A study with several accounts on a channel says which one sends each probe; a
+    # one-account study's plan keeps the columns it always had.
+    team = any(len(c.account_names) > 1 for c in s.channels.values())
+    columns: tuple[str, ...] = ("probe", "planned_at_utc", "planned_at_local", "brand",
+                                "channel", "question", "text") + (("account",) if team else ())
     rows = [(p.id, p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
              p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), p.brand, p.channel,
-             p.question, p.text) for p in probes]
+             p.question, p.text) + ((p.account,) if team else ()) for p in probes]
     if as_json:
         write_json([dict(zip(columns, row, strict=True)) for row in rows])
         return
@@ -152,20 +156,22 @@ def plan(
     from rich.table import Table
 
     table = Table(title=f"{s.name}: {len(probes)} probes ({s.timezone})", title_justify="left")
-    for column in ("probe", f"planned ({s.timezone})", "brand", "channel", "question"):
+    for column in ("probe", f"planned ({s.timezone})", "brand", "channel", "question",
+                   *(("account",) if team else ())):
         table.add_column(column)
     for p in probes:
         table.add_row(p.id, p.planned_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
-                      p.brand, p.channel, p.question)
+                      p.brand, p.channel, p.question, *((p.account,) if team else ()))
     out_console().print(table)
 
 
 def due_text(due: DueProbe, study: Path, asking: bool = False) -> str:
     """What the researcher reads when a probe falls due: whom to ask, the exact text, where to
     post it, and (manual) by when and how to record it."""
+    mine = f"from your account {due.account}" if due.account else "from your own account"
     lines = [f"{due.probe_id} is due on {due.channel}: "
              + ("the runner will post it if you say yes" if asking
-                else "post it yourself, from your own account")]
+                else f"post it yourself, {mine}")]
     lines.append(f"  to:    {due.brand} (@{due.handle})")
     lines.append(f"  text:  {due.text}")
     if due.link:
@@ -274,6 +280,10 @@ def run(
         f"acknowledged, {c.resolved} resolved, {c.unanswered} unanswered, "
         f"{c.settled} settled; {result.passes} passes."
     )
+    if any(len(c.account_names) > 1 for c in loaded.study.channels.values()):
+        from mystery.store.address import store_address
+
+        _per_account(loaded.study.name, store_address(db, loaded.default_db))
     for name, why in result.stopped.items():
         err_console().print(f"channel {name} stopped: {why}", markup=False)
     if result.finished and report and (account is None or c.settled == c.planned):
@@ -282,6 +292,18 @@ def run(
         show_report(loaded, db, output=output)
     if result.stopped:
         raise typer.Exit(1)
+
+
+def _per_account(name: str, db: StoreAddress) -> None:
+    """A team study's standing per researcher account (each runner sees every account's)."""
+    from mystery.store.store import Store
+
+    with Store.open(db, create=False) as store:
+        for (channel, account), c in store.account_counts().items():
+            err_console().print(
+                f"{name}: {channel} as {account}: {c.sent}/{c.planned} probes sent, "
+                f"{c.acknowledged} acknowledged, {c.resolved} resolved, {c.unanswered} "
+                f"unanswered, {c.settled} settled.", markup=False)
 
 
 def register(app: typer.Typer) -> None:

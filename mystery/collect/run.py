@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.collect.connect import connect
+from mystery.collect.connect import connect, world_start
 from mystery.collect.handoff import DueProbe
 from mystery.collect.progress import Progress
 from mystery.collect.runner import Runner, RunResult
@@ -87,6 +87,18 @@ def run_study(
             "days ahead in seconds: nobody could post in time. Use mode = \"auto\" in the "
             "sandbox; manual mode is for a real platform (or a standalone 'mystery sandbox' "
             "driven by a test through --sandbox-url)"
+        )
+    team = [n for n in study.sandbox_channels if len(study.channels[n].account_names) > 1]
+    if any(n != "x" for n in team):
+        from mystery.sandbox.spec import WorldSpec
+
+        WorldSpec.from_study(study, world_start(study))  # refuses it, before anything is written
+    if team and sandbox_url is None:
+        raise SandboxError(
+            f"channels.{team[0]} lists several accounts in the sandbox: their runners take "
+            "turns on one world and one clock, which an in-process sandbox (gone when its "
+            "runner stops) cannot give them. Start 'mystery sandbox' and pass its URL with "
+            "--sandbox-url to each runner"
         )
     plan = make_plan(study)
     path = store_path(loaded, db)
@@ -183,13 +195,16 @@ def _run_locked(
     with open_or_discard(path) as store:
         store.durable_intent = not study.sandbox_channels
         new = store.initialise(study, plan)
+        # Whether any account sent to the sandbox yet: the world check is the study's, not
+        # one account's (another account's runner may have sent to a world since restarted).
+        sent = store.count(("sending", "sent", "settled"), study.sandbox_channels)
         store.serve(accounts)
         if not store.count(("planned", "sending", "sent")):
             return loaded, RunResult(store.counts(), finished=True, passes=0)
         with ExitStack() as held:
             if isinstance(path, PostgresAddress):
                 hold_leases(held, store, path, accounts, on_notice)
-            return _run_open(loaded, store, new, sandbox_url=sandbox_url, timeout=timeout,
+            return _run_open(loaded, store, new, sent, sandbox_url=sandbox_url, timeout=timeout,
                              on_progress=on_progress, on_notice=on_notice, once=once,
                              until=until, on_due=on_due, confirm=confirm, accounts=accounts)
 
@@ -211,6 +226,7 @@ def _run_open(
     loaded: LoadedStudy,
     store: Store,
     new: bool,
+    sent: int,
     *,
     once: bool,
     sandbox_url: str | None,
@@ -225,7 +241,6 @@ def _run_open(
     study = loaded.study
     in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
     history = sandbox_history(store, study) if in_process_sandbox and not new else None
-    sent = store.count(("sending", "sent", "settled"), study.sandbox_channels)
     sent_to = store.meta(SANDBOX_WORLD) if sent and not in_process_sandbox else None
     with connect(study, sandbox_url=sandbox_url, timeout=timeout, history=history,
                  sent_to=sent_to, on_notice=on_notice, accounts=accounts) as connection:

@@ -85,8 +85,9 @@ class Runner:
         accounts: Mapping[str, str] | None = None,
     ) -> None:
         """``accounts``: the researcher's account each channel runs as (one per channel; see
-        :func:`mystery.collect.run.served_accounts`); the store should serve the same
-        (:meth:`~mystery.store.store.Store.serve`). ``stopped`` names channels of the study
+        :func:`mystery.collect.run.served_accounts`; by default each channel's first), and
+        the store is made to serve the same (:meth:`~mystery.store.store.Store.serve`), so a
+        runner never touches another account's probes. ``stopped`` names channels of the study
         that could not even be opened (and why): reported with the result, and a study with
         probes on them is not finished.
 
@@ -95,6 +96,9 @@ class Runner:
         self.study = study
         self.store = store
         self.clock = clock
+        if accounts is None:  # every channel, those that could not open too
+            accounts = {n: c.account_names[0] for n, c in study.channels.items()}
+        store.serve(accounts)
         self.on_progress = on_progress
         self.on_notice = on_notice
         self.cutoff = study.cutoff

@@ -376,6 +376,27 @@ class StoreReads:
                                 unanswered or 0, settled or 0)
                 for channel, planned, sent, settled, unanswered in rows}
 
+    def account_counts(self) -> dict[tuple[str, str], Counts]:
+        """:meth:`counts` per channel and researcher account, defined exactly as
+        :meth:`counts`: what ``mystery run`` reports per account of a team study."""
+        replied = {
+            (channel, account): (acknowledged, resolved)
+            for channel, account, acknowledged, resolved in self.db.execute(
+                _in_time(self.db.dialect) + "SELECT t.channel, p.account, "
+                "count(DISTINCT CASE WHEN code != 'not_brand' THEN probe_id END), "
+                "count(DISTINCT CASE WHEN code = 'resolution' THEN probe_id END) "
+                "FROM in_time t JOIN probes p ON p.id = t.probe_id "
+                "GROUP BY t.channel, p.account", (MAIN_CODER,))
+        }
+        rows = self.db.execute(
+            f"SELECT channel, account, count(*), count(message_id), {_SETTLED}, {_UNANSWERED} "
+            "FROM probes GROUP BY channel, account ORDER BY channel, account"
+        )
+        return {(channel, account): Counts(planned, sent,
+                                           *replied.get((channel, account), (0, 0)),
+                                           unanswered or 0, settled or 0)
+                for channel, account, planned, sent, settled, unanswered in rows}
+
     def last_send_at(self) -> datetime | None:
         """The plan's last send (the time it went out, or is planned to): with the cutoff, when
         the study ends. Excluded probes never go out, so they do not count."""

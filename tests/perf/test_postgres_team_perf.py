@@ -1,4 +1,5 @@
-"""Benchmark for team studies (run apart: ``.venv/bin/pytest tests/perf -o addopts="" -s -k postgres``).
+"""Benchmark for team studies on PostgreSQL (run apart:
+``.venv/bin/pytest tests/perf -o addopts="" -s -k postgres``).
 
 A 10,000-probe sandbox study over 3 accounts (one per channel: x, mastodon, bluesky; 167 brands
 × 20 probes × 3 channels) run by 3 runners on one PostgreSQL store, against the same study run
