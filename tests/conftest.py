@@ -7,8 +7,9 @@ real config dir damages the developer's setup.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keyring
@@ -16,6 +17,7 @@ import pytest
 from keyring.backends import fail
 
 from mystery.sandbox import SandboxControl, SandboxServer
+from tests.postgres import PostgresServer
 
 WIDTH = "100"
 
@@ -54,3 +56,25 @@ def control(sandbox: SandboxServer) -> Iterator[SandboxControl]:
     """The sandbox's control plane (world, clock, faults, ground truth)."""
     with SandboxControl(sandbox.url) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session (``tests/postgres.py``)."""
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """Where a fresh store goes, once on each kind of store: a file, or an empty PostgreSQL
+    database's URL. Tests of the store and the runner take this, so each runs on both
+    (``pytest -k postgres`` selects the PostgreSQL ones)."""
+    names = itertools.count(1)
+    if request.param == "sqlite":
+        return lambda: str(tmp_path / f"s{next(names)}.db")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.database

@@ -19,6 +19,7 @@ import typer
 from mystery.cli import analysis, auth, code, collect, manual, sandbox
 from mystery.cli import log as log_command
 from mystery.cli import pack as pack_command
+from mystery.cli import store as store_command
 
 app = typer.Typer(
     name="mystery",
@@ -55,6 +56,7 @@ sandbox.register(app)
 auth.register(app)
 code.register(app)
 log_command.register(app)
+store_command.register(app)
 pack_command.register(app)
 
 

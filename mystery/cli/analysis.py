@@ -92,7 +92,7 @@ def _json_value(cell: str) -> object:
 
 
 def show_report(
-    loaded: LoadedStudy, db: Path | None = None, results: Path = Path("results"),
+    loaded: LoadedStudy, db: str | None = None, results: Path = Path("results"),
     highlight: Sequence[str] = (), *, output: Format = "table", colour: str = "",
 ) -> None:
     """Write a study's report and print its per-brand table (stdout) and the files (stderr).

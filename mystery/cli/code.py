@@ -43,13 +43,14 @@ def _read_key() -> str:
     return line.strip()[:1].lower() if line else "q"
 
 
-def _open_store(study: Path, db: Path | None) -> Store:
+def _open_store(study: Path, db: str | None) -> Store:
     from mystery.errors import StoreError
+    from mystery.store.address import store_address
     from mystery.store.store import Store
     from mystery.study.load import load_study
 
     loaded = load_study(study)
-    store = Store.open(db if db is not None else loaded.default_db, create=False)
+    store = Store.open(store_address(db, loaded.default_db), create=False)
     owner = store.meta("study")
     if owner != loaded.study.name:
         store.close()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from mystery.collect.handoff import DueProbe
     from mystery.collect.progress import Progress
+    from mystery.store.address import StoreAddress
 
 
 
@@ -280,7 +281,9 @@ def run(
         f"{c.settled} settled; {result.passes} passes."
     )
     if any(len(c.account_names) > 1 for c in loaded.study.channels.values()):
-        _per_account(loaded.study.name, db if db is not None else loaded.default_db)
+        from mystery.store.address import store_address
+
+        _per_account(loaded.study.name, store_address(db, loaded.default_db))
     for name, why in result.stopped.items():
         err_console().print(f"channel {name} stopped: {why}", markup=False)
     if result.finished and report and (account is None or c.settled == c.planned):
@@ -291,7 +294,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _per_account(name: str, db: Path) -> None:
+def _per_account(name: str, db: StoreAddress) -> None:
     """A team study's standing per researcher account (each runner sees every account's)."""
     from mystery.store.store import Store
 

@@ -50,6 +50,7 @@ class _Frame:
     waits: tuple[Wait, ...]
     end: datetime | None  # when the study should be over (shown for real studies only)
     taken: float
+    others: tuple[str, ...] = ()  # the team's other runners (a PostgreSQL store)
 
     def clock(self) -> datetime:
         """The study's clock as it reads now: a virtual clock stands still between frames
@@ -65,7 +66,7 @@ def _read(progress: Progress) -> _Frame:
         total=progress.counts(), channels=progress.channel_counts(), held=dict(progress.held),
         stopped=progress.stopped_channels, next_event=progress.next_event,
         waits=progress.waits, end=None if progress.virtual else progress.expected_end(),
-        taken=time.monotonic(),
+        taken=time.monotonic(), others=tuple(progress.other_runners()),
     )
 
 
@@ -118,6 +119,8 @@ def _details(frame: _Frame) -> Iterable[RenderableType]:
         yield Text(f"ETA {eta}: the plan's last send plus the cutoff, "
                    f"{end:%a %Y-%m-%d %H:%M} {frame.zone.key}")
     yield _counts_table(frame)
+    for other in frame.others:
+        yield Text(f"other runner: {other}", style="dim")
     if frame.next_event is not None:
         yield Text(_event_text(frame.next_event, now, frame.zone))
     for wait in frame.waits:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,7 +34,7 @@ def sent(
 
     loaded = load_study(study)
     path = store_path(loaded, db)
-    with Store.open(Path(path), create=False) as store:
+    with Store.open(path, create=False) as store:
         message_id = record_claim(loaded.study, store, probe, url, RealClock().now())
     err_console().print(
         f"{probe}: noted post {message_id}. 'mystery run' checks it with the platform on its "

@@ -17,8 +17,9 @@ StudyPath = Annotated[
     Path, typer.Argument(help="The study file (TOML), e.g. studies/demo.toml.", show_default=False)
 ]
 DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="The study's store; by default the .db file beside the study file.",
+    str | None,
+    typer.Option("--db", help="The study's store: an SQLite file (by default the .db file beside "
+                 "the study file) or a PostgreSQL database, postgresql://user@host/dbname.",
                  show_default=False),
 ]
 

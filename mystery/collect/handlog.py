@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from mystery.clock import iso
 from mystery.coding.rules import probe_times
 from mystery.errors import MysteryError
+from mystery.store.address import store_address
 from mystery.store.store import HandEntry, ProbeRow, ReplyRow, Store, open_or_discard
 from mystery.study.load import LoadedStudy
 from mystery.study.model import Study
@@ -122,7 +123,7 @@ def open_store(loaded: LoadedStudy, db: str | Path | None = None) -> Iterator[St
             f"study {study.name!r} has no hand-logged channel (one of "
             f"{', '.join(HAND_LOGGED_CHANNELS)}); its channels are collected by 'mystery run'"
         )
-    with open_or_discard(Path(db) if db is not None else loaded.default_db) as store:
+    with open_or_discard(store_address(db, loaded.default_db)) as store:
         store.initialise(study, make_plan(study))
         yield store
 

@@ -50,7 +50,8 @@ class Ledger:
         Asked several times a pass, so it must cost nothing when (as in most studies) nothing
         waits: CROSS JOIN makes SQLite walk the small awaiting table, not every planned probe."""
         sql = (f"SELECT {_cols('p')}, a.shown_at, a.grace_until, a.claimed_id, a.claimed_url "
-               "FROM awaiting a CROSS JOIN probes p ON p.id = a.probe_id "
+               f"FROM awaiting a {self.store.db.dialect.join_walking_left} probes p "
+               "ON p.id = a.probe_id "
                "WHERE p.state = 'planned'")
         args: list[str] = []
         if channel is not None:  # the served account's, like the store's other reads

@@ -62,6 +62,10 @@ class Progress:
     def channel_counts(self) -> dict[str, Counts]:
         return self.store.channel_counts()
 
+    def other_runners(self) -> list[str]:
+        """The team's other runners on this study (a PostgreSQL store), one line each."""
+        return self.store.other_runners()
+
     def expected_end(self) -> datetime | None:
         """When the study should be over: the plan's last send plus the cutoff, after which
         every probe is settled (answered or not). ``None`` when nothing is left to send."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,8 @@ from mystery.collect.handoff import DueProbe
 from mystery.collect.progress import Progress
 from mystery.collect.runner import Runner, RunResult
 from mystery.errors import MysteryError, SandboxError
-from mystery.store.lock import StudyLock, lock_path
+from mystery.store.address import PostgresAddress, StoreAddress, store_address
+from mystery.store.lock import study_lock
 from mystery.store.store import Store, open_or_discard
 from mystery.study.load import LoadedStudy, load_study
 from mystery.study.model import Study
@@ -34,8 +36,10 @@ def _noop(_: object) -> None:
     return None
 
 
-def store_path(loaded: LoadedStudy, db: str | Path | None) -> Path:
-    return Path(db) if db is not None else loaded.default_db
+def store_path(loaded: LoadedStudy, db: str | Path | None) -> StoreAddress:
+    """The store ``--db`` names: an SQLite file (by default beside the study) or a
+    PostgreSQL URL."""
+    return store_address(db, loaded.default_db)
 
 
 def run_study(
@@ -98,8 +102,8 @@ def run_study(
         )
     plan = make_plan(study)
     path = store_path(loaded, db)
-    with StudyLock(lock_path(path)) as lock:
-        if lock.taken_over is not None:
+    with study_lock(path) as lock:
+        if lock is not None and lock.taken_over is not None:
             on_notice(f"took over the lock of a runner that is no longer running "
                       f"({lock.taken_over.describe()})")
         return _run_locked(loaded, plan, path, once=once, sandbox_url=sandbox_url,
@@ -175,7 +179,7 @@ def check_live(study: Study, live: bool) -> None:
 def _run_locked(
     loaded: LoadedStudy,
     plan: list[PlannedProbe],
-    path: Path,
+    path: StoreAddress,
     *,
     once: bool,
     sandbox_url: str | None,
@@ -197,22 +201,60 @@ def _run_locked(
         store.serve(accounts)
         if not store.count(("planned", "sending", "sent")):
             return loaded, RunResult(store.counts(), finished=True, passes=0)
-        in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
-        history = sandbox_history(store, study) if in_process_sandbox and not new else None
-        sent_to = store.meta(SANDBOX_WORLD) if sent and not in_process_sandbox else None
-        with connect(study, sandbox_url=sandbox_url, timeout=timeout, history=history,
-                     sent_to=sent_to, on_notice=on_notice, accounts=accounts) as connection:
-            if connection.world_id is not None and connection.world_id != sent_to:
-                store.set_meta({SANDBOX_WORLD: connection.world_id})
-            for name, why in connection.stopped.items():
-                on_notice(f"{name}: stopped: {why}")
-            runner = Runner(
-                study, store, connection.channels, connection.clock,
-                on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
-                stopped=connection.stopped, on_due=on_due, confirm=confirm,
-                accounts=accounts,
-            )
-            return loaded, runner.run(once=once, until=until)
+        with ExitStack() as held:
+            if isinstance(path, PostgresAddress):
+                hold_leases(held, store, path, accounts, on_notice)
+            return _run_open(loaded, store, new, sent, sandbox_url=sandbox_url, timeout=timeout,
+                             on_progress=on_progress, on_notice=on_notice, once=once,
+                             until=until, on_due=on_due, confirm=confirm, accounts=accounts)
+
+
+def hold_leases(held: ExitStack, store: Store, address: PostgresAddress,
+                accounts: dict[str, str], on_notice: Callable[[str], None]) -> None:
+    """Several runners on one PostgreSQL study: hold the served accounts' leases for the run
+    (:mod:`mystery.store.leases`), and fence every send with them."""
+    from mystery.store.leases import Leases
+
+    leases = held.enter_context(Leases(address, accounts))
+    store.lease_holder = leases.holder
+    for who in leases.taken_over:
+        on_notice(f"took over account {who}: its uncertain sends are looked for on that "
+                  "account's own timeline before anything is sent")
+
+
+def _run_open(
+    loaded: LoadedStudy,
+    store: Store,
+    new: bool,
+    sent: int,
+    *,
+    once: bool,
+    sandbox_url: str | None,
+    on_progress: Callable[[Progress], None],
+    on_notice: Callable[[str], None],
+    timeout: float,
+    until: datetime | None,
+    on_due: Callable[[DueProbe], None],
+    confirm: Callable[[DueProbe], bool] | None,
+    accounts: dict[str, str],
+) -> tuple[LoadedStudy, RunResult]:
+    study = loaded.study
+    in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
+    history = sandbox_history(store, study) if in_process_sandbox and not new else None
+    sent_to = store.meta(SANDBOX_WORLD) if sent and not in_process_sandbox else None
+    with connect(study, sandbox_url=sandbox_url, timeout=timeout, history=history,
+                 sent_to=sent_to, on_notice=on_notice, accounts=accounts) as connection:
+        if connection.world_id is not None and connection.world_id != sent_to:
+            store.set_meta({SANDBOX_WORLD: connection.world_id})
+        for name, why in connection.stopped.items():
+            on_notice(f"{name}: stopped: {why}")
+        runner = Runner(
+            study, store, connection.channels, connection.clock,
+            on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
+            stopped=connection.stopped, on_due=on_due, confirm=confirm,
+            accounts=accounts,
+        )
+        return loaded, runner.run(once=once, until=until)
 
 
 SANDBOX_WORLD = "sandbox_world"

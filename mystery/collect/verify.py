@@ -43,7 +43,10 @@ def mismatches(truth: dict[str, Any], store: Store, *, excluded: frozenset[str] 
     unsent = [p.id for p in planned if p.message_id is None]
     if unsent:
         problems.append(f"never sent: {', '.join(unsent)}")
-    rows = {(r["brand"], r["sent_at"]): r for r in timing_rows(store) if r["channel"] == channel}
+    # A timing row names no probe; brand, question and sent time do (a brand may be asked
+    # twice in one millisecond when a runner catches up on a shared sandbox's clock).
+    rows = {(r["brand"], r["question"], r["sent_at"]): r for r in timing_rows(store)
+            if r["channel"] == channel}
     cutoff = store.cutoff().total_seconds()
     seen_excluded: set[str] = set()
     for post in posts:
@@ -54,7 +57,7 @@ def mismatches(truth: dict[str, Any], store: Store, *, excluded: frozenset[str] 
         if probe.sent_at != parse_iso(post["created_at"]):
             problems.append(f"{probe.id}: sent_at {probe.sent_at} but posted {post['created_at']}")
             continue
-        row = rows.get((probe.brand, probe.sent_at))
+        row = rows.get((probe.brand, probe.question, probe.sent_at))
         if row is None:
             problems.append(f"{probe.id}: no timing row (state {probe.state})")
             continue

@@ -26,7 +26,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from mystery.clock import iso
 from mystery.errors import StoreError, StoreLockedError
+from mystery.store.address import PostgresAddress, StoreAddress
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -71,6 +72,15 @@ class Holder:
         except PermissionError:
             return True  # someone else's live process
         return True
+
+
+def study_lock(address: StoreAddress) -> AbstractContextManager[StudyLock | None]:
+    """The lock that keeps a study to one runner: a file beside an SQLite store. A PostgreSQL
+    store has none: its runners hold a lease per account instead (:mod:`mystery.store.leases`),
+    taken once the store is open."""
+    if isinstance(address, PostgresAddress):
+        return nullcontext()
+    return StudyLock(lock_path(address))
 
 
 def lock_path(db: str | Path) -> Path:

@@ -8,19 +8,21 @@ migration at the end of :data:`MIGRATIONS`, never an edit of one a store may hav
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
+from mystery.store.connection import Db
 
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    """Run DDL statements one by one: ``executescript`` would COMMIT our open transaction,
-    and a migration must apply wholly or not at all."""
+
+def _run_script(db: Db, script: str) -> None:
+    """Run DDL statements one by one, in the store's dialect (they are written in SQLite's):
+    ``executescript`` would COMMIT our open transaction, and a migration must apply wholly or
+    not at all (PostgreSQL's DDL is transactional too)."""
     for statement in script.split(";"):
         if statement.strip():
-            db.execute(statement)
+            db.execute(db.dialect.ddl(statement))
 
 
-def _m001_initial(db: sqlite3.Connection) -> None:
+def _m001_initial(db: Db) -> None:
     _run_script(
         db,
         """
@@ -83,7 +85,7 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-def _m002_flags(db: sqlite3.Connection) -> None:
+def _m002_flags(db: Db) -> None:
     """Why a probe was excluded: a timing row only says ``excluded`` (its schema is fixed), so
     the reason lives here, one row per probe and kind (e.g. ``reach``: replies may lie beyond
     what the platform lets us look back over; ``not_sent``; ``rejected``).
@@ -106,7 +108,7 @@ def _m002_flags(db: sqlite3.Connection) -> None:
     )
 
 
-def _m003_handlog(db: sqlite3.Connection) -> None:
+def _m003_handlog(db: Db) -> None:
     """Hand-logged channels (``mystery log``): whose clock timed a probe, and what the
     researcher entered. ``timing_source`` is ``platform`` (the platform's own timestamps, to
     the millisecond) or ``hand`` (typed or taken from the researcher's clock, to the minute),
@@ -132,7 +134,7 @@ def _m003_handlog(db: sqlite3.Connection) -> None:
     )
 
 
-def _m004_awaiting(db: sqlite3.Connection) -> None:
+def _m004_awaiting(db: Db) -> None:
     """Probes a person must post (``manual`` mode): when each was shown, until when the
     researcher has to post it (the grace window), and a post they named with ``mystery sent``
     for the runner to verify against the platform. A probe stays ``planned`` while it waits, so
@@ -156,14 +158,14 @@ MAIN_CODER = "main_coder"
 """The meta key naming the coder whose codes drive the timings (``mystery.coding.coders``)."""
 
 
-def _m005_main_coder(db: sqlite3.Connection) -> None:
+def _m005_main_coder(db: Db) -> None:
     """A store coded before the main-coder rule gets the coder of its earliest code as main
     coder, the default the rule gives a new store (``Store.set_codes``)."""
-    db.execute("INSERT OR IGNORE INTO meta SELECT ?, coder FROM codes "
-               "ORDER BY coded_at, coder LIMIT 1", (MAIN_CODER,))
+    db.execute("INSERT INTO meta SELECT ?, coder FROM codes "
+               "ORDER BY coded_at, coder LIMIT 1 ON CONFLICT DO NOTHING", (MAIN_CODER,))
 
 
-def _m006_edits(db: sqlite3.Connection) -> None:
+def _m006_edits(db: Db) -> None:
     """The other ids of an edited probe (X gives each edit a new id, and replies answer the
     latest): a reply to any version belongs to the probe, timed from its first version."""
     _run_script(
@@ -179,7 +181,7 @@ def _m006_edits(db: sqlite3.Connection) -> None:
     )
 
 
-def _m007_accounts(db: sqlite3.Connection) -> None:
+def _m007_accounts(db: Db) -> None:
     """Several researcher accounts per channel: the account each probe is sent from (its
     plan's), and a polling cursor per account, since each account reads its own mentions.
 
@@ -208,7 +210,30 @@ def _m007_accounts(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+def _m008_leases(db: Db) -> None:
+    """Several runners on one PostgreSQL study: who serves which account, and until when
+    (:mod:`mystery.store.leases`). Made in an SQLite store too, so both have one schema;
+    there the file lock keeps one runner per store and the table stays empty."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE leases (
+            channel TEXT NOT NULL,
+            account TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            backend INTEGER NOT NULL,
+            since TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (channel, account)
+        )
+        """
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[Db], None]]] = [
     ("m001_initial", _m001_initial),
     ("m002_flags", _m002_flags),
     ("m003_handlog", _m003_handlog),
@@ -216,4 +241,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m005_main_coder", _m005_main_coder),
     ("m006_edits", _m006_edits),
     ("m007_accounts", _m007_accounts),
+    ("m008_leases", _m008_leases),
 ]

@@ -9,25 +9,33 @@ analysis reads through :func:`mystery.timings.export.timing_rows`.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from mystery.clock import iso, parse_iso
 from mystery.errors import StoreError
+from mystery.store.address import StoreAddress
+from mystery.store.connection import Db, Dialect
 from mystery.store.migrations import MAIN_CODER
 from mystery.store.rows import PROBE_COLS, Counts, Flag, ProbeRow, ReplyRow, opt_time, probe_row
 from mystery.words import ProbeState
 
-_IN_TIME = """
+
+def _in_time(dialect: Dialect) -> str:
+    """The replies that count, each with the code that counts (the main coder's, else the
+    automatic one), as :func:`mystery.coding.rules.probe_times` counts them: within the probe's
+    cutoff (or until the researcher gave up waiting), for a probe that was sent and not
+    excluded. Times are ISO 8601 text with milliseconds, so the database's own time arithmetic
+    (SQLite's ``strftime('%f')``, PostgreSQL's ``to_char``) makes the deadline in the same form
+    and a string comparison is exact to the millisecond."""
+    cutoff = "(SELECT value FROM meta WHERE key = 'cutoff_seconds')"
+    return f"""
 WITH main AS (SELECT value AS coder FROM meta WHERE key = ?),
 gave_up AS (SELECT probe_id, min(at) AS at FROM hand_log WHERE event = 'gave_up'
             GROUP BY probe_id),
 open AS MATERIALIZED (
     SELECT p.id, p.channel,
-           min(strftime('%Y-%m-%dT%H:%M:%fZ', p.sent_at, '+' || (SELECT value FROM meta
-                        WHERE key = 'cutoff_seconds') || ' seconds'),
+           {dialect.least}({dialect.deadline("p.sent_at", cutoff)},
                coalesce(g.at, '9999')) AS deadline
     FROM probes p LEFT JOIN gave_up g ON g.probe_id = p.id
     WHERE p.sent_at IS NOT NULL AND coalesce(p.outcome, '') != 'excluded'
@@ -39,16 +47,23 @@ in_time AS (
                       AND c.coder = (SELECT coder FROM main)
 )
 """
-"""The replies that count, each with the code that counts (the main coder's, else the automatic
-one), as :func:`mystery.coding.rules.probe_times` counts them: within the probe's cutoff (or
-until the researcher gave up waiting), for a probe that was sent and not excluded. Times are
-ISO 8601 text with milliseconds, so SQLite's own ``strftime('%f')`` makes the deadline in the
-same form and a string comparison is exact to the millisecond."""
+
+
+
+def marks(values: list[str]) -> str:
+    """``?, ?, ?`` for ``values``; ``NULL`` for none, which matches nothing (PostgreSQL, unlike
+    SQLite, refuses an empty ``IN ()``)."""
+    return ",".join("?" * len(values)) or "NULL"
+
+
+_SETTLED = "sum(CASE WHEN state = 'settled' THEN 1 ELSE 0 END)"
+_UNANSWERED = "sum(CASE WHEN outcome = 'unanswered' THEN 1 ELSE 0 END)"
+
 
 class StoreReads:
     """The read-only queries of one study's store (see :class:`~mystery.store.store.Store`)."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, db: Db, path: StoreAddress) -> None:
         self.db = db
         self.path = path
         # The account served on each channel (channel → account) when a runner serves some
@@ -102,8 +117,8 @@ class StoreReads:
 
     def probes_by_id(self, ids: Iterable[str]) -> list[ProbeRow]:
         ids = list(ids)
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT {PROBE_COLS} FROM probes WHERE id IN ({marks})", ids)
+        rows = self.db.execute(f"SELECT {PROBE_COLS} FROM probes WHERE id IN ({marks(ids)})",
+                               ids)
         return [probe_row(r) for r in rows]
 
     def count(self, states: Iterable[ProbeState], channels: Iterable[str] | None = None) -> int:
@@ -120,11 +135,11 @@ class StoreReads:
                      channels: Iterable[str] | None) -> tuple[str, list[str]]:
         args: list[str] = list(states)
         served, more = self._served()
-        sql = f"SELECT {what} FROM probes WHERE state IN ({','.join('?' * len(args))}){served}"
+        sql = f"SELECT {what} FROM probes WHERE state IN ({marks(args)}){served}"
         args += more
         if channels is not None:
             channels = list(channels)
-            sql += f" AND channel IN ({','.join('?' * len(channels))})"
+            sql += f" AND channel IN ({marks(channels)})"
             args += channels
         return sql, args
 
@@ -203,7 +218,7 @@ class StoreReads:
         rows = self.db.execute(
             f"SELECT {PROBE_COLS}, coalesce(posted_text, text) FROM probes AS p "
             "WHERE message_id IS NOT NULL AND sent_at IS NOT NULL "
-            f"AND channel IN ({','.join('?' * len(channels))}) ORDER BY sent_at, "
+            f"AND channel IN ({marks(channels)}) ORDER BY sent_at, "
             "(SELECT max(a.id) FROM send_attempts AS a WHERE a.probe_id = p.id), id",
             channels,
         )
@@ -215,17 +230,18 @@ class StoreReads:
         so a run that died stood at least there, and had done nothing later that mattered: a
         rebuilt sandbox's clock starts there (:mod:`mystery.sandbox.replay`)."""
         channels = list(channels)
-        marks = ",".join("?" * len(channels))
-        on = f"probe_id IN (SELECT id FROM probes WHERE channel IN ({marks}))"
+        some = marks(channels)
+        on = f"probe_id IN (SELECT id FROM probes WHERE channel IN ({some}))"
+        greatest = self.db.dialect.greatest
         row = self.db.execute(
             "SELECT max(t) FROM ("
-            "SELECT max(max(started_at, coalesce(finished_at, ''))) AS t FROM send_attempts "
-            f"WHERE {on} "
-            "UNION ALL SELECT max(max(coalesce(sent_at, ''), coalesce(settled_at, ''))) "
-            f"FROM probes WHERE channel IN ({marks}) "
-            f"UNION ALL SELECT max(recorded_at) FROM replies WHERE channel IN ({marks}) "
-            f"UNION ALL SELECT max(updated_at) FROM cursors WHERE channel IN ({marks}) "
-            f"UNION ALL SELECT max(flagged_at) FROM flags WHERE {on})",
+            f"SELECT max({greatest}(started_at, coalesce(finished_at, ''))) AS t "
+            f"FROM send_attempts WHERE {on} "
+            f"UNION ALL SELECT max({greatest}(coalesce(sent_at, ''), coalesce(settled_at, ''))) "
+            f"FROM probes WHERE channel IN ({some}) "
+            f"UNION ALL SELECT max(recorded_at) FROM replies WHERE channel IN ({some}) "
+            f"UNION ALL SELECT max(updated_at) FROM cursors WHERE channel IN ({some}) "
+            f"UNION ALL SELECT max(flagged_at) FROM flags WHERE {on}) AS instants",
             channels * 5,
         ).fetchone()
         return opt_time(row[0] or None)
@@ -331,11 +347,11 @@ class StoreReads:
         coder, or automatically) arrived within its cutoff; a reply after the cutoff leaves it
         unanswered, never both."""
         planned, sent, settled, unanswered = self.db.execute(
-            "SELECT count(*), count(message_id), sum(state = 'settled'), "
-            "sum(outcome = 'unanswered') FROM probes"
+            f"SELECT count(*), count(message_id), {_SETTLED}, {_UNANSWERED} FROM probes"
         ).fetchone()
         acknowledged, resolved = self.db.execute(
-            _IN_TIME + "SELECT count(DISTINCT CASE WHEN code != 'not_brand' THEN probe_id END), "
+            _in_time(self.db.dialect)
+            + "SELECT count(DISTINCT CASE WHEN code != 'not_brand' THEN probe_id END), "
             "count(DISTINCT CASE WHEN code = 'resolution' THEN probe_id END) FROM in_time",
             (MAIN_CODER,),
         ).fetchone()
@@ -347,14 +363,14 @@ class StoreReads:
         replied = {
             channel: (acknowledged, resolved)
             for channel, acknowledged, resolved in self.db.execute(
-                _IN_TIME + "SELECT channel, "
+                _in_time(self.db.dialect) + "SELECT channel, "
                 "count(DISTINCT CASE WHEN code != 'not_brand' THEN probe_id END), "
                 "count(DISTINCT CASE WHEN code = 'resolution' THEN probe_id END) "
                 "FROM in_time GROUP BY channel", (MAIN_CODER,))
         }
         rows = self.db.execute(
-            "SELECT channel, count(*), count(message_id), sum(state = 'settled'), "
-            "sum(outcome = 'unanswered') FROM probes GROUP BY channel ORDER BY channel"
+            f"SELECT channel, count(*), count(message_id), {_SETTLED}, {_UNANSWERED} "
+            "FROM probes GROUP BY channel ORDER BY channel"
         )
         return {channel: Counts(planned, sent, *replied.get(channel, (0, 0)),
                                 unanswered or 0, settled or 0)
@@ -366,16 +382,15 @@ class StoreReads:
         replied = {
             (channel, account): (acknowledged, resolved)
             for channel, account, acknowledged, resolved in self.db.execute(
-                _IN_TIME + "SELECT t.channel, p.account, "
+                _in_time(self.db.dialect) + "SELECT t.channel, p.account, "
                 "count(DISTINCT CASE WHEN code != 'not_brand' THEN probe_id END), "
                 "count(DISTINCT CASE WHEN code = 'resolution' THEN probe_id END) "
                 "FROM in_time t JOIN probes p ON p.id = t.probe_id "
                 "GROUP BY t.channel, p.account", (MAIN_CODER,))
         }
         rows = self.db.execute(
-            "SELECT channel, account, count(*), count(message_id), sum(state = 'settled'), "
-            "sum(outcome = 'unanswered') FROM probes GROUP BY channel, account "
-            "ORDER BY channel, account"
+            f"SELECT channel, account, count(*), count(message_id), {_SETTLED}, {_UNANSWERED} "
+            "FROM probes GROUP BY channel, account ORDER BY channel, account"
         )
         return {(channel, account): Counts(planned, sent,
                                            *replied.get((channel, account), (0, 0)),

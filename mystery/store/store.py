@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mystery.clock import iso
 from mystery.errors import StoreError
-from mystery.store.connection import StoreConnection, connect
+from mystery.store.address import PostgresAddress, StoreAddress, store_address
+from mystery.store.connection import Db, connect
 from mystery.store.migrations import MAIN_CODER, MIGRATIONS
 from mystery.store.reads import StoreReads
 from mystery.store.rows import Counts, Flag, HandEntry, ProbeRow, ReplyRow
@@ -53,24 +53,43 @@ __all__ = [  # the records and the schema are imported from here by callers of t
 ]
 
 
+SETUP_KEY = 0x6D797374
+"""A PostgreSQL advisory lock key: held while a store is migrated or planned, so runners that
+start together on a new study do it once."""
+
+
+PRESENT_KEY = 0x6D797375
+"""Held shared by every command that has a PostgreSQL store open; exclusively to discard it."""
+
+
 class Store(StoreReads):
     """One study's store. Use :meth:`open`; every mutating method commits before returning."""
 
-    def __init__(self, db: StoreConnection, path: Path) -> None:
+    def __init__(self, db: Db, path: StoreAddress) -> None:
         super().__init__(db, path)
         # Sync each intent to send to disk (see begin_send). Off for the sandbox, whose world
         # a power cut ends too: there is no post on any platform to be sent twice.
         self.durable_intent = True
+        self.created = False  # whether opening made it (open_or_discard removes it again)
+        # The lease this runner holds on a PostgreSQL study (mystery.store.leases): every
+        # intent to send is recorded only while it still holds the probe's account.
+        self.lease_holder: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> Store:
-        path = Path(path)
+    def open(cls, path: str | Path | PostgresAddress, *, create: bool = True) -> Store:
+        """The store at ``path``: an SQLite file, or a ``postgresql://`` URL
+        (:mod:`mystery.store.postgres`); ``create=False`` refuses one that holds nothing."""
+        address = store_address(path, Path())
+        if isinstance(address, PostgresAddress):
+            return cls._open_postgres(address, create=create)
+        path = address
         if not create and not path.exists():
             raise StoreError(
                 f"no store at {path}; run 'mystery run' on the study first, or pass --db"
             )
+        existed = path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
@@ -108,8 +127,50 @@ class Store(StoreReads):
             db.close()
             raise
         store = cls(db, path)
+        store.created = not existed
         store._migrate()
         return store
+
+    @classmethod
+    def _open_postgres(cls, address: PostgresAddress, *, create: bool) -> Store:
+        from mystery.store.postgres import connect as pg_connect
+
+        db = pg_connect(address)
+        try:
+            # Present for as long as this connection lives: a store is discarded only when no
+            # other command has it open (see discard).
+            db.execute("SELECT pg_advisory_lock_shared(?)", (PRESENT_KEY,))
+            tables = _postgres_tables(db)
+            if tables and "migrations" not in tables:
+                raise StoreError(
+                    f"{address} is not a mystery store (its database holds tables of another "
+                    "program); give each study its own database (createdb) and pass its URL")
+            if not tables and not create:
+                raise StoreError(f"no store at {address} (its database is empty); run "
+                                 "'mystery run' on the study with this --db first")
+        except BaseException:
+            db.close()
+            raise
+        store = cls(db, address)
+        store.created = not tables
+        store._migrate()
+        return store
+
+    def discard(self) -> None:
+        """Remove what opening a new store made (see :func:`open_or_discard`), and close."""
+        if isinstance(self.path, PostgresAddress):
+            alone = self.db.execute("SELECT pg_try_advisory_lock(?)", (PRESENT_KEY,)).fetchone()
+            if not alone[0]:  # another runner of the team has it open: it is theirs too
+                self.close()
+                return
+            with self.transaction() as db:
+                for table in sorted(_postgres_tables(db)):
+                    db.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+            self.close()
+            return
+        self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def close(self) -> None:
         self.db.close()
@@ -121,9 +182,10 @@ class Store(StoreReads):
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``: all or nothing, and no other writer in between."""
-        self.db.execute("BEGIN IMMEDIATE")
+    def transaction(self) -> Iterator[Db]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: all or nothing, and no other writer in between
+        (PostgreSQL: ``BEGIN``, its row locks keeping writers apart)."""
+        self.db.execute(self.db.dialect.begin)
         try:
             yield self.db
             self.db.execute("COMMIT")
@@ -137,6 +199,8 @@ class Store(StoreReads):
 
     def _migrate(self) -> None:
         with self.transaction() as db:
+            if db.dialect.name == "postgresql":  # runners starting together migrate once
+                db.execute("SELECT pg_advisory_xact_lock(?)", (SETUP_KEY,))
             db.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
             )
@@ -145,14 +209,16 @@ class Store(StoreReads):
                 if name not in done:
                     migration(db)
                     db.execute(
-                        "INSERT INTO migrations VALUES (?, datetime('now'))", (name,)
+                        "INSERT INTO migrations VALUES (?, ?)",
+                        (name, datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")),
                     )
 
     # -- study and plan --------------------------------------------------------------------
 
     def set_meta(self, items: dict[str, str]) -> None:
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", items.items())
+            db.executemany("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                           "value = excluded.value", items.items())
 
     def initialise(self, study: Study, plan: Iterable[PlannedProbe]) -> bool:
         """Pin the store to a study and insert its plan; a no-op when already done.
@@ -160,7 +226,17 @@ class Store(StoreReads):
         Returns True when the store was new. Refuses a store made for another study, or for a
         different version of this one: mixing plans would corrupt both. The digest is of the
         validated model, so editing comments or reordering keys in the file is harmless.
+        Runners of a team starting together on a new PostgreSQL store plan it once.
         """
+        if self.db.dialect.name != "postgresql":
+            return self._initialise(study, plan)
+        self.db.execute("SELECT pg_advisory_lock(?)", (SETUP_KEY,))
+        try:
+            return self._initialise(study, plan)
+        finally:
+            self.db.execute("SELECT pg_advisory_unlock(?)", (SETUP_KEY,))
+
+    def _initialise(self, study: Study, plan: Iterable[PlannedProbe]) -> bool:
         digest = study.digest
         existing = self.meta("study")
         if existing is not None:
@@ -224,10 +300,14 @@ class Store(StoreReads):
         ``planned``, to be posted again. Other commits may be lost to a power cut harmlessly:
         a lost ``sent`` is reconciled, a lost poll is read again.
         """
-        if self.durable_intent:
+        # PostgreSQL syncs every commit (synchronous_commit is on by default).
+        sqlite = self.db.dialect.name == "sqlite"
+        if self.durable_intent and sqlite:
             self.db.execute("PRAGMA synchronous = FULL")
         try:
             with self.transaction() as db:
+                if self.lease_holder is not None:
+                    self._claim(db, probe_id)
                 db.execute(
                     "UPDATE probes SET state = 'sending' WHERE id = ? AND state = 'planned'",
                     (probe_id,),
@@ -237,9 +317,39 @@ class Store(StoreReads):
                     (probe_id, iso(now)),
                 )
         finally:
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            if sqlite:
+                self.db.execute("PRAGMA synchronous = NORMAL")
 
-    def _finish_attempt(self, db: sqlite3.Connection, probe_id: str, outcome: str,
+    def other_runners(self) -> list[str]:
+        """The other runners at work on this study now (PostgreSQL: who, where, since when,
+        lease age), for the live view; none on SQLite, where one runner holds the file."""
+        from mystery.store.postgres import PgConnection
+
+        if not isinstance(self.db, PgConnection):
+            return []
+        from mystery.store.leases import runners
+
+        return [f"{r.account} on {r.channel}: {r.who.split(' #')[0]}, since {r.since[:19]} UTC, "
+                f"heartbeat {r.heartbeat_age:.0f} s ago"
+                for r in runners(self.db) if r.who != self.lease_holder]
+
+    def _claim(self, db: Db, probe_id: str) -> None:
+        """Several runners (PostgreSQL): send only while holding the probe's account's lease,
+        and only a probe no other transaction has claimed (``FOR UPDATE SKIP LOCKED``)."""
+        from mystery.errors import StoreLockedError
+        from mystery.store.leases import FENCE
+
+        if db.execute(FENCE, (probe_id, self.lease_holder)).fetchone() is None:
+            raise StoreLockedError(
+                f"this runner lost its lease on {probe_id}'s account (it was silent longer "
+                "than the lease, and another runner may have taken the account over): it "
+                "sends nothing more. Run it again to resume safely")
+        if db.execute("SELECT id FROM probes WHERE id = ? AND state = 'planned' "
+                      "FOR UPDATE SKIP LOCKED", (probe_id,)).fetchone() is None:
+            raise StoreLockedError(f"{probe_id} is in another runner's hands; run again to "
+                                   "resume safely")
+
+    def _finish_attempt(self, db: Db, probe_id: str, outcome: str,
                         detail: str, now: datetime) -> None:
         db.execute(
             "UPDATE send_attempts SET finished_at = ?, outcome = ?, detail = ? "
@@ -281,7 +391,7 @@ class Store(StoreReads):
             self.exclude_in(db, probe_id, kind, reason, now)
 
     @staticmethod
-    def exclude_in(db: sqlite3.Connection, probe_id: str, kind: str, reason: str,
+    def exclude_in(db: Db, probe_id: str, kind: str, reason: str,
                    now: datetime) -> None:
         """:meth:`exclude` inside the caller's transaction (a poll's, a missed probe's)."""
         db.execute(
@@ -290,7 +400,9 @@ class Store(StoreReads):
             (iso(now), probe_id),
         )
         db.execute(
-            "INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?)", (probe_id, kind, reason, iso(now))
+            "INSERT INTO flags VALUES (?, ?, ?, ?) ON CONFLICT (probe_id, kind) DO UPDATE SET "
+            "reason = excluded.reason, flagged_at = excluded.flagged_at",
+            (probe_id, kind, reason, iso(now)),
         )
 
     def settle(self, probe_id: str, outcome: Outcome, now: datetime) -> None:
@@ -319,7 +431,8 @@ class Store(StoreReads):
                 self.exclude_in(db, probe_id, "reach", reason, now)
             for r in replies:
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (r.channel, r.message_id, r.probe_id, well_formed(r.author),
                      well_formed(r.text), iso(r.created_at),
                      r.in_reply_to, r.conversation_id, r.auto_code, iso(now)),
@@ -329,7 +442,8 @@ class Store(StoreReads):
                 "INSERT INTO cursors (channel, account, value, polled_through, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, account) DO UPDATE SET "
                 "value = excluded.value, "
-                "polled_through = max(coalesce(polled_through, ''), excluded.polled_through), "
+                f"polled_through = {db.dialect.greatest}(coalesce(cursors.polled_through, ''), "
+                "excluded.polled_through), "
                 "updated_at = excluded.updated_at",
                 (channel, account, cursor, iso(polled_through), iso(now)),
             )
@@ -339,7 +453,7 @@ class Store(StoreReads):
         """Every id of an edited probe's versions (its edit history): replies to any of them
         are the probe's. Idempotent."""
         with self.transaction() as db:
-            db.executemany("INSERT OR IGNORE INTO edits VALUES (?, ?, ?)",
+            db.executemany("INSERT INTO edits VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                            [(channel, mid, probe_id) for mid in message_ids])
 
     def set_code(self, channel: str, message_id: str, code: Code, coder: str,
@@ -357,12 +471,14 @@ class Store(StoreReads):
         with self.transaction() as db:
             for channel, message_id, code in codes:
                 db.execute(
-                    "INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO codes VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, message_id, "
+                    "coder) DO UPDATE SET code = excluded.code, coded_at = excluded.coded_at",
                     (channel, message_id, code, coder, iso(now)),
                 )
                 written += 1
             if written:
-                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (MAIN_CODER, coder))
+                db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO NOTHING",
+                           (MAIN_CODER, coder))
         return written
 
     # -- hand-logged channels (mystery.collect.handlog) --------------------------------------------
@@ -375,8 +491,8 @@ class Store(StoreReads):
         with self.transaction() as db:
             for e in entries:
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO hand_log (probe_id, event, at, code, source, "
-                    "logged_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO hand_log (probe_id, event, at, code, source, "
+                    "logged_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (e.probe_id, e.event, iso(e.at), e.code, e.source, iso(now)),
                 )
                 new += cur.rowcount
@@ -384,10 +500,10 @@ class Store(StoreReads):
                     self._hand_sent(db, e, now)
                 elif e.event == "reply":
                     db.execute(
-                        "INSERT OR IGNORE INTO replies (channel, message_id, probe_id, author, "
+                        "INSERT INTO replies (channel, message_id, probe_id, author, "
                         "text, created_at, in_reply_to, conversation_id, auto_code, "
                         "recorded_at) SELECT channel, ?, id, ?, ?, ?, message_id, NULL, ?, ? "
-                        "FROM probes WHERE id = ?",
+                        "FROM probes WHERE id = ? ON CONFLICT DO NOTHING",
                         (e.message_id, well_formed(e.author), well_formed(e.text), iso(e.at),
                          e.code, iso(now), e.probe_id),
                     )
@@ -399,7 +515,7 @@ class Store(StoreReads):
                     )
         return new
 
-    def _hand_sent(self, db: sqlite3.Connection, e: HandEntry, now: datetime) -> None:
+    def _hand_sent(self, db: Db, e: HandEntry, now: datetime) -> None:
         row = db.execute("SELECT state FROM probes WHERE id = ?", (e.probe_id,)).fetchone()
         if row is None or row[0] not in ("planned", "sending"):
             return  # already sent (the same time: validated), nothing to change
@@ -415,25 +531,30 @@ class Store(StoreReads):
         )
 
 
+def _postgres_tables(db: Db) -> set[str]:
+    """Every table in the database's schema, whoever owns it (``information_schema`` would
+    hide those our role may not read, and so let a study in beside another program's)."""
+    return {r[0] for r in db.execute(
+        "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema()")}
+
+
 @contextmanager
-def open_or_discard(path: str | Path) -> Iterator[Store]:
+def open_or_discard(path: str | Path | PostgresAddress) -> Iterator[Store]:
     """``with open_or_discard(db) as store:`` — :meth:`Store.open`, except that a store this
     command created is deleted again when the command fails before it recorded anything (an
     unreachable sandbox, a CSV whose every row is refused): a failed command leaves no new
     file behind. A store that held anything before, or records anything now, is kept."""
-    path = Path(path)
-    created = not path.exists()
     store = Store.open(path)
     try:
         yield store
     except BaseException:
         unused = False
-        if created:
+        if store.created:
             with suppress(StoreError):
                 unused = store.untouched()
-        store.close()
         if unused:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            with suppress(StoreError):
+                store.discard()
+        store.close()
         raise
     store.close()

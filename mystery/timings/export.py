@@ -32,9 +32,10 @@ if TYPE_CHECKING:
 
 def load_timings(loaded: LoadedStudy, db: str | Path | None = None) -> pl.DataFrame:
     """The study's timings from its store (``db``, default: beside the study file)."""
+    from mystery.store.address import store_address
     from mystery.store.store import Store
 
-    path = Path(db) if db is not None else loaded.default_db
+    path = store_address(db, loaded.default_db)
     with Store.open(path, create=False) as store:
         owner = store.meta("study")
         if owner is not None and owner != loaded.study.name:

@@ -7,7 +7,7 @@ retries, and a clock that never runs past a due send.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,11 +67,12 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
+def rig(store_at: Callable[[], str], request: pytest.FixtureRequest) -> Iterator[Rig]:
+    """The runner on a planned store, on SQLite and on PostgreSQL (``store_at``)."""
     names = getattr(request, "param", ("x",))
     study = _study(*names)
     clock = VirtualClock(START)
-    with Store.open(tmp_path / "s.db") as store:
+    with Store.open(store_at()) as store:
         store.initialise(study, make_plan(study))
         yield Rig(study, store, clock, {n: _memory(n, clock) for n in names})
 

@@ -4,7 +4,7 @@ poll records, send attempts that say how each ended, and exclusions that carry t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,8 +32,9 @@ def _study() -> Study:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "s.db") as opened:
+def store(store_at: Callable[[], str]) -> Iterator[Store]:
+    """A planned store, on SQLite and on PostgreSQL: every test taking it runs on both."""
+    with Store.open(store_at()) as opened:
         opened.initialise(_study(), make_plan(_study()))
         yield opened
 
@@ -165,10 +166,12 @@ def test_recording_a_poll_twice_changes_nothing(store: Store) -> None:
 
 
 def test_replies_and_their_cursor_commit_together_or_not_at_all(store: Store) -> None:
+    import psycopg
+
     _sent(store, "p0001")
     store.record_poll("x", [], "5", T0, T0)
     bad = [_reply("p0001", "10", T0), _reply("nope", "11", T0)]  # unknown probe: refused
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         store.record_poll("x", bad, "11", T0 + timedelta(hours=1), T0)
     assert store.replies() == []
     assert store.cursor("x") == ("5", T0)  # the cursor did not move past the lost reply
@@ -246,7 +249,7 @@ def test_one_probe_has_one_outcome_in_the_counts_as_in_the_timings(store: Store)
     assert [r["status"] for r in timing_rows(store)] == ["unanswered"]  # as the counts say
 
 
-def test_counts_per_channel_add_up_to_the_counts(tmp_path: Path) -> None:
+def test_counts_per_channel_add_up_to_the_counts(store_at: Callable[[], str]) -> None:
     study = Study.model_validate({
         "name": "store-t", "year": 2026, "cutoff": "2d",
         "channels": {"x": {"account": "researcher"}, "mastodon": {"account": "researcher"}},
@@ -256,7 +259,7 @@ def test_counts_per_channel_add_up_to_the_counts(tmp_path: Path) -> None:
         "brands": [{"name": n, "handles": {"x": n.lower(), "mastodon": f"{n.lower()}@m.example"}}
                    for n in ("Acme", "Globex", "Initech")],
     })
-    with Store.open(tmp_path / "s.db") as store:
+    with Store.open(store_at()) as store:
         store.initialise(study, make_plan(study))
         on = {c: [p.id for p in store.probes(channel=c)] for c in ("x", "mastodon")}
         for n, probe_id in enumerate(on["x"][:2]):  # two sent on x, one of them answered
