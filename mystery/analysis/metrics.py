@@ -215,6 +215,10 @@ def summarise_many(
     polars runs independent queries (``collect_all``) in one go, cheaper than one by one."""
     import polars as pl
 
+    for by in groupings:
+        missing = [k for k in by if k not in brand_rows.columns]
+        if missing and not brand_rows.is_empty():  # e.g. the send window: no probes to place
+            raise ValueError(f"brand rows cannot be grouped by {missing}")
     t = _prepared(counted(timings))
     parts = pl.collect_all([_probe_query(t.lazy(), list(by)) for by in groupings])
     return [_summarised(t, brand_rows, list(by), _probe_finish(part, t, list(by)))
@@ -229,9 +233,7 @@ def _summarised(
 
     b = brand_rows
     missing = [k for k in keys if k not in b.columns]
-    if missing:  # e.g. the send window: brand rows have no probes to place in one
-        if not b.is_empty():
-            raise ValueError(f"brand rows cannot be grouped by {missing}")
+    if missing:  # no brand rows (summarise_many refused any other case): empty key columns
         b = b.with_columns(pl.lit(None, dtype=t.schema[k]).alias(k) for k in missing)
     if b.is_empty():
         out = probe_part.rename({"p_brands": "brands"})
