@@ -10,6 +10,14 @@ Lookup order for a key such as ``X_BEARER_TOKEN`` (first found wins):
 4. the system keyring (service ``mystery``, user ``<KEY>``): optional, skipped silently on a
    machine without a backend (headless CI runners usually have none).
 
+**Several accounts on a channel** (a team study's ``accounts = [...]``): each account has its
+own keys, named with the account's suffix, e.g. ``X_BEARER_TOKEN__SHOPPER_A`` for account
+``shopper_a`` (environment ``MYSTERY_X_BEARER_TOKEN__SHOPPER_A``; ``mystery auth set x --account
+shopper_a``). An account's lookup tries its own key first, then the channel's plain key, so a
+one-account study works as it always did; a study with several accounts on a channel insists
+on each account's own keys before it runs (:func:`missing`), since the plain key would post
+every account's probes from one account.
+
 Why a 0600 file before the keyring: it works the same on every machine (the simonw/llm
 ``keys.json`` pattern), and the environment overrides it without touching it.
 
@@ -27,6 +35,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -76,6 +85,17 @@ def env_name(key: str) -> str:
     return ENV_PREFIX + key
 
 
+def account_suffix(account: str) -> str:
+    """An account's part of its keys' names (``shopper.a`` → ``SHOPPER_A``). A study checks
+    that no two accounts of a channel share one (``mystery.study.model``)."""
+    return re.sub(r"[^A-Z0-9]+", "_", account.upper()).strip("_")
+
+
+def account_key(key: str, account: str | None) -> str:
+    """``key`` as ``account``'s own (``X_BEARER_TOKEN__SHOPPER_A``); ``key`` itself for none."""
+    return f"{key}__{account_suffix(account)}" if account else key
+
+
 def channel_keys(channel: str) -> tuple[str, ...]:
     """Every key a channel can use, in the order ``mystery auth`` asks for them."""
     return tuple(key for keys in CHANNEL_KEYS[channel] for key in keys)
@@ -98,8 +118,14 @@ def keys_path() -> Path:
 # -- lookup ------------------------------------------------------------------------------------
 
 
-def lookup(key: str, flag: str | None = None) -> Found | None:
-    """Where ``key`` is set, in lookup order; None when it is set nowhere."""
+def lookup(key: str, flag: str | None = None, *, account: str | None = None,
+           shared: bool = True) -> Found | None:
+    """Where ``key`` is set, in lookup order; None when it is set nowhere. With ``account``,
+    that account's own key first, then (if ``shared``) the channel's plain one."""
+    if account:
+        own = lookup(account_key(key, account), flag)
+        if own is not None or not shared:
+            return own
     found: Found | None = None
     if flag:
         found = Found(key, "flag", "the command line", flag)
@@ -114,22 +140,34 @@ def lookup(key: str, flag: str | None = None) -> Found | None:
     return found
 
 
-def get_secret(key: str, flag: str | None = None) -> str | None:
-    """The value of ``key`` from the first place that sets it (see the module docstring)."""
-    found = lookup(key, flag)
+def get_secret(key: str, flag: str | None = None, *, account: str | None = None) -> str | None:
+    """The value of ``key`` (``account``'s own first) from the first place that sets it (see
+    the module docstring)."""
+    found = lookup(key, flag, account=account)
     return found.value if found else None
 
 
-def missing_help(channel: str) -> str:
-    """What to set for ``channel``: the environment variables, or ``mystery auth set``."""
+def missing(channel: str, account: str) -> bool:
+    """Whether ``account`` lacks a complete set of its own keys for ``channel``: what a
+    channel with several accounts needs of each before a runner serves it."""
+    return not any(all(lookup(k, account=account, shared=False) for k in keys)
+                   for keys in CHANNEL_KEYS[channel])
+
+
+def missing_help(channel: str, account: str | None = None) -> str:
+    """What to set for ``channel`` (as ``account``): the environment variables, or ``mystery
+    auth set``."""
     options = [
-        " and ".join(env_name(k) for k in keys) if len(keys) > 1 else env_name(keys[0])
+        " and ".join(env_name(account_key(k, account)) for k in keys) if len(keys) > 1
+        else env_name(account_key(keys[0], account))
         for keys in CHANNEL_KEYS[channel]
     ]
     either = " or ".join(options)
+    as_account = f" --account {account}" if account else ""
     return (
-        f"run 'mystery auth set {channel}', or set {either} in the environment "
-        "('mystery auth list' shows what is set)"
+        f"run 'mystery auth set {channel}{as_account}', or set {either} in the environment "
+        f"('mystery auth list{' ' + channel + as_account if account else ''}' shows what is "
+        "set)"
     )
 
 

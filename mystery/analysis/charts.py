@@ -421,7 +421,8 @@ def yoy(
 
 
 def survival(
-    panels: Mapping[str, Sequence[Curve]], stem: Path, *, title: str, note: str
+    panels: Mapping[str, Sequence[Curve]], stem: Path, *, title: str, note: str,
+    subtitle: str = "",
 ) -> list[Path]:
     """Kaplan–Meier step curves per channel: share of probes still waiting, one per year."""
     grids = [g for curves in panels.values() for c in curves
@@ -456,7 +457,7 @@ def survival(
             ax.legend(loc="upper right")
         axes[-1, 0].set_xlabel("time since the probe was sent (log scale); dashed: synthetic; "
                                "shaded: 95 % band; |: probes censored (unanswered) there")
-        _finish(fig, title, note)
+        _finish(fig, title, note, subtitle)
         return fig
 
     return render(draw, stem)

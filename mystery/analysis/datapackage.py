@@ -105,15 +105,18 @@ _TIMINGS = {
     "status": "answered, unanswered (censored at cutoff_seconds, never dropped) or excluded "
     "(left out of every figure)",
     "cutoff_seconds": "how long the probe waited",
+    "account": "the researcher account that sent the probe (a team study only)",
 }
 
 
-def timings_fields() -> list[dict[str, Any]]:
-    """The Table Schema of ``timings.csv`` (:mod:`mystery.timings.schema`)."""
+def timings_fields(with_account: bool = False) -> list[dict[str, Any]]:
+    """The Table Schema of ``timings.csv`` (:mod:`mystery.timings.schema`); ``with_account``
+    for a team study's file, which ends with the optional ``account`` column."""
     from mystery.timings import schema as timings
 
     out: list[dict[str, Any]] = []
-    for name, dtype in timings.schema().items():
+    columns = timings.full_schema() if with_account else timings.schema()
+    for name, dtype in columns.items():
         kind = ("integer" if dtype.is_integer() else "number" if dtype.is_float()
                 else "datetime" if dtype.is_temporal() else "string")
         entry: dict[str, Any] = {"name": name, "type": kind, "description": _TIMINGS[name]}

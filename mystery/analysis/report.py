@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from mystery.analysis import business, charts, datapackage, metrics
 from mystery.analysis.batch import Batch
 from mystery.analysis.tables import Col, csv_bytes, markdown, method_note
+from mystery.text import markdown_cell
 from mystery.timings import brandrows
 from mystery.timings.studyinfo import StudyInfo
 
@@ -60,6 +61,18 @@ WINDOW_COLS = (
     Col("business_median_ack_seconds", "median_ack_business_minutes", "minutes",
         "Median (business hours)"),
 )
+ACCOUNT_COLS = (
+    Col("channel", "channel", header="Channel"),
+    Col("account", "account", header="Account"),
+    Col("brands", "brands", "int", "Brands"),
+    Col("probes", "probes", "int", "Probes"),
+    Col("answered", "acknowledged", "int", "Acknowledged"),
+    Col("response_rate", "response_rate", "rate", "Response rate"),
+    Col("median_ack_seconds", "median_ack_minutes", "minutes", "Median acknowledgement"),
+    Col("median_resolution_seconds", "median_resolution_minutes", "minutes", "Median resolution"),
+)
+"""A team study's figures per researcher account: whether who asked changed the answer."""
+
 CHANNEL_COLS = (
     Col("channel", "channel", header="Channel"),
     Col("brands", "brands", "int", "Brands"),
@@ -208,14 +221,17 @@ def build_report(
     paths[0].write_bytes(csv_bytes(table, SUMMARY_COLS))
     package = datapackage.descriptor(info.name, f"Study {info.name}", note,
                                      {"summary.csv": SUMMARY_COLS})
+    team = timings["account"].null_count() < timings.height  # timings.csv names accounts
     package["resources"].append(datapackage.resource("timings.csv",
-                                                     datapackage.timings_fields()))
+                                                     datapackage.timings_fields(team)))
     paths.append(datapackage.write(out, package, primary=False))
     windows = _beside(by_window, biz_window, groupings[1])
     order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
     windows = windows.sort(["channel", order])
-    paths[1].write_text(_markdown(info, note, table, windows, per_channel), encoding="utf-8",
-                        newline="\n")
+    per_account = (metrics.summarise(t, brandrows.empty(), ["channel", "account"])
+                   if team else None)
+    paths[1].write_text(_markdown(info, note, table, windows, per_channel, per_account),
+                        encoding="utf-8", newline="\n")
     options = {"colour": colour} if highlight else {}  # no client, no colour to draw
     paths += batch.add(
         "ranking", _bars(table, len(channels) > 1), out / "ack_by_brand",
@@ -265,7 +281,7 @@ def _headline(table: pl.DataFrame) -> str:
 
 
 def _markdown(info: StudyInfo, note: str, table: pl.DataFrame, windows: pl.DataFrame,
-              per_channel: pl.DataFrame) -> str:
+              per_channel: pl.DataFrame, per_account: pl.DataFrame | None = None) -> str:
     human = [c for name in HUMAN for c in SUMMARY_COLS if c.name == name]
     title = info.title or info.name
     synthetic = "\n**Synthetic data**: simulated brands in the sandbox, not real ones.\n" \
@@ -278,10 +294,24 @@ def _markdown(info: StudyInfo, note: str, table: pl.DataFrame, windows: pl.DataF
         "the first reply coded as answering the question. summary.csv has within 1 h / 24 h "
         "and business-hours medians too.", "",
         "## Per channel", "", markdown(per_channel, CHANNEL_COLS),
+        *(["## Per account", "", markdown(per_account, ACCOUNT_COLS)]
+          if per_account is not None else []),
         "## By send window", "", markdown(windows, WINDOW_COLS),
         f"Send window by local time in {info.timezone}: weekday = Mon–Fri 09:00–17:00, evening = "
         f"other Mon–Fri times, weekend = Sat–Sun. {_hours_note(info)}", "",
+        *_accounts_note(info),
     ])
+
+
+def _accounts_note(info: StudyInfo) -> list[str]:
+    """Who asked, for a team study: the method travels with the numbers."""
+    if not info.accounts:
+        return []
+    listed = "; ".join(f"{channel}: {', '.join(markdown_cell(n) for n in names)}"
+                       for channel, names in sorted(info.accounts.items()))
+    return [f"Researcher accounts ({listed}): each brand's probes were dealt among its "
+            "channel's accounts, so that each brand heard from several and each account asked "
+            "each question about equally often.", ""]
 
 
 def _hours_note(info: StudyInfo) -> str:

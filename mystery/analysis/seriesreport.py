@@ -84,12 +84,17 @@ def note(
         # A brand asked on two channels is one brand: counted once, not once per channel.
         named = brands.filter(pl.col("year") == each)["brand"].n_unique()
         what = f"{mark}: {n} probes, {plural(named, 'brand')}"
+        partial = part.filter(pl.col("listed").is_not_null() & (pl.col("listed") != "all"))
+        if not partial.is_empty() and partial["brands"].null_count() == 0:
+            # A published top-N list: the year is the study's, the named brands a part of it.
+            what = (f"{mark}: {n} probes, {plural(int(partial['brands'].max()), 'brand')}"  # type: ignore[arg-type]
+                    f" ({named} listed)")
         if rows and rows[-1][2] == what and rows[-1][1] == each - 1:
             rows[-1] = (rows[-1][0], each, what)  # a run of alike years reads as one
         else:
             rows.append((each, each, what))
     counts = [f"{a}{what}" if a == b else f"{a}–{b}{what} each" for a, b, what in rows]
-    cutoffs = sorted({cutoff_text(c, c) for c in sources["cutoff_max_seconds"].to_list()})
+    cutoffs = _cutoffs(sources)
     parts = [
         f"series {name}",
         "n = " + "; ".join(counts),
@@ -292,6 +297,19 @@ def _readings(t: series.SeriesTables) -> list[str]:
     return lines or ["_No two years to compare._"]
 
 
+def _cutoffs(sources: pl.DataFrame) -> list[str]:
+    """Each cutoff once; when years differ, the years each one holds for ("cutoff 7 d (2025,
+    2026)", "cutoff not stated (2014)"), so a reader never wonders which is which."""
+    by_text: dict[str, set[int]] = {}
+    for year, cutoff in zip(sources["year"].to_list(), sources["cutoff_max_seconds"].to_list(),
+                            strict=True):
+        by_text.setdefault(cutoff_text(cutoff, cutoff), set()).add(year)
+    if len(by_text) == 1:
+        return list(by_text)
+    return [f"{text} ({', '.join(str(y) for y in sorted(years))})"
+            for text, years in sorted(by_text.items(), key=lambda kv: min(kv[1]))]
+
+
 def _brand_counts(first: object, last: object) -> str:
     return f"{first} brands each year" if first == last else f"{first} then {last} brands"
 
@@ -347,7 +365,9 @@ def _charts(
                if missing else "")
         paths += batch.add(
             "survival", {c: v for c, v in curves.items() if v}, out / "survival",
-            title=f"{name}: share of probes still unanswered over time",
+            title=look.title,
+            subtitle=f"Share of probes still unanswered over time (Kaplan–Meier, unanswered "
+                     f"censored, 95 % band), {years}",
             note=note(name, t, brand_stat) + gap,
         )
     points = {}

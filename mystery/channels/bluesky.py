@@ -183,7 +183,8 @@ class BlueskyChannel:
     # -- contract --------------------------------------------------------------------------
 
     def open(self) -> None:
-        password = "sandbox" if self.sandbox else credentials.get_secret(PASSWORD)
+        password = ("sandbox" if self.sandbox
+                    else credentials.get_secret(PASSWORD, account=self.account))
         if not password:
             raise AuthError(f"no Bluesky app password: {_password_help()}")
         self._password = password

@@ -86,6 +86,7 @@ class EmailChannel:
                 f"channels.email.account {account!r} is not an email address; write the "
                 "researcher's address, e.g. account = \"jane@example.org\""
             ) from None
+        self.account = account  # as the study names it: whose keys (mystery.credentials)
         self.sender = account if parseaddr(account)[1] else self.me.address
         self.endpoint = parse_endpoint(endpoint)
         self.token_salt = token_salt
@@ -118,7 +119,7 @@ class EmailChannel:
 
     def _secret(self) -> str:
         if self._password is None:
-            self._password = credentials.get_secret("EMAIL_PASSWORD")
+            self._password = credentials.get_secret("EMAIL_PASSWORD", account=self.account)
         if not self._password:
             raise AuthError(f"no email password: {credentials.missing_help('email')}")
         return self._password

@@ -103,18 +103,20 @@ def _credential_help(oauth1: bool | None = None) -> str:
     )
 
 
-def make_client(base_url: str, sandbox: bool,
-                timeout: float = 30.0) -> tuple[tweepy.Client, bool]:
+def make_client(base_url: str, sandbox: bool, timeout: float = 30.0,
+                account: str | None = None) -> tuple[tweepy.Client, bool]:
     """A tweepy Client for ``base_url`` and whether calls need ``user_auth=True`` (OAuth 1.0a).
 
     The sandbox accepts any token, so none of the researcher's secrets is ever sent to it.
+    ``account``: whose keys (its own first, see :mod:`mystery.credentials`).
     """
-    if sandbox:
-        client = tweepy.Client(bearer_token="sandbox", return_type=dict)
+    if sandbox:  # the token names the account: the sandbox may emulate several
+        token = f"sandbox:{account}" if account else "sandbox"
+        client = tweepy.Client(bearer_token=token, return_type=dict)
         user_auth = False
     else:
-        oauth1 = [credentials.get_secret(k) for k in credentials.X_OAUTH1]
-        bearer = credentials.get_secret(credentials.X_BEARER)
+        oauth1 = [credentials.get_secret(k, account=account) for k in credentials.X_OAUTH1]
+        bearer = credentials.get_secret(credentials.X_BEARER, account=account)
         if all(oauth1):
             client = tweepy.Client(
                 consumer_key=oauth1[0], consumer_secret=oauth1[1], access_token=oauth1[2],
@@ -249,7 +251,8 @@ class XChannel:
     # -- contract --------------------------------------------------------------------------
 
     def open(self) -> None:
-        self._client, self._user_auth = make_client(self.base_url, self.sandbox, self.timeout)
+        self._client, self._user_auth = make_client(self.base_url, self.sandbox, self.timeout,
+                                                      self.account)
         me = self._call("GET /2/users/me", self.client.get_me, user_auth=self._user_auth)
         data = me.get("data")
         data = data if isinstance(data, dict) else {}

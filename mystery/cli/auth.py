@@ -44,6 +44,12 @@ ChannelArgument = Annotated[
     typer.Argument(help="The channel: x, mastodon, bluesky or email.", case_sensitive=False,
                    metavar="CHANNEL", show_default=False),
 ]
+AccountOption = Annotated[
+    str | None,
+    typer.Option("--account", help="The researcher account these keys belong to, for a "
+                 "channel with several accounts = [...] (keys named KEY__ACCOUNT); by default "
+                 "the channel's keys shared by a one-account study.", show_default=False),
+]
 KeyOption = Annotated[
     list[str] | None,
     typer.Option("--key", help="Only this key, e.g. X_BEARER_TOKEN (repeat for more); by "
@@ -145,6 +151,7 @@ def set_(
         bool, typer.Option("--keyring", help="Store in the system keyring instead of the "
                            "owner-only keys file.")
     ] = False,
+    account: AccountOption = None,
 ) -> None:
     """Ask for a channel's keys (hidden input, or one per line on stdin) and store them."""
     from mystery import credentials
@@ -152,6 +159,7 @@ def set_(
     name = channel.value
     keys = _chosen_keys(name, key)
     values = _ask(name, keys, bool(key)) if _interactive() else _read_stdin(name, keys, bool(key))
+    values = {credentials.account_key(k, _account(account)): v for k, v in values.items()}
     where = credentials.store_secrets(values, use_keyring=use_keyring)
     err_console().print(f"Saved {', '.join(values)} in {where}.", markup=False)
     shadowed = [credentials.env_name(k) for k in values if _source(k) == "environment"]
@@ -160,6 +168,19 @@ def set_(
             f"Note: {', '.join(shadowed)} is set in the environment and wins over what was "
             "just saved; unset it to use the saved value.", markup=False,
         )
+
+
+def _account(account: str | None) -> str | None:
+    """``--account`` as a name, refused when it cannot name keys."""
+    from mystery import credentials
+
+    if account is None:
+        return None
+    name = account.strip().lstrip("@")
+    if not credentials.account_suffix(name):
+        raise MysteryError(f"--account {account!r} has no letter or digit; give the account's "
+                           "name as the study file lists it")
+    return name
 
 
 def _source(key: str) -> str | None:
@@ -190,6 +211,7 @@ def list_(
                        metavar="[CHANNEL]", show_default=False),
     ] = None,
     output: FormatOption = "table",
+    account: AccountOption = None,
 ) -> None:
     """Show which keys are set and where each comes from; never their values."""
     from rich.markup import escape  # lazily: rich costs 'mystery --help' ~40 ms
@@ -198,11 +220,15 @@ def list_(
     from mystery import credentials
 
     channels = [channel.value] if channel else list(credentials.CHANNEL_KEYS)
+    who = _account(account)
+
+    def keys_of(name: str) -> list[str]:
+        return [credentials.account_key(k, who) for k in credentials.channel_keys(name)]
+
     if output != "table":  # for scripts: whether each key is set, and where; never a value
         rows = [(name, key, "yes" if hit else "no", hit.where if hit else "")
                 for name in channels
-                for key, hit in ((k, credentials.lookup(k))
-                                 for k in credentials.channel_keys(name))]
+                for key, hit in ((k, credentials.lookup(k)) for k in keys_of(name))]
         columns = ("channel", "key", "set", "from")
         if output == "csv":
             write_csv(columns, rows)
@@ -215,11 +241,12 @@ def list_(
         table.add_column(column)
     states: list[str] = []
     for name in channels:
-        found = {k: credentials.lookup(k) for k in credentials.channel_keys(name)}
+        found = {k: credentials.lookup(credentials.account_key(k, who))
+                 for k in credentials.channel_keys(name)}
         for key, hit in found.items():
-            table.add_row(name, key, "********" if hit else "-",
+            table.add_row(name, credentials.account_key(key, who), "********" if hit else "-",
                           escape(hit.where) if hit else "not set")  # a path may hold "["
-        states.append(f"{name}: {_status(name, found)}")
+        states.append(f"{name}{' as ' + who if who else ''}: {_status(name, found)}")
     out_console().print(table)
     for state in states:
         out_console().print(state, markup=False)
@@ -234,12 +261,13 @@ def path() -> None:
 
 
 @friendly_errors
-def remove(channel: ChannelArgument, key: KeyOption = None) -> None:
+def remove(channel: ChannelArgument, key: KeyOption = None,
+           account: AccountOption = None) -> None:
     """Delete a channel's keys from the keys file and the keyring."""
     from mystery import credentials
 
     name = channel.value
-    keys = _chosen_keys(name, key)
+    keys = [credentials.account_key(k, _account(account)) for k in _chosen_keys(name, key)]
     removed = credentials.remove_secrets(keys)
     for found in removed:
         err_console().print(f"Removed {found.key} from {found.where}.", markup=False)

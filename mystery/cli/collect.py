@@ -138,11 +138,14 @@ def plan(
         show_estimate(s.name, estimate(s, probes), as_csv=as_csv, as_json=as_json)
         return
     zone = s.zone
-    columns = ("probe", "planned_at_utc", "planned_at_local", "brand", "channel", "question",
-               "text")
+    # A study with several accounts on a channel says which one sends each probe; a
+    # one-account study's plan keeps the columns it always had.
+    team = any(len(c.account_names) > 1 for c in s.channels.values())
+    columns: tuple[str, ...] = ("probe", "planned_at_utc", "planned_at_local", "brand",
+                                "channel", "question", "text") + (("account",) if team else ())
     rows = [(p.id, p.planned_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
              p.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), p.brand, p.channel,
-             p.question, p.text) for p in probes]
+             p.question, p.text) + ((p.account,) if team else ()) for p in probes]
     if as_json:
         write_json([dict(zip(columns, row, strict=True)) for row in rows])
         return
@@ -152,20 +155,22 @@ def plan(
     from rich.table import Table
 
     table = Table(title=f"{s.name}: {len(probes)} probes ({s.timezone})", title_justify="left")
-    for column in ("probe", f"planned ({s.timezone})", "brand", "channel", "question"):
+    for column in ("probe", f"planned ({s.timezone})", "brand", "channel", "question",
+                   *(("account",) if team else ())):
         table.add_column(column)
     for p in probes:
         table.add_row(p.id, p.planned_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
-                      p.brand, p.channel, p.question)
+                      p.brand, p.channel, p.question, *((p.account,) if team else ()))
     out_console().print(table)
 
 
 def due_text(due: DueProbe, study: Path, asking: bool = False) -> str:
     """What the researcher reads when a probe falls due: whom to ask, the exact text, where to
     post it, and (manual) by when and how to record it."""
+    mine = f"from your account {due.account}" if due.account else "from your own account"
     lines = [f"{due.probe_id} is due on {due.channel}: "
              + ("the runner will post it if you say yes" if asking
-                else "post it yourself, from your own account")]
+                else f"post it yourself, {mine}")]
     lines.append(f"  to:    {due.brand} (@{due.handle})")
     lines.append(f"  text:  {due.text}")
     if due.link:
@@ -202,6 +207,12 @@ def run(
         bool, typer.Option(help="Write the report under results/<study>/ when the study is done.")
     ] = True,
     output: FormatOption = "table",
+    account: Annotated[
+        str | None,
+        typer.Option("--account", help="Run only the probes of this researcher account (one "
+                     "of a channel's accounts = [...]); needed when a channel lists several.",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Run a study: send due probes, collect replies, settle probes, until all are settled.
 
@@ -253,25 +264,43 @@ def run(
     try:
         loaded, result = run_study(study, db=db, once=once, sandbox_url=sandbox_url,
                                    on_progress=on_progress, on_notice=on_notice,
-                                   live=post_live, on_due=on_due, confirm=confirm)
+                                   live=post_live, on_due=on_due, confirm=confirm,
+                                   account=account)
     finally:
         if view is not None:
             view.close()
     c = result.counts
     state = "finished" if result.finished else "paused (run again to resume)"
+    if account is not None and result.finished:
+        state = (f"finished for account {account}" if c.settled < c.planned
+                 else "finished")  # the other accounts' runners may still be at work
     err_console().print(
         f"{loaded.study.name}: {state}: {c.sent}/{c.planned} probes sent, {c.acknowledged} "
         f"acknowledged, {c.resolved} resolved, {c.unanswered} unanswered, "
         f"{c.settled} settled; {result.passes} passes."
     )
+    if any(len(c.account_names) > 1 for c in loaded.study.channels.values()):
+        _per_account(loaded.study.name, db if db is not None else loaded.default_db)
     for name, why in result.stopped.items():
         err_console().print(f"channel {name} stopped: {why}", markup=False)
-    if result.finished and report:
+    if result.finished and report and (account is None or c.settled == c.planned):
         from mystery.cli.analysis import show_report
 
         show_report(loaded, db, output=output)
     if result.stopped:
         raise typer.Exit(1)
+
+
+def _per_account(name: str, db: Path) -> None:
+    """A team study's standing per researcher account (each runner sees every account's)."""
+    from mystery.store.store import Store
+
+    with Store.open(db, create=False) as store:
+        for (channel, account), c in store.account_counts().items():
+            err_console().print(
+                f"{name}: {channel} as {account}: {c.sent}/{c.planned} probes sent, "
+                f"{c.acknowledged} acknowledged, {c.resolved} resolved, {c.unanswered} "
+                f"unanswered, {c.settled} settled.", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,7 @@ real one, talking HTTP to loopback: only the base URL differs from the real plat
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -127,26 +127,27 @@ def _rebuild(server: SandboxServer, history: History) -> None:
         ) from None
 
 
-def _make_channel(name: str, study: Study, base_url: str, sandbox: bool,
+def _make_channel(name: str, account: str, study: Study, base_url: str, sandbox: bool,
                   timeout: float = 30.0) -> Channel:
+    """The channel ``name`` as the researcher's ``account`` there (one of its accounts)."""
     config = study.channels[name]
     if name == "x":
         from mystery.channels.x import XChannel
 
         lag = timedelta(0) if sandbox else timedelta(seconds=60)
-        return XChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+        return XChannel(account, base_url, visibility_lag=lag, sandbox=sandbox,
                         timeout=timeout, read_dms=config.read_dms)
     if name == "mastodon":
         from mystery.channels.mastodon import MastodonChannel
 
         lag = timedelta(0) if sandbox else timedelta(seconds=60)
-        return MastodonChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+        return MastodonChannel(account, base_url, visibility_lag=lag, sandbox=sandbox,
                                timeout=timeout)
     if name == "bluesky":
         from mystery.channels.bluesky import BlueskyChannel
 
         lag = timedelta(0) if sandbox else timedelta(seconds=60)
-        return BlueskyChannel(config.account, base_url, visibility_lag=lag, sandbox=sandbox,
+        return BlueskyChannel(account, base_url, visibility_lag=lag, sandbox=sandbox,
                               timeout=timeout)
     if name == "email":
         if sandbox:
@@ -158,7 +159,7 @@ def _make_channel(name: str, study: Study, base_url: str, sandbox: bool,
         from mystery.channels.email import EmailChannel
 
         # The token salt is the study's name: a new wave's probes never match an old one's.
-        return EmailChannel(config.account, base_url, token_salt=study.name, timeout=timeout)
+        return EmailChannel(account, base_url, token_salt=study.name, timeout=timeout)
     raise MysteryError(
         f"channel {name!r} cannot be collected automatically yet; remove [channels.{name}] "
         "or log it by hand"
@@ -198,7 +199,8 @@ def _open(name: str, channel: Channel, on_notice: Callable[[str], None],
 def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30.0,
             history: History | None = None, sent_to: str | None = None,
             on_notice: Callable[[str], None] = _quiet,
-            sleep: Callable[[float], None] = _time.sleep) -> Iterator[Connection]:
+            sleep: Callable[[float], None] = _time.sleep,
+            accounts: Mapping[str, str] | None = None) -> Iterator[Connection]:
     """Yield open channels and the right clock; stop an in-process sandbox afterwards.
 
     ``timeout`` bounds each HTTP request to a platform, in seconds. A channel whose credentials
@@ -209,10 +211,14 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
     another world there (a restarted sandbox) is refused. A platform that fails to answer while
     a channel opens (5xx, a timeout, a 429) is asked again, backing off, with a notice
     (``on_notice``): the run starts when it answers, or fails with its last error after
-    :data:`OPEN_ATTEMPTS` tries.
+    :data:`OPEN_ATTEMPTS` tries. ``accounts``: the researcher's account each channel is opened
+    as (a runner serves one account per channel), and only those channels; by default every
+    channel, as its first account.
     """
     # Hand-logged channels have no automatic channel: 'mystery log' records them.
-    automated = {n: c for n, c in study.channels.items() if n not in HAND_LOGGED_CHANNELS}
+    automated = {n: c for n, c in study.channels.items()
+                 if n not in HAND_LOGGED_CHANNELS and (accounts is None or n in accounts)}
+    accounts = accounts or {}
     uses_sandbox = [n for n, c in automated.items() if c.is_sandbox]
     uses_real = [n for n, c in automated.items() if not c.is_sandbox]
     if uses_sandbox and uses_real:
@@ -253,7 +259,9 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
         refused: dict[str, AuthError] = {}
         for name, config in automated.items():
             base = url if config.is_sandbox and url else config.endpoint
-            channels[name] = _make_channel(name, study, base, config.is_sandbox, timeout)
+            account = accounts.get(name, config.account_names[0])
+            channels[name] = _make_channel(name, account, study, base, config.is_sandbox,
+                                           timeout)
             try:
                 _open(name, channels[name], on_notice, sleep)
             except AuthError as exc:

@@ -50,6 +50,7 @@ class DueProbe:
     link: str | None  # compose link with the text filled in, when the platform has one
     planned_at: datetime
     grace_until: datetime | None = None  # manual: post it by then, or it is missed
+    account: str = ""  # the researcher's account to post it from
 
 
 def compose_link(channel: str, endpoint: str, text: str) -> str | None:

@@ -53,9 +53,12 @@ class Ledger:
                "FROM awaiting a CROSS JOIN probes p ON p.id = a.probe_id "
                "WHERE p.state = 'planned'")
         args: list[str] = []
-        if channel is not None:
+        if channel is not None:  # the served account's, like the store's other reads
             sql += " AND p.channel = ?"
             args.append(channel)
+            if channel in self.store.serving:
+                sql += " AND p.account = ?"
+                args.append(self.store.serving[channel])
         rows = self.store.db.execute(sql + " ORDER BY p.planned_at, p.id", args)
         n = len(PROBE_COLS.split(","))
         return [

@@ -65,7 +65,7 @@ class HandPosting:
         endpoint = self.study.channels[probe.channel].endpoint
         return DueProbe(probe.id, probe.brand, probe.channel, post.handle, text,
                         compose_link(probe.channel, endpoint, text), probe.planned_at,
-                        grace_until)
+                        grace_until, probe.account)
 
     def asked(self, probe: ProbeRow) -> bool:
         """``confirm`` mode: whether the researcher says to post ``probe``. The runner

@@ -14,7 +14,7 @@ and keeps the rules that make its result trustworthy:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from mystery.channels.base import Channel, EditHistory, Message
@@ -30,8 +30,12 @@ from mystery.study.model import Study
 class Poller:
     """Polls the channels of one run, for the runner."""
 
-    def __init__(self, study: Study, store: Store, clock: Clock, pacing: Pacing) -> None:
+    def __init__(self, study: Study, store: Store, clock: Clock, pacing: Pacing,
+                 accounts: Mapping[str, str] | None = None) -> None:
+        """``accounts``: the account each channel is polled as (its mentions, its cursor);
+        replies are kept only for that account's probes (another account polls its own)."""
         self.store = store
+        self.accounts = dict(accounts or {})
         self.clock = clock
         self.pacing = pacing
         self.cutoff = study.cutoff
@@ -44,7 +48,8 @@ class Poller:
                 self._authors[f"{name}:{brand.name}"] = {h.lower() for h in handles if h}
 
     def poll(self, name: str, state: ChannelState, now: datetime) -> None:
-        cursor, _ = self.store.cursor(name)
+        account = self.accounts.get(name, "")
+        cursor, _ = self.store.cursor(name, account)
         try:
             poll = state.channel.poll(cursor, now)
             found: list[Message] = []
@@ -59,7 +64,7 @@ class Poller:
         state.poll.failures = 0
         replies = self.attribute(name, [*poll.messages, *found])
         self.store.record_poll(name, replies, poll.cursor, poll.complete_through, now,
-                               excluded)
+                               excluded, account=account)
         for warning in poll.warnings:
             self.pacing.on_notice(f"{name}: {warning}")
         self.flagged += len(excluded)
@@ -141,7 +146,10 @@ class Poller:
                 )
             if probe_id is None:
                 continue  # a mention unrelated to any probe: not ours to keep
-            brand = next(p.brand for p in self.store.probes_by_id([probe_id]))
+            probe = next(iter(self.store.probes_by_id([probe_id])))
+            if channel in self.accounts and probe.account != self.accounts[channel]:
+                continue  # another account's probe: its own poll records it
+            brand = probe.brand
             from_brand = message.author.lower() in self._authors.get(f"{channel}:{brand}", set())
             out[message.message_id] = ReplyRow(
                 channel=channel,

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.collect.connect import connect
+from mystery.collect.connect import connect, world_start
 from mystery.collect.handoff import DueProbe
 from mystery.collect.progress import Progress
 from mystery.collect.runner import Runner, RunResult
@@ -51,8 +51,13 @@ def run_study(
     live: bool = False,
     on_due: Callable[[DueProbe], None] = _noop,
     confirm: Callable[[DueProbe], bool] | None = None,
+    account: str | None = None,
 ) -> tuple[LoadedStudy, RunResult]:
     """Run (or resume) a study until every probe is settled; ``once`` does a single pass.
+
+    ``account`` runs only the probes of that researcher account (``mystery run --account``),
+    on every channel that lists it; a study with several accounts on a channel needs it, one
+    runner per account (:func:`served_accounts`).
 
     Holds the study's lock throughout (one runner per study; a lock left by a dead runner is
     taken over, with a notice). ``timeout`` bounds each platform request, in seconds;
@@ -63,6 +68,8 @@ def run_study(
     loaded = load_study(study_path)
     study = loaded.study
     check_live(study, live)
+    accounts = served_accounts(study, account)
+    check_credentials(study, accounts)
     if sandbox_url is not None and not re.match(r"^https?://[^/\s]+", sandbox_url):
         # Refuse before anything is written: a failed run must leave no store behind.
         raise SandboxError(
@@ -77,6 +84,18 @@ def run_study(
             "sandbox; manual mode is for a real platform (or a standalone 'mystery sandbox' "
             "driven by a test through --sandbox-url)"
         )
+    team = [n for n in study.sandbox_channels if len(study.channels[n].account_names) > 1]
+    if any(n != "x" for n in team):
+        from mystery.sandbox.spec import WorldSpec
+
+        WorldSpec.from_study(study, world_start(study))  # refuses it, before anything is written
+    if team and sandbox_url is None:
+        raise SandboxError(
+            f"channels.{team[0]} lists several accounts in the sandbox: their runners take "
+            "turns on one world and one clock, which an in-process sandbox (gone when its "
+            "runner stops) cannot give them. Start 'mystery sandbox' and pass its URL with "
+            "--sandbox-url to each runner"
+        )
     plan = make_plan(study)
     path = store_path(loaded, db)
     with StudyLock(lock_path(path)) as lock:
@@ -85,7 +104,57 @@ def run_study(
                       f"({lock.taken_over.describe()})")
         return _run_locked(loaded, plan, path, once=once, sandbox_url=sandbox_url,
                            on_progress=on_progress, on_notice=on_notice, timeout=timeout,
-                           until=until, on_due=on_due, confirm=confirm)
+                           until=until, on_due=on_due, confirm=confirm, accounts=accounts)
+
+
+def served_accounts(study: Study, account: str | None) -> dict[str, str]:
+    """The account a runner serves on each channel (channel → account): ``account`` on every
+    channel that lists it, or, without one, each channel's only account.
+
+    Why one account per channel and runner: each account posts, reads its mentions and keeps
+    its cursor on its own, as each researcher of a team does from their own machine; and a
+    runner never touches another account's probes (:meth:`~mystery.store.store.Store.serve`).
+    Raises :class:`MysteryError` for an account the study does not have, and for a channel
+    with several accounts when none is named, before anything is written."""
+    listed = {name: config.account_names for name, config in study.channels.items()}
+    every = ", ".join(f"{name}: {', '.join(names)}" for name, names in listed.items())
+    if account is None:
+        several = [name for name, names in listed.items() if len(names) > 1]
+        if several:
+            names = listed[several[0]]
+            raise MysteryError(
+                f"channels.{several[0]} lists {len(names)} accounts ({', '.join(names)}): a "
+                "runner serves one of them; start one runner per account, e.g. 'mystery run "
+                f"STUDY --account {names[0]}'"
+            )
+        return {name: names[0] for name, names in listed.items()}
+    wanted = account.strip().lstrip("@")
+    served = {name: next(n for n in names if n.casefold() == wanted.casefold())
+              for name, names in listed.items()
+              if any(n.casefold() == wanted.casefold() for n in names)}
+    if not served:
+        raise MysteryError(
+            f"--account {account}: the study has no such account; its accounts are {every} "
+            "(the study file's account or accounts keys)"
+        )
+    return served
+
+
+def check_credentials(study: Study, accounts: dict[str, str]) -> None:
+    """A channel with several accounts needs each served account's own keys: falling back on
+    the channel's plain key would post every account's probes from one account. Checked
+    before anything is written; a one-account channel is checked when it opens, as always."""
+    from mystery import credentials
+
+    for name, account in accounts.items():
+        config = study.channels[name]
+        if (name in credentials.CHANNEL_KEYS and not config.is_sandbox
+                and len(config.account_names) > 1 and credentials.missing(name, account)):
+            raise MysteryError(
+                f"channels.{name}: account {account} has no credentials of its own, and a "
+                "channel with several accounts needs each account's: "
+                f"{credentials.missing_help(name, account)}"
+            )
 
 
 def check_live(study: Study, live: bool) -> None:
@@ -116,19 +185,23 @@ def _run_locked(
     until: datetime | None,
     on_due: Callable[[DueProbe], None],
     confirm: Callable[[DueProbe], bool] | None,
+    accounts: dict[str, str],
 ) -> tuple[LoadedStudy, RunResult]:
     study = loaded.study
     with open_or_discard(path) as store:
         store.durable_intent = not study.sandbox_channels
         new = store.initialise(study, plan)
+        # Whether any account sent to the sandbox yet: the world check is the study's, not
+        # one account's (another account's runner may have sent to a world since restarted).
+        sent = store.count(("sending", "sent", "settled"), study.sandbox_channels)
+        store.serve(accounts)
         if not store.count(("planned", "sending", "sent")):
             return loaded, RunResult(store.counts(), finished=True, passes=0)
         in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
         history = sandbox_history(store, study) if in_process_sandbox and not new else None
-        sent = store.count(("sending", "sent", "settled"), study.sandbox_channels)
         sent_to = store.meta(SANDBOX_WORLD) if sent and not in_process_sandbox else None
         with connect(study, sandbox_url=sandbox_url, timeout=timeout, history=history,
-                     sent_to=sent_to, on_notice=on_notice) as connection:
+                     sent_to=sent_to, on_notice=on_notice, accounts=accounts) as connection:
             if connection.world_id is not None and connection.world_id != sent_to:
                 store.set_meta({SANDBOX_WORLD: connection.world_id})
             for name, why in connection.stopped.items():
@@ -137,6 +210,7 @@ def _run_locked(
                 study, store, connection.channels, connection.clock,
                 on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
                 stopped=connection.stopped, on_due=on_due, confirm=confirm,
+                accounts=accounts,
             )
             return loaded, runner.run(once=once, until=until)
 

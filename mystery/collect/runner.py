@@ -82,21 +82,29 @@ class Runner:
         stopped: Mapping[str, str] | None = None,
         on_due: Callable[[DueProbe], None] = _noop,
         confirm: Callable[[DueProbe], bool] | None = None,
+        accounts: Mapping[str, str] | None = None,
     ) -> None:
-        """``stopped`` names channels of the study that could not even be opened (and why):
-        reported with the result, and a study with probes on them is not finished.
+        """``accounts``: the researcher's account each channel runs as (one per channel; see
+        :func:`mystery.collect.run.served_accounts`; by default each channel's first), and
+        the store is made to serve the same (:meth:`~mystery.store.store.Store.serve`), so a
+        runner never touches another account's probes. ``stopped`` names channels of the study
+        that could not even be opened (and why): reported with the result, and a study with
+        probes on them is not finished.
 
         ``on_due`` shows a ``manual`` probe to the researcher when it falls due (again after a
         restart); ``confirm`` asks before each ``confirm`` probe is posted (True: post it)."""
         self.study = study
         self.store = store
         self.clock = clock
+        if accounts is None:  # every channel, those that could not open too
+            accounts = {n: c.account_names[0] for n, c in study.channels.items()}
+        store.serve(accounts)
         self.on_progress = on_progress
         self.on_notice = on_notice
         self.cutoff = study.cutoff
         self._pacing = Pacing(study, channels, on_notice, seed)
         self._channels = self._pacing.channels
-        self._poller = Poller(study, store, clock, self._pacing)
+        self._poller = Poller(study, store, clock, self._pacing, accounts)
         self._failed_to_open = dict(stopped or {})
         self._hand = HandPosting(study, store, self._pacing, on_due, confirm)
         self._guards = Safeguards(study, store)

@@ -9,7 +9,8 @@ account, and keep every reply attributable:
   earlier probe there is unsettled (or shown to the researcher and not yet posted). This also
   makes a reply with no thread link (an X direct message) belong to one probe unambiguously;
 - **min gap**: at least ``schedule.min_gap`` between a brand's actual sends, on any channel;
-- **daily cap**: at most ``daily_cap`` posts per account (channel) in any 24 hours.
+- **daily cap**: at most ``daily_cap`` posts per account in any 24 hours (each of a channel's
+  accounts has its own; the other two rules hold per brand, whichever account asks).
 
 A probe held back is not skipped: it is sent as soon as the rule allows, with a notice saying
 why it waited. The rules apply where ``ChannelConfig.guarded`` (by default on real platforms,
@@ -47,12 +48,15 @@ class Safeguards:
         cap = config.posts_per_day
         if cap is not None:
             recent = [parse_iso(r[0]) for r in self.store.db.execute(
-                "SELECT sent_at FROM probes WHERE channel = ? AND sent_at > ? "
-                "ORDER BY sent_at", (probe.channel, iso(now - DAY)))]
+                "SELECT sent_at FROM probes WHERE channel = ? AND account = ? AND sent_at > ? "
+                "ORDER BY sent_at", (probe.channel, probe.account, iso(now - DAY)))]
             if len(recent) >= cap:
+                several = len(config.account_names) > 1
+                by = f" by {probe.account}" if several else ""
                 return Hold(recent[len(recent) - cap] + DAY,
-                            f"{len(recent)} posts on {probe.channel} in the last 24 hours "
-                            f"reach the daily cap of {cap} (channels.{probe.channel}.daily_cap)")
+                            f"{len(recent)} posts on {probe.channel}{by} in the last 24 hours "
+                            f"reach the daily cap of {cap} (channels.{probe.channel}.daily_cap"
+                            f"{', per account' if several else ''})")
         if not config.guarded:
             return None
         open_id = self.store.db.execute(

@@ -109,13 +109,25 @@ class BrandSpec(_Model):
 
 
 class WorldSpec(_Model):
-    """Seed, start time, time zone, the researcher's account and the brands."""
+    """Seed, start time, time zone, the researcher's account and the brands.
+
+    ``team``: more researcher accounts on X, for a study with several (``accounts = [...]``);
+    a request acts as the one its token names (``Bearer sandbox:<account>``), any other token
+    as ``researcher``. Mastodon and Bluesky have one researcher account."""
 
     seed: int = 0
     start: datetime
     timezone: str = "UTC"
     researcher: dict[str, str]
+    team: dict[str, list[str]] = Field(default_factory=dict)
     brands: list[BrandSpec] = Field(default_factory=list)
+
+    @field_validator("team")
+    @classmethod
+    def _team(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        if set(value) - {"x"}:
+            raise ValueError("team accounts are emulated on x only, e.g. {\"x\": [\"shopper_b\"]}")
+        return {k: [_handle(k, h) for h in v] for k, v in value.items()}
 
     @field_validator("start")
     @classmethod
@@ -157,6 +169,10 @@ class WorldSpec(_Model):
             seen: dict[str, str] = {}
             if channel in self.researcher:
                 seen[self.researcher[channel].casefold()] = "the researcher"
+            for handle in self.team.get(channel, []):
+                if handle.casefold() in seen:
+                    raise ValueError(f"researcher account @{handle} is listed twice")
+                seen[handle.casefold()] = "the researcher"
             for brand in self.brands:
                 for handle in brand.handles_on(channel):
                     owner = seen.get(handle.casefold())
@@ -193,7 +209,19 @@ class WorldSpec(_Model):
         Brands without a profile get the default one (always answers after about an hour).
         The researcher has an account on each emulated channel the study uses.
         """
-        researcher = {c: study.channels[c].account for c in EMULATED if c in study.channels}
+        several = [c for c in EMULATED if c != "x"
+                   and c in study.channels and len(study.channels[c].account_names) > 1]
+        if several:
+            raise SandboxError(
+                f"channels.{several[0]} lists several accounts, but the sandbox emulates "
+                f"several researcher accounts on X only; give {several[0]} one account in "
+                "the sandbox study"
+            )
+        researcher = {c: study.channels[c].account_names[0]
+                      for c in EMULATED if c in study.channels}
+        team = ({"x": list(study.channels["x"].account_names[1:])}
+                if "x" in study.channels and len(study.channels["x"].account_names) > 1
+                else {})
         if not researcher:
             raise SandboxError(
                 "the sandbox emulates X, Mastodon and Bluesky only: add [channels.x], "
@@ -214,5 +242,6 @@ class WorldSpec(_Model):
             start=start,
             timezone=study.timezone,
             researcher=researcher,
+            team=team,
             brands=brands,
         )

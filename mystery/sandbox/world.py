@@ -144,6 +144,7 @@ class World:
         # the world it sent to from one that merely has the same study (a restarted sandbox).
         self.id = ""
         self._researcher: Account | None = None
+        self._team: dict[str, Account] = {}  # every researcher account on X, by name
         self.accounts: dict[str, Account] = {}
         self._by_name: dict[str, Account] = {}
         self._brands: dict[str, BrandSpec] = {}
@@ -175,7 +176,8 @@ class World:
             x_researcher = spec.researcher.get("x")
             accounts: list[Account] = []
             if x_researcher:  # a world may hold only Mastodon or Bluesky
-                accounts.append(Account(user_id_for(x_researcher), x_researcher, x_researcher))
+                for handle in [x_researcher, *spec.team.get("x", [])]:
+                    accounts.append(Account(user_id_for(handle), handle, handle))
             for brand in spec.brands:
                 accounts += [
                     Account(user_id_for(h), h, brand.name, brand.name) for h in brand.x_handles
@@ -188,6 +190,8 @@ class World:
                 self._by_name[account.username.casefold()] = account
             self.clock.set(spec.start)
             self._researcher = accounts[0] if x_researcher else None
+            team = len(spec.team.get("x", [])) + 1 if x_researcher else 0
+            self._team = {a.username.casefold(): a for a in accounts[:team]}
             self.networks = make_networks(spec, self.clock)
             self.spec = spec
             self.id = uuid.uuid4().hex
@@ -217,6 +221,19 @@ class World:
         if self._researcher is None:
             raise NoWorld()
         return self._researcher
+
+    def acting(self, authorization: str) -> Account:
+        """The researcher account a request acts as: the one its bearer token names
+        (``sandbox:<account>``, what mystery sends for a study with several accounts), else
+        :attr:`researcher`. Tokens are not secrets in the sandbox."""
+        _, _, token = authorization.partition(" ")
+        prefix, _, name = token.strip().partition(":")
+        found = self._team.get(name.casefold()) if prefix == "sandbox" else None
+        return found if found is not None else self.researcher
+
+    def is_researcher(self, user_id: str) -> bool:
+        """Whether ``user_id`` is one of the researcher's accounts."""
+        return any(a.id == user_id for a in self._team.values())
 
     def user(self, user_id: str) -> Account | None:
         return self.accounts.get(user_id)
@@ -323,8 +340,8 @@ class World:
         while what it posted already stays where it was. Raises :class:`UnknownPost`."""
         with self.lock:
             original = self.posts.get(post_id)
-            if (original is None or original.kind != "post" or self._researcher is None
-                    or original.author_id != self._researcher.id):
+            if (original is None or original.kind != "post"
+                    or not self.is_researcher(original.author_id)):
                 raise UnknownPost(f"no post {post_id} of the researcher's to edit")
             first = self.posts[original.edits[0]] if original.edits else original
             now = ms_floor(self.clock.now())

@@ -6,7 +6,8 @@ unknown ``expansions``: :func:`~mystery.sandbox.params.check_query`) and silent 
 lenient (unknown ``user.fields`` values): the sandbox exists to make the X channel fail here
 first, not in a live study.
 Both ``tweet.fields`` and its 2.167 rename ``post.fields`` are read; the 2.166 names are emitted.
-Every request acts as the world's researcher.
+Every request acts as the world's researcher (or, for a study with several accounts, the one
+its token names: :meth:`~mystery.sandbox.world.World.acting`).
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def _user_param(world: World, req: Request) -> Account | Response:
 
 
 def users_me(ctx: Context, req: Request) -> Response:
-    return json_response(200, {"data": render_user(ctx.world.researcher)})
+    return json_response(200, {"data": render_user(ctx.world.acting(req.headers.get(
+        "authorization", "")))})
 
 
 def user_by_id(ctx: Context, req: Request) -> Response:
@@ -242,7 +244,8 @@ def create_tweet(ctx: Context, req: Request) -> Response:
         return problem(403, "Forbidden", "Your Tweet text is too long.")
     world = ctx.world
     try:
-        post = world.create_post(world.researcher.id, text, parent)
+        post = world.create_post(world.acting(req.headers.get("authorization", "")).id, text,
+                                 parent)
     except DuplicateContent as exc:
         return problem(403, "Forbidden", str(exc))
     except UnknownPost:

@@ -111,7 +111,9 @@ def dm_events(ctx: Context, req: Request) -> Response:
     query = _query(req, world)
     if "MessageCreate" not in types:  # the sandbox's only events are messages
         return json_response(200, {"meta": {"result_count": 0}})
-    ids, more = read_page(world.dm_ids, query)
+    me = world.acting(req.headers.get("authorization", "")).id
+    inbox = [i for i in world.dm_ids if world.dms[i].recipient_id == me]
+    ids, more = read_page(inbox, query)
     if not ids:
         return json_response(200, {"meta": {"result_count": 0}})
     events = [world.dms[i] for i in ids]

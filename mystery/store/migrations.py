@@ -179,6 +179,35 @@ def _m006_edits(db: sqlite3.Connection) -> None:
     )
 
 
+def _m007_accounts(db: sqlite3.Connection) -> None:
+    """Several researcher accounts per channel: the account each probe is sent from (its
+    plan's), and a polling cursor per account, since each account reads its own mentions.
+
+    A store made before has one account per channel; its rows get ``''`` here, which
+    ``Store.initialise`` replaces with that account's name the next time the study opens it
+    (the migration cannot know the name; the study file does). SQLite cannot change a primary
+    key in place, so ``cursors`` is rebuilt."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE probes ADD COLUMN account TEXT NOT NULL DEFAULT '';
+        CREATE INDEX probes_account_planned ON probes (state, channel, account, planned_at);
+        CREATE TABLE cursors_by_account (
+            channel TEXT NOT NULL,
+            account TEXT NOT NULL DEFAULT '',
+            value TEXT,
+            polled_through TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (channel, account)
+        );
+        INSERT INTO cursors_by_account (channel, value, polled_through, updated_at)
+            SELECT channel, value, polled_through, updated_at FROM cursors;
+        DROP TABLE cursors;
+        ALTER TABLE cursors_by_account RENAME TO cursors
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
     ("m002_flags", _m002_flags),
@@ -186,4 +215,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m004_awaiting", _m004_awaiting),
     ("m005_main_coder", _m005_main_coder),
     ("m006_edits", _m006_edits),
+    ("m007_accounts", _m007_accounts),
 ]

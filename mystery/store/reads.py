@@ -10,7 +10,7 @@ analysis reads through :func:`mystery.timings.export.timing_rows`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +51,25 @@ class StoreReads:
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        # The account served on each channel (channel → account) when a runner serves some
+        # accounts only (``mystery run --account``); empty: every probe. See :meth:`serve`.
+        self.serving: dict[str, str] = {}
+
+    def serve(self, accounts: Mapping[str, str]) -> None:
+        """Narrow the runner's queries to the probes of ``accounts`` (channel → the account
+        served there): a channel's probes due, sending, sent, open, expired or next planned,
+        and where a direct message belongs. Everything else (counts, exports, a brand's other
+        probes that the safeguards weigh) still sees the whole study. Why here rather than in
+        each caller: a runner that saw another account's ``sending`` probe would look for it on
+        its own timeline, not find it, and send it again."""
+        self.serving = dict(accounts)
+
+    def _served(self) -> tuple[str, list[str]]:
+        """The SQL condition (with its arguments) for the served accounts' probes."""
+        if not self.serving:
+            return "", []
+        terms = " OR ".join("(channel = ? AND account = ?)" for _ in self.serving)
+        return f" AND ({terms})", [v for pair in sorted(self.serving.items()) for v in pair]
 
     # -- study -----------------------------------------------------------------------------
 
@@ -75,9 +94,10 @@ class StoreReads:
         if state is not None:
             sql += " AND state = ?"
             args.append(state)
-        if channel is not None:
-            sql += " AND channel = ?"
-            args.append(channel)
+        if channel is not None:  # a channel's probes: the served account's (see serve)
+            served, more = self._served()
+            sql += " AND channel = ?" + served
+            args += [channel, *more]
         return [probe_row(r) for r in self.db.execute(sql + " ORDER BY planned_at, id", args)]
 
     def probes_by_id(self, ids: Iterable[str]) -> list[ProbeRow]:
@@ -96,11 +116,12 @@ class StoreReads:
         sql, args = self._state_query("1", states, channels)
         return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
 
-    @staticmethod
-    def _state_query(what: str, states: Iterable[ProbeState],
+    def _state_query(self, what: str, states: Iterable[ProbeState],
                      channels: Iterable[str] | None) -> tuple[str, list[str]]:
         args: list[str] = list(states)
-        sql = f"SELECT {what} FROM probes WHERE state IN ({','.join('?' * len(args))})"
+        served, more = self._served()
+        sql = f"SELECT {what} FROM probes WHERE state IN ({','.join('?' * len(args))}){served}"
+        args += more
         if channels is not None:
             channels = list(channels)
             sql += f" AND channel IN ({','.join('?' * len(channels))})"
@@ -109,18 +130,20 @@ class StoreReads:
 
     def expired(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
         """Sent, unsettled probes on ``channel`` sent at or before ``sent_before``."""
+        served, more = self._served()
         rows = self.db.execute(
             f"SELECT {PROBE_COLS} FROM probes WHERE state = 'sent' AND channel = ? "
-            "AND sent_at <= ? ORDER BY sent_at, id",
-            (channel, iso(sent_before)),
+            f"AND sent_at <= ?{served} ORDER BY sent_at, id",
+            (channel, iso(sent_before), *more),
         )
         return [probe_row(r) for r in rows]
 
     def due_probes(self, now: datetime) -> list[ProbeRow]:
+        served, more = self._served()
         rows = self.db.execute(
-            f"SELECT {PROBE_COLS} FROM probes WHERE state = 'planned' AND planned_at <= ? "
-            "ORDER BY planned_at, id",
-            (iso(now),),
+            f"SELECT {PROBE_COLS} FROM probes WHERE state = 'planned' AND planned_at <= ?"
+            f"{served} ORDER BY planned_at, id",
+            (iso(now), *more),
         )
         return [probe_row(r) for r in rows]
 
@@ -144,10 +167,11 @@ class StoreReads:
 
     def open_probes(self, channel: str, sent_before: datetime) -> list[ProbeRow]:
         """Sent, unsettled probes on ``channel`` sent before ``sent_before``."""
+        served, more = self._served()
         rows = self.db.execute(
             f"SELECT {PROBE_COLS} FROM probes WHERE state = 'sent' AND channel = ? "
-            "AND sent_at < ? ORDER BY sent_at, id",
-            (channel, iso(sent_before)),
+            f"AND sent_at < ?{served} ORDER BY sent_at, id",
+            (channel, iso(sent_before), *more),
         )
         return [probe_row(r) for r in rows]
 
@@ -229,16 +253,19 @@ class StoreReads:
     def latest_open_probe(self, channel: str, brand: str, before: datetime) -> str | None:
         """The latest probe of ``brand`` on ``channel`` sent before ``before`` and still open
         (``sent``): where a message outside any thread (a direct message) belongs."""
+        served, more = self._served()
         row = self.db.execute(
             "SELECT id FROM probes WHERE state = 'sent' AND channel = ? AND brand = ? "
-            "AND sent_at < ? ORDER BY sent_at DESC, id DESC LIMIT 1",
-            (channel, brand, iso(before)),
+            f"AND sent_at < ?{served} ORDER BY sent_at DESC, id DESC LIMIT 1",
+            (channel, brand, iso(before), *more),
         ).fetchone()
         return str(row[0]) if row else None
 
-    def cursor(self, channel: str) -> tuple[str | None, datetime | None]:
+    def cursor(self, channel: str, account: str = "") -> tuple[str | None, datetime | None]:
+        """Where ``account``'s last poll of ``channel`` left off, and what it covered."""
         row = self.db.execute(
-            "SELECT value, polled_through FROM cursors WHERE channel = ?", (channel,)
+            "SELECT value, polled_through FROM cursors WHERE channel = ? AND account = ?",
+            (channel, account),
         ).fetchone()
         if row is None:
             return None, None
@@ -332,6 +359,28 @@ class StoreReads:
         return {channel: Counts(planned, sent, *replied.get(channel, (0, 0)),
                                 unanswered or 0, settled or 0)
                 for channel, planned, sent, settled, unanswered in rows}
+
+    def account_counts(self) -> dict[tuple[str, str], Counts]:
+        """:meth:`counts` per channel and researcher account, defined exactly as
+        :meth:`counts`: what ``mystery run`` reports per account of a team study."""
+        replied = {
+            (channel, account): (acknowledged, resolved)
+            for channel, account, acknowledged, resolved in self.db.execute(
+                _IN_TIME + "SELECT t.channel, p.account, "
+                "count(DISTINCT CASE WHEN code != 'not_brand' THEN probe_id END), "
+                "count(DISTINCT CASE WHEN code = 'resolution' THEN probe_id END) "
+                "FROM in_time t JOIN probes p ON p.id = t.probe_id "
+                "GROUP BY t.channel, p.account", (MAIN_CODER,))
+        }
+        rows = self.db.execute(
+            "SELECT channel, account, count(*), count(message_id), sum(state = 'settled'), "
+            "sum(outcome = 'unanswered') FROM probes GROUP BY channel, account "
+            "ORDER BY channel, account"
+        )
+        return {(channel, account): Counts(planned, sent,
+                                           *replied.get((channel, account), (0, 0)),
+                                           unanswered or 0, settled or 0)
+                for channel, account, planned, sent, settled, unanswered in rows}
 
     def last_send_at(self) -> datetime | None:
         """The plan's last send (the time it went out, or is planned to): with the cutoff, when

@@ -27,6 +27,7 @@ class ProbeRow:
     message_id: str | None
     sent_at: datetime | None
     outcome: Outcome | None
+    account: str = ""  # the researcher's account it is (to be) sent from
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class HandEntry:
 
 
 PROBE_COLS = (
-    "id, brand, channel, question, text, planned_at, state, message_id, sent_at, outcome"
+    "id, brand, channel, question, text, planned_at, state, message_id, sent_at, outcome, "
+    "account"
 )
 """The columns of ``probes`` that :func:`probe_row` reads, in its order."""
 
@@ -89,7 +91,7 @@ def probe_row(row: tuple[Any, ...]) -> ProbeRow:
     return ProbeRow(
         id=row[0], brand=row[1], channel=row[2], question=row[3], text=row[4],
         planned_at=parse_iso(row[5]), state=row[6], message_id=row[7],
-        sent_at=opt_time(row[8]), outcome=row[9],
+        sent_at=opt_time(row[8]), outcome=row[9], account=row[10],
     )
 
 

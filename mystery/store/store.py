@@ -175,6 +175,7 @@ class Store(StoreReads):
                     f"{study.name!r}: the study file changed after the run began. Restore the "
                     "file (it is versioned), or start a new wave with another --db"
                 )
+            self._name_accounts(plan)
             return False
         brands = {b.name: {"sector": b.sector, "country": b.country} for b in study.brands}
         with self.transaction() as db:
@@ -190,14 +191,28 @@ class Store(StoreReads):
                 ],
             )
             db.executemany(
-                "INSERT INTO probes (id, brand, channel, question, text, planned_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO probes (id, brand, channel, question, text, planned_at, account) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (p.id, p.brand, p.channel, p.question, p.text, iso(p.planned_at))
+                    (p.id, p.brand, p.channel, p.question, p.text, iso(p.planned_at),
+                     p.account)
                     for p in plan
                 ),
             )
         return True
+
+    def _name_accounts(self, plan: Iterable[PlannedProbe]) -> None:
+        """A store made before accounts were recorded (``m007_accounts`` left them ``''``):
+        name each probe's account from the plan, which the digest says is the plan it holds,
+        and give the channel's cursor to that account. Done once; a no-op after."""
+        if self.db.execute("SELECT 1 FROM probes WHERE account = '' LIMIT 1").fetchone() is None:
+            return
+        plan = list(plan)
+        with self.transaction() as db:
+            db.executemany("UPDATE probes SET account = ? WHERE id = ? AND account = ''",
+                           [(p.account, p.id) for p in plan])
+            db.executemany("UPDATE cursors SET account = ? WHERE channel = ? AND account = ''",
+                           sorted({(p.account, p.channel) for p in plan}))
 
     # -- probes ----------------------------------------------------------------------------
 
@@ -289,13 +304,14 @@ class Store(StoreReads):
 
     def record_poll(self, channel: str, replies: Iterable[ReplyRow], cursor: str | None,
                     polled_through: datetime, now: datetime,
-                    excluded: Iterable[tuple[str, str]] = ()) -> int:
+                    excluded: Iterable[tuple[str, str]] = (), *, account: str = "") -> int:
         """Commit replies and the cursor that covers them together (rule 4). Idempotent on the
         platform's message id. Returns how many replies were new.
 
         ``excluded`` (probe id, reason) are probes this poll found it cannot vouch for (their
         replies may lie beyond the platform's reach): they are flagged in the same commit, as
         the advanced cursor will never show the gap again. ``polled_through`` never goes back.
+        The cursor is ``account``'s: each account of a channel reads its own mentions.
         """
         new = 0
         with self.transaction() as db:
@@ -310,11 +326,12 @@ class Store(StoreReads):
                 )
                 new += cur.rowcount
             db.execute(
-                "INSERT INTO cursors VALUES (?, ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET "
+                "INSERT INTO cursors (channel, account, value, polled_through, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, account) DO UPDATE SET "
                 "value = excluded.value, "
                 "polled_through = max(coalesce(polled_through, ''), excluded.polled_through), "
                 "updated_at = excluded.updated_at",
-                (channel, cursor, iso(polled_through), iso(now)),
+                (channel, account, cursor, iso(polled_through), iso(now)),
             )
         return new
 

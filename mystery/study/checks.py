@@ -69,8 +69,10 @@ def _x_problems(study: Study, file: str, rows: dict[int, str]) -> list[Problem]:
     # The sandbox takes researcher accounts of up to 50 characters (sandbox/spec.py): the demo
     # study's is longer than X allows. Brands' handles follow X's rules everywhere.
     limit = 50 if config.is_sandbox else 15
-    if why := x_username_problem(config.account, limit):
-        problems.append(Problem(file, "channels.x.account", why))
+    for i, account in enumerate(config.account_names):
+        key = "channels.x.account" if config.accounts is None else f"channels.x.accounts[{i}]"
+        if why := x_username_problem(account, limit):
+            problems.append(Problem(file, key, why))
     owners: dict[str, str] = {}
     for i, brand in enumerate(study.brands):
         where = rows.get(i, f"brands[{i}]")

@@ -9,7 +9,8 @@ reported at once as ``file: key.path: message (fix)`` lines by
 The shape, with the keys a researcher writes::
 
     name, series, year, title, timezone, cutoff, synthetic, brands_csv
-    [channels.<x|mastodon|bluesky|email|phone|...>]  account, endpoint, mode, poll_every
+    [channels.<x|mastodon|bluesky|email|phone|...>]  account (or accounts), endpoint, mode,
+                                                       poll_every
     [[questions]]                                      id, text   ("{brand}" is replaced)
     [schedule]                                         start, end, probes_per_brand, min_gap, seed
     [[schedule.windows]]                               days, start, end
@@ -42,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from mystery.credentials import account_suffix
 from mystery.durations import parse_duration
 from mystery.hours import Window, holiday_dates, parse_hours
 from mystery.words import AUTOMATED_CHANNELS, CHANNELS, SendMode
@@ -79,6 +81,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _account_name(value: str) -> str:
+    name = value.strip().lstrip("@")
+    if not name:
+        raise ValueError("an account name is empty; write the researcher's handle")
+    if not account_suffix(name):
+        raise ValueError(f"account {value!r} has no letter or digit; write the researcher's "
+                         "handle")
+    return name
+
+
 def _hours(value: Any) -> Any:
     return parse_hours(value) if isinstance(value, str) else value
 
@@ -91,9 +103,16 @@ DEFAULT_DAILY_CAP = 25
 
 
 class ChannelConfig(_Model):
-    """How one channel is reached: the researcher's account, the endpoint, the sending mode."""
+    """How one channel is reached: the researcher's account(s), the endpoint, the sending mode.
 
-    account: str = Field(min_length=1)
+    ``account = "me"`` names the one account probes are sent from; ``accounts = ["a", "b"]``
+    several, among which the plan deals the probes (:mod:`mystery.study.plan`). Exactly one of
+    the two is given; :attr:`account_names` is what the rest of mystery reads. Why two keys
+    rather than one list: every study written before teams says ``account``, and its store is
+    pinned to a digest that must not change (:attr:`Study.digest`)."""
+
+    account: str | None = Field(default=None, min_length=1)
+    accounts: list[str] | None = Field(default=None, min_length=1, max_length=100)
     endpoint: str = "sandbox"
     mode: SendMode | None = None
     poll_every: Duration = timedelta(minutes=5)
@@ -113,8 +132,48 @@ class ChannelConfig(_Model):
 
     @field_validator("account")
     @classmethod
-    def _account(cls, value: str) -> str:
-        return value.strip().lstrip("@")
+    def _account(cls, value: str | None) -> str | None:
+        return None if value is None else _account_name(value)
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [_account_name(v) for v in value]
+        seen: dict[str, str] = {}
+        for name in names:
+            other = seen.setdefault(account_suffix(name), name)
+            if other == name and names.count(name) > 1:
+                raise ValueError(f"account {name!r} is listed twice; list each account once")
+            if other != name:
+                raise ValueError(
+                    f"accounts {other!r} and {name!r} would share one set of credentials "
+                    f"(both are {account_suffix(name)} to 'mystery auth'); rename one"
+                )
+        return names
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ChannelConfig:
+        if self.account is None and self.accounts is None:
+            raise ValueError(
+                'name the researcher\'s account: account = "your_handle" (or accounts = '
+                '["shopper_a", "shopper_b"] for several)'
+            )
+        if self.account is not None and self.accounts is not None:
+            raise ValueError(
+                "give either account or accounts, not both: accounts = [...] lists every "
+                "account, the one in account too"
+            )
+        return self
+
+    @property
+    def account_names(self) -> tuple[str, ...]:
+        """The accounts probes are sent from, in the study file's order."""
+        if self.accounts is not None:
+            return tuple(self.accounts)
+        assert self.account is not None  # _one_way
+        return (self.account,)
 
     @field_validator("endpoint")
     @classmethod
@@ -341,6 +400,8 @@ class Study(_Model):
         for channel in data.get("channels", {}).values():
             for key in _OPERATIONAL:
                 channel.pop(key, None)
+            if len(channel.get("accounts", ())) == 1:  # the same study as account = "..."
+                channel["account"] = channel.pop("accounts")[0]
         for brand in data.get("brands", []):
             brand.pop("hours", None)
         text = json.dumps(data, sort_keys=True, ensure_ascii=False)

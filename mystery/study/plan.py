@@ -42,6 +42,10 @@ end, which keeps every question's count within one of every other's on each chan
 
 **Channels.** A brand's probes are dealt to its channels in turn, in time order, from a
 per-brand shuffled order, so each channel's probes spread over the schedule too.
+
+**Accounts.** A channel with several ``accounts`` has its probes dealt among them once times
+and questions are drawn (:mod:`mystery.study.accounts`): each brand hears from several accounts
+and each account asks each question about equally often.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from pathlib import Path
 from mystery.durations import format_duration
 from mystery.errors import Problem, StudyError
 from mystery.hours import open_intervals
+from mystery.study.accounts import Seat, deal_accounts
 from mystery.study.model import Brand, Study
 from mystery.words import AUTOMATED_CHANNELS, CHANNELS
 
@@ -73,6 +78,7 @@ class PlannedProbe:
     question: str  # Question.id
     text: str  # Question.render(brand) — the channel adds the handle
     planned_at: datetime  # aware UTC, whole seconds
+    account: str = ""  # the researcher's account it is sent from (ChannelConfig.account_names)
 
 
 class _Calendar:
@@ -409,7 +415,8 @@ def make_plan(study: Study, *, source: str | Path | None = None) -> list[Planned
         shift[channel] = (run_end - run_start) % q if run_length else run_end % q
         run_end += run_length
 
-    drafts: list[tuple[int, str, str, str, str]] = []
+    drafts: list[tuple[int, str, str, str, str, int]] = []
+    seats: dict[str, list[Seat]] = {}
     for b, brand in enumerate(study.brands):
         channels = channels_of[b]
         if not channels:
@@ -427,7 +434,12 @@ def make_plan(study: Study, *, source: str | Path | None = None) -> list[Planned
             question = study.questions[
                 (shift[channel] + index_on[(b, channel)] + steps[channel][r]) % q
             ]
-            drafts.append((t, brand.name, channel, question.id, question.render(brand.name)))
+            on = seats.setdefault(channel, [])
+            drafts.append((t, brand.name, channel, question.id, question.render(brand.name),
+                           len(on)))
+            on.append(Seat(index_on[(b, channel)], r, question.id))
+    accounts = {channel: deal_accounts(on, study.channels[channel].account_names)
+                for channel, on in seats.items()}
 
     drafts.sort(key=lambda d: (d[0], d[1], d[2]))
     width = max(4, len(str(len(drafts))))
@@ -439,6 +451,7 @@ def make_plan(study: Study, *, source: str | Path | None = None) -> list[Planned
             question=question_id,
             text=text,
             planned_at=datetime.fromtimestamp(t, UTC),
+            account=accounts[channel][seat],
         )
-        for n, (t, name, channel, question_id, text) in enumerate(drafts, start=1)
+        for n, (t, name, channel, question_id, text, seat) in enumerate(drafts, start=1)
     ]

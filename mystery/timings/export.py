@@ -1,9 +1,10 @@
 """From a study's store to timings (``results/<study>/timings.csv``) and ``study.json``.
 
 The export is the only way collected data leaves the store for analysis, and it carries only
-timings (no reply text, no account or agent name, no credential), so ``results/`` can be
-committed and published as is. Why the timings are computed here and not by the store: the
-store keeps what was sent and answered; which reply acknowledges and which resolves is coding
+timings (no reply text, no agent name, no credential; the researcher account only for a team
+study, whose tables are cut by it), so ``results/`` can be committed and published as is.
+Why the timings are computed here and not by the store: the store keeps what was sent and
+answered; which reply acknowledges and which resolves is coding
 (:func:`mystery.coding.rules.probe_times`), and the seam is where the two meet.
 """
 
@@ -64,7 +65,14 @@ def timing_rows(store: Store) -> list[TimingRow]:
     year = int(store.required_meta("year"))
     gave_up = store.gave_up()
     rows: list[TimingRow] = []
-    for probe in store.probes(state="settled"):
+    settled = store.probes(state="settled")
+    # A team study (several accounts on a channel) names each probe's account; any other keeps
+    # the thirteen columns it always had.
+    accounts: dict[str, set[str]] = {}
+    for probe in store.probes():
+        accounts.setdefault(probe.channel, set()).add(probe.account)
+    team = any(len(names) > 1 for names in accounts.values())
+    for probe in settled:
         censor = cutoff
         status: Outcome
         if probe.outcome == "excluded" or probe.sent_at is None:
@@ -91,6 +99,7 @@ def timing_rows(store: Store) -> list[TimingRow]:
             resolution_seconds=times.resolution,
             status=status,
             cutoff_seconds=censor.total_seconds(),
+            account=probe.account if team else None,
         ))
     return rows
 

@@ -29,13 +29,22 @@ status                ``answered`` |             ``unanswered``: no reply by the
                                                  sent), left out of every figure
 cutoff_seconds        float, may be empty        how long the probe waited; empty only for
                                                  imported probes whose study stated no cutoff
+account               str, may be empty;         the researcher account that sent the probe, for
+                      optional in a CSV          a study with several accounts on a channel
+                                                 (``accounts = [...]``); left out of the CSV
+                                                 (and empty) otherwise
 ====================  =========================  ==================================================
+
+Why ``account`` is optional in the CSV: every timings file written before team studies, and
+every published study imported from others, has the first thirteen columns only, and keeps its
+bytes; a team study's file adds the column at the end, so that its tables can be cut by who
+asked.
 
 CSV form (``write_csv``): UTF-8, ``\\n`` line ends, header row, times as
 ``2026-03-02T09:14:05.123Z``, seconds with exactly three decimals (milliseconds), empty cells
 for missing values, rows sorted by study, sent_at, brand, channel, question; so the same
 timings always give the same bytes and a diff shows only real changes. No reply text, agent
-name or credential is ever part of timings.
+name or credential is ever part of timings (an account's name, for a team study, is).
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from mystery.errors import ImportFileError, Problem
 from mystery.words import Outcome
@@ -58,6 +67,9 @@ COLUMNS = (
     "sent_at", "ack_seconds", "resolution_seconds", "status", "cutoff_seconds",
 )  # fmt: skip
 STATUSES = ("answered", "unanswered", "excluded")
+ACCOUNT = "account"
+ALL_COLUMNS = (*COLUMNS, ACCOUNT)
+"""Every column of a timings frame: ``COLUMNS`` then the optional ``account``."""
 
 
 class TimingRow(TypedDict):
@@ -76,6 +88,9 @@ class TimingRow(TypedDict):
     resolution_seconds: float | None
     status: Outcome
     cutoff_seconds: float | None
+    account: NotRequired[str | None]
+
+
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 SORT_KEYS = ("study", "sent_at", "brand", "channel", "question", "ack_seconds")
 _REQUIRED = ("study", "series", "year", "brand", "channel", "status")
@@ -95,11 +110,19 @@ def schema() -> pl.Schema:
     return pl.Schema({name: types.get(name, pl.String()) for name in COLUMNS})
 
 
+def full_schema() -> pl.Schema:
+    """:func:`schema` and the optional ``account`` column: every timings frame has it (empty
+    unless a team study's), so frames of any studies concatenate."""
+    import polars as pl
+
+    return pl.Schema({**schema(), ACCOUNT: pl.String()})
+
+
 def empty() -> pl.DataFrame:
     """A timings frame with no rows, for sources that contribute nothing."""
     import polars as pl
 
-    return pl.DataFrame(schema=schema())
+    return pl.DataFrame(schema=full_schema())
 
 
 def frame(rows: Iterable[TimingRow] | Iterable[Mapping[str, Any]]) -> pl.DataFrame:
@@ -112,13 +135,14 @@ def frame(rows: Iterable[TimingRow] | Iterable[Mapping[str, Any]]) -> pl.DataFra
     """
     import polars as pl
 
-    materialised = [dict(row) for row in rows]
+    materialised = [{ACCOUNT: None, **row} for row in rows]
     for number, row in enumerate(materialised, start=1):
         missing = [c for c in COLUMNS if c not in row]
-        unknown = sorted(set(row) - set(COLUMNS))
+        unknown = sorted(set(row) - set(ALL_COLUMNS))
         if missing or unknown:
             raise ValueError(f"timing row {number}: missing {missing}, unknown {unknown}")
-    df = pl.DataFrame(materialised, schema=schema(), orient="row") if materialised else empty()
+    df = (pl.DataFrame(materialised, schema=full_schema(), orient="row") if materialised
+          else empty())
     check(df, "timings")
     return normalise(df)
 
@@ -130,9 +154,11 @@ def normalise(df: pl.DataFrame) -> pl.DataFrame:
 
     blanks = [
         pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
-        for c in ("sector", "country", "question")
+        for c in ("sector", "country", "question", ACCOUNT)
     ]
-    df = df.select(COLUMNS).with_columns(blanks)
+    if ACCOUNT not in df.columns:  # a file from before team studies, or an imported one
+        df = df.with_columns(pl.lit(None, dtype=pl.String()).alias(ACCOUNT))
+    df = df.select(ALL_COLUMNS).with_columns(blanks)
     if df.height > 1 and df.select(_in_order()).item():
         return df  # already in order (as every file write_csv wrote): a stable sort is a no-op
     return df.sort(list(SORT_KEYS), nulls_last=True, maintain_order=True)
@@ -225,21 +251,23 @@ def read_csv(path: str | Path) -> pl.DataFrame:
     except pl.exceptions.PolarsError as exc:
         raise ImportFileError([Problem(file, "", f"not a readable CSV: {exc}")]) from None
     missing = [c for c in COLUMNS if c not in raw.columns]
-    unknown = [c for c in raw.columns if c not in COLUMNS]
+    unknown = [c for c in raw.columns if c not in ALL_COLUMNS]
     if missing or unknown:
         raise ImportFileError(
             [Problem(file, "row 1", f"header must be exactly {','.join(COLUMNS)} "
-                     f"(missing: {', '.join(missing) or 'none'}; unknown: "
-                     f"{', '.join(unknown) or 'none'})")]
+                     f"(and optionally {ACCOUNT}) (missing: {', '.join(missing) or 'none'}; "
+                     f"unknown: {', '.join(unknown) or 'none'})")]
         )
-    target = schema()
+    if ACCOUNT not in raw.columns:
+        raw = raw.with_columns(pl.lit(None, dtype=pl.String()).alias(ACCOUNT))
+    target = full_schema()
     converted = raw.select(
         pl.col("year").str.strip_chars().cast(pl.Int32, strict=False),
         pl.col("sent_at").str.to_datetime(TIME_FORMAT, time_unit="ms", time_zone="UTC",
                                           strict=False),
         *(pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in _FLOATS),
-        *(pl.col(c) for c in COLUMNS if target[c] == pl.String()),
-    ).select(COLUMNS)
+        *(pl.col(c) for c in ALL_COLUMNS if target[c] == pl.String()),
+    ).select(ALL_COLUMNS)
     problems: list[Problem] = []
     for column, hint in (
         ("year", "a whole number such as 2026"),
@@ -265,12 +293,12 @@ def _read_typed(path: Path) -> pl.DataFrame | None:
     and the careful cell-by-cell read then says what."""
     import polars as pl
 
-    overrides = {c: (pl.String() if c == "sent_at" else t) for c, t in schema().items()}
+    overrides = {c: (pl.String() if c == "sent_at" else t) for c, t in full_schema().items()}
     try:
         header = pl.read_csv(path, n_rows=0).columns
-        if header != list(COLUMNS):
+        if header not in (list(COLUMNS), list(ALL_COLUMNS)):
             return None
-        df = pl.read_csv(path, schema_overrides=overrides)
+        df = pl.read_csv(path, schema_overrides={c: overrides[c] for c in header})
         sent = _parse_fixed_times(df["sent_at"])
         if sent is not None:
             return df.with_columns(sent)
@@ -339,7 +367,10 @@ def write_csv(df: pl.DataFrame, path: str | Path) -> Path:
 
 def to_csv_bytes(df: pl.DataFrame) -> bytes:
     """The exact bytes ``write_csv`` writes, for comparing without touching the disk."""
-    text = normalise(df).write_csv(
+    df = normalise(df)
+    if df[ACCOUNT].null_count() == df.height:  # no team study: the thirteen columns of old
+        df = df.drop(ACCOUNT)
+    text = df.write_csv(
         datetime_format=TIME_FORMAT, float_precision=3, line_terminator="\n"
     )
     return text.encode("utf-8")

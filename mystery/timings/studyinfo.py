@@ -10,7 +10,9 @@ a missing file: publish refuses timings without their ``study.json``.
 
 It also carries the brands' own service hours (``hours``: brand → ``mon-fri 09:00-17:00; …``,
 the brands CSV's syntax), so business-hours figures regenerate the same without the study file;
-the key is left out when no brand declares hours.
+the key is left out when no brand declares hours. Likewise ``accounts`` (channel → the
+researcher accounts that sent its probes), only for a study with several on some channel: the
+method note names them (the names, never a credential).
 
 The file is small, sorted JSON with a trailing newline, so it is byte-stable like the rest.
 """
@@ -60,6 +62,9 @@ class StudyInfo:
     #: Brands that keep their own holiday calendar → its code (the brands CSV's ``holidays``);
     #: the key is left out when no brand has one.
     brand_holidays: dict[str, str] = field(default_factory=dict, hash=False)
+    #: Channel → the researcher accounts its probes were dealt among, for a team study
+    #: (several accounts on some channel); empty otherwise.
+    accounts: dict[str, list[str]] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_study(cls, loaded: LoadedStudy) -> StudyInfo:
@@ -78,6 +83,9 @@ class StudyInfo:
             hours={b.name: format_hours(b.hours) for b in study.brands if b.hours},
             holidays=study.holidays,
             brand_holidays={b.name: b.holidays for b in study.brands if b.holidays},
+            accounts=({name: list(c.account_names) for name, c in study.channels.items()}
+                      if any(len(c.account_names) > 1 for c in study.channels.values())
+                      else {}),
         )
 
     def holiday_dates(self, first: int, last: int) -> frozenset[date]:
@@ -101,6 +109,8 @@ class StudyInfo:
             del data["holidays"]
         if not self.brand_holidays:
             del data["brand_holidays"]
+        if not self.accounts:  # and one-account studies
+            del data["accounts"]
         return json.dumps({"format": FORMAT, **data}, indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"
 
@@ -139,6 +149,10 @@ class StudyInfo:
                 info.brand_hours()
             except ValueError as exc:
                 raise TypeError(f"hours: {exc}") from None
+            if not isinstance(info.accounts, dict) or not all(
+                    isinstance(v, list) and all(isinstance(a, str) for a in v)
+                    for v in info.accounts.values()):
+                raise TypeError("accounts must map channels to lists of account names")
             if info.holidays is not None:
                 try:
                     info.holiday_dates(2000, 2000)

@@ -184,3 +184,7 @@ def test_a_study_chart_is_titled_by_the_study_title_with_its_one_statistic(
     assert "telco 2026" in series  # a series chart: its newest study's title
     assert [t for t in series if t.startswith("Mean time to acknowledgement over answered probes")]
     assert not [t for t in series if "Median" in t]  # one statistic per chart
+    survival = _texts(tmp_path / "results/telco/survival.svg")
+    assert "telco 2026" in survival and not [t for t in survival if t.startswith("telco:")]
+    assert [t for t in survival if t.startswith("Share of probes still unanswered over time "
+                                                "(Kaplan–Meier")]

@@ -74,6 +74,10 @@ def test_yoy_joins_published_2014_figures_with_later_studies(project: Path) -> N
     assert [line.split(",")[1] for line in lines[1:]] == ["2014", "2025", "2026"]
     md = (project / "results/uk-retail/yoy.md").read_text()
     assert "| 2025 (synthetic) |" in md and "John Lewis" in md
+    # The method note counts the study, not the file: 10 brands of which 5 are listed, and
+    # says which year's cutoff is which.
+    assert "2014: 30 probes, 10 brands (5 listed)" in md
+    assert "cutoff not stated (2014); cutoff 7 d (2025, 2026)" in md
 
 
 def test_editing_one_timing_makes_check_name_the_stale_files(project: Path) -> None:

@@ -450,7 +450,7 @@ def test_connect_makes_the_email_channel_with_the_study_as_token_salt(
         "schedule": {"start": "2026-03-02", "end": "2026-03-06", "probes_per_brand": 1},
         "brands": [{"name": "Acme", "handles": {"email": BRAND}}],
     })
-    channel = _make_channel("email", study, endpoint, False)
+    channel = _make_channel("email", mailbox.address, study, endpoint, False)
     assert isinstance(channel, EmailChannel) and channel.token_salt == "salted"
     with pytest.raises(MysteryError, match="sandbox does not emulate email"):
-        _make_channel("email", study, "sandbox", True)
+        _make_channel("email", mailbox.address, study, "sandbox", True)

@@ -192,7 +192,7 @@ def test_a_manual_study_in_a_terminal_shows_due_probes_above_the_live_view(
     screen = "\n".join(lines)
     assert code == 0, screen
     for probe in plan:  # each shown whole, as a notice above the frames, not torn by them
-        assert f"{probe.id} is due on x: post it yourself, from your own account" in screen
+        assert f"{probe.id} is due on x: post it yourself, from your account mystery_res" in screen
         assert f"  text:  @{HANDLES[probe.brand]} {probe.text}" in lines
         assert f"{probe.id}: posted by hand at" in screen
     assert f"finished: {len(plan)}/{len(plan)} probes sent" in screen

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mystery.clock import iso
 from mystery.store.store import MIGRATIONS, ReplyRow, Store
 from mystery.study.model import Study
 from mystery.study.plan import make_plan
@@ -51,6 +52,61 @@ def _sent(store: Store, probe_id: str, message_id: str = "1") -> None:
 
 
 
+def _initialise_as_before_accounts(store: Store) -> None:
+    """What ``Store.initialise`` wrote before probes had an account (m001 to m006)."""
+    with store.transaction() as db:
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("study", "store-t"), ("series", "store-t"), ("year", "2026"),
+            ("cutoff_seconds", "172800.0"), ("study_digest", _study().digest),
+            ("brands", "{}")])
+        db.executemany(
+            "INSERT INTO probes (id, brand, channel, question, text, planned_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(p.id, p.brand, p.channel, p.question, p.text, iso(p.planned_at))
+             for p in make_plan(_study())])
+
+
+def test_a_store_from_before_accounts_learns_them_from_the_plan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.db"
+    monkeypatch.setattr("mystery.store.store.MIGRATIONS", MIGRATIONS[:6])
+    with Store.open(path) as old:
+        _initialise_as_before_accounts(old)
+        old.db.execute("INSERT INTO cursors VALUES ('x', '41', ?, ?)",
+                       (iso(T0), iso(T0)))
+    monkeypatch.undo()
+
+    with Store.open(path) as new:
+        assert {p.account for p in new.probes()} == {""}  # the migration cannot know them
+        assert new.initialise(_study(), make_plan(_study())) is False
+        assert {p.account for p in new.probes()} == {"researcher"}
+        assert new.cursor("x", "researcher")[0] == "41"  # the poll resumes where it stopped
+        assert new.cursor("x", "someone_else") == (None, None)
+
+
+def test_each_account_has_its_own_cursor_and_the_runner_sees_only_its_probes(
+        tmp_path: Path) -> None:
+    study = Study.model_validate({**_study().model_dump(exclude_defaults=True),
+                                  "channels": {"x": {"accounts": ["shopper_a", "shopper_b"]}}})
+    with Store.open(tmp_path / "team.db") as store:
+        store.initialise(study, make_plan(study))
+        assert {p.account for p in store.probes()} == {"shopper_a", "shopper_b"}
+        store.record_poll("x", [], "a-1", T0, T0, account="shopper_a")
+        store.record_poll("x", [], "b-1", T0, T0, account="shopper_b")
+        assert store.cursor("x", "shopper_a")[0] == "a-1"
+        assert store.cursor("x", "shopper_b")[0] == "b-1"
+        mine = next(p for p in store.probes() if p.account == "shopper_a")
+        theirs = next(p for p in store.probes() if p.account == "shopper_b")
+        store.begin_send(theirs.id, T0)  # another account's runner is sending
+        store.serve({"x": "shopper_a"})
+        assert not store.any_in(("sending",), ["x"])
+        assert [p.id for p in store.due_probes(T0 + timedelta(days=3))] == [mine.id]
+        assert store.probes(state="sending", channel="x") == []
+        assert len(store.probes()) == 2  # what is not the runner's own still counts
+        store.serve({})
+        assert store.any_in(("sending",), ["x"])
+
+
 def _failed(store: Store, probe_id: str) -> int:
     """Attempts that reached the platform and failed there (not crashes, not waits)."""
     return [a[1] for a in store.attempts(probe_id)].count("failed")
@@ -61,7 +117,7 @@ def test_an_old_store_is_migrated_on_open_and_keeps_its_data(tmp_path: Path,
     path = tmp_path / "old.db"
     monkeypatch.setattr("mystery.store.store.MIGRATIONS", MIGRATIONS[:1])  # a store from v0.1
     with Store.open(path) as old:
-        old.initialise(_study(), make_plan(_study()))
+        _initialise_as_before_accounts(old)
         _sent(old, "p0001")
         assert "flags" not in {r[0] for r in old.db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
