@@ -77,23 +77,35 @@ def median_ack(timings: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
     """Only ``median_ack_seconds`` and its interval per group of ``by``: what ``summarise``
     gives for them when there are no brand rows, for a caller that needs no other figure
     (business-hours medians)."""
+    return median_ack_many(timings, [by])[0]
+
+
+def median_ack_many(
+    timings: pl.DataFrame, groupings: Sequence[Sequence[str]]
+) -> list[pl.DataFrame]:
+    """:func:`median_ack` for each of ``groupings``, the passes run together (as
+    :func:`summarise_many`)."""
     import polars as pl
 
-    keys = list(by)
     t = _prepared(counted(timings))
     median, exact = km.median_expr(pl.col("ack_seconds"), pl.col("answered"), pl.col("horizon"))
-    out = t.group_by(keys).agg(
+    parts = pl.collect_all([t.lazy().group_by(list(by)).agg(
         median_ack_seconds=median, ack_exact=exact,
         ack_waiting=km.waiting_expr(pl.col("ack_seconds"), pl.col("answered")))
-    out = _with_intervals(out, "ack")
+        for by in groupings])
     cols = list(_KM_COLUMNS["ack"])
-    slow = out.filter(~pl.col("ack_exact")).select(keys)
-    if not slow.is_empty():
-        general = _scipy_medians(t.join(slow, on=keys, how="semi", nulls_equal=True), keys)
-        out = out.join(general.select([*keys, *cols]), on=keys, how="left",
-                       nulls_equal=True, suffix="_scipy").with_columns(
-            pl.when("ack_exact").then(c).otherwise(f"{c}_scipy").alias(c) for c in cols)
-    return out.select([*keys, *cols])
+    done = []
+    for by, part in zip(groupings, parts, strict=True):
+        keys = list(by)
+        out = _with_intervals(part, "ack")
+        slow = out.filter(~pl.col("ack_exact")).select(keys)
+        if not slow.is_empty():
+            general = _scipy_medians(t.join(slow, on=keys, how="semi", nulls_equal=True), keys)
+            out = out.join(general.select([*keys, *cols]), on=keys, how="left",
+                           nulls_equal=True, suffix="_scipy").with_columns(
+                pl.when("ack_exact").then(c).otherwise(f"{c}_scipy").alias(c) for c in cols)
+        done.append(out.select([*keys, *cols]))
+    return done
 
 
 def _with_intervals(out: pl.DataFrame, kind: str) -> pl.DataFrame:
@@ -108,11 +120,11 @@ def _with_intervals(out: pl.DataFrame, kind: str) -> pl.DataFrame:
         (pl.col(f"{kind}_exact") & pl.Series(exact, dtype=pl.Boolean)).alias(f"{kind}_exact"))
 
 
-def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """Per-group figures of probe rows in one aggregation pass, KM medians included."""
+def _probe_query(t: pl.LazyFrame, by: list[str]) -> pl.LazyFrame:
+    """Per-group figures of prepared probe rows (:func:`_prepared`) in one aggregation pass,
+    KM medians included; lazy, so that several groupings run as one :func:`pl.collect_all`."""
     import polars as pl
 
-    t = _prepared(t)
     answered, resolved = pl.col("answered"), pl.col("resolved")
     ack, cutoff = pl.col("ack_seconds"), pl.col("cutoff_seconds")
     ack_median, ack_exact = km.median_expr(ack, answered, pl.col("horizon"))
@@ -124,7 +136,7 @@ def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         share = (answered & (ack <= limit)).sum() / pl.len()
         return pl.when(observed).then(share).otherwise(None)
 
-    out = t.group_by(by).agg(
+    return t.group_by(by).agg(
         # Grouped by brand, each group is one brand: no need to count distinct names.
         p_brands=pl.lit(1, dtype=pl.Int64) if "brand" in by else
         pl.col("brand").n_unique().cast(pl.Int64),
@@ -146,6 +158,13 @@ def _probe_part(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         ack_waiting=km.waiting_expr(ack, answered),
         res_waiting=km.waiting_expr(pl.col("resolution_seconds"), resolved),
     )
+
+
+def _probe_finish(out: pl.DataFrame, t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """The aggregation of :func:`_probe_query` with the medians' intervals, and SciPy's
+    medians for the groups the fast path cannot serve."""
+    import polars as pl
+
     out = _with_intervals(_with_intervals(out, "ack"), "res")
     slow = out.filter(~pl.col("ack_exact") | ~pl.col("res_exact")).select(by)
     if not slow.is_empty():
@@ -184,17 +203,38 @@ def summarise(
     timings: pl.DataFrame, brand_rows: pl.DataFrame, by: Sequence[str]
 ) -> pl.DataFrame:
     """Figures (``FIGURES``, see the module docstring) per group of ``by`` columns, sorted."""
+    return summarise_many(timings, brand_rows, [by])[0]
+
+
+def summarise_many(
+    timings: pl.DataFrame, brand_rows: pl.DataFrame, groupings: Sequence[Sequence[str]]
+) -> list[pl.DataFrame]:
+    """:func:`summarise` for each of ``groupings``, the same rows grouped several ways.
+
+    Why together: the grouped passes over the probes are most of the cost of a table, and
+    polars runs independent queries (``collect_all``) in one go, cheaper than one by one."""
     import polars as pl
 
-    keys = list(by)
-    t = counted(timings)
+    for by in groupings:
+        missing = [k for k in by if k not in brand_rows.columns]
+        if missing and not brand_rows.is_empty():  # e.g. the send window: no probes to place
+            raise ValueError(f"brand rows cannot be grouped by {missing}")
+    t = _prepared(counted(timings))
+    parts = pl.collect_all([_probe_query(t.lazy(), list(by)) for by in groupings])
+    return [_summarised(t, brand_rows, list(by), _probe_finish(part, t, list(by)))
+            for by, part in zip(groupings, parts, strict=True)]
+
+
+def _summarised(
+    t: pl.DataFrame, brand_rows: pl.DataFrame, keys: list[str], probe_part: pl.DataFrame
+) -> pl.DataFrame:
+    """The figures of one grouping: the probes' part joined with the brand rows' part."""
+    import polars as pl
+
     b = brand_rows
     missing = [k for k in keys if k not in b.columns]
-    if missing:  # e.g. the send window: brand rows have no probes to place in one
-        if not b.is_empty():
-            raise ValueError(f"brand rows cannot be grouped by {missing}")
+    if missing:  # no brand rows (summarise_many refused any other case): empty key columns
         b = b.with_columns(pl.lit(None, dtype=t.schema[k]).alias(k) for k in missing)
-    probe_part = _probe_part(t, keys)
     if b.is_empty():
         out = probe_part.rename({"p_brands": "brands"})
     else:
@@ -267,12 +307,21 @@ def _scipy_medians(wanted: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def brand_metrics(timings: pl.DataFrame, brand_rows: pl.DataFrame) -> pl.DataFrame:
-    """Figures per series × year × channel × brand, with the brand's sector and country."""
+#: The grouping of :func:`brand_metrics`.
+BRAND_KEYS = ("series", "year", "channel", "brand")
+
+
+def brand_metrics(
+    timings: pl.DataFrame, brand_rows: pl.DataFrame, figures: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Figures per series × year × channel × brand, with the brand's sector and country.
+
+    ``figures``: ``summarise`` of the same rows by ``BRAND_KEYS``, when the caller computed
+    it already with its other groupings (:func:`summarise_many`)."""
     import polars as pl
 
-    keys = ["series", "year", "channel", "brand"]
-    out = summarise(timings, brand_rows, keys)
+    keys = list(BRAND_KEYS)
+    out = summarise(timings, brand_rows, keys) if figures is None else figures
     cols = ["series", "year", "brand", "sector", "country"]
     labels = (  # lazy: only these columns are carried through the grouping (cheaper)
         pl.concat([counted(timings).lazy().select(cols), brand_rows.lazy().select(cols)])

@@ -104,9 +104,16 @@ def _with_business(
 ) -> pl.DataFrame:
     """Figures per ``by`` with the KM median in business hours beside the clock median."""
     clock = metrics.summarise(timings, brandrows.empty(), by)
-    biz = metrics.median_ack(business_timings, by).rename(
-        lambda c: f"business_{c}" if c.startswith("median_") else c)
+    return _beside(clock, metrics.median_ack(business_timings, by), by)
+
+
+def _beside(clock: pl.DataFrame, biz: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """The clock figures with the business-hours medians (``business_…`` columns)."""
+    biz = biz.rename(lambda c: f"business_{c}" if c.startswith("median_") else c)
     return clock.join(biz, on=by, how="left", nulls_equal=True)
+
+
+SUMMARY_BY = ["study", "channel", "brand"]
 
 
 def summary(
@@ -116,12 +123,15 @@ def summary(
 
     ``business_timings``: the same probes in business time when the caller has them already
     (the report converts once for the summary and the send windows); computed otherwise."""
-    import polars as pl
-
-    by = ["study", "channel", "brand"]
     if business_timings is None:
         business_timings = _business(timings, info)
-    figures = _with_business(timings, business_timings, by)
+    return _summary_table(timings, _with_business(timings, business_timings, SUMMARY_BY))
+
+
+def _summary_table(timings: pl.DataFrame, figures: pl.DataFrame) -> pl.DataFrame:
+    """The summary's figures (:data:`SUMMARY_BY`) with each brand's sector, in table order."""
+    import polars as pl
+
     sectors = (
         metrics.counted(timings).group_by("brand").agg(pl.col("sector").min())
     )
@@ -195,7 +205,11 @@ def build_report(
     window = business.send_window(pl.col("sent_at"), info.timezone).alias("window")
     t = metrics.counted(timings).with_columns(window)
     biz = _business(t, info)
-    table = summary(timings, info, biz)
+    # Every grouping of the report's tables in two batches of passes (clock, business).
+    groupings = [SUMMARY_BY, ["channel", "window"], ["channel"]]
+    by_brand, by_window, per_channel = metrics.summarise_many(t, brandrows.empty(), groupings)
+    biz_brand, biz_window = metrics.median_ack_many(biz, groupings[:2])
+    table = _summary_table(t, _beside(by_brand, biz_brand, SUMMARY_BY))
     channels = sorted(t["channel"].unique().to_list())
     note = method_note(
         probes=t.height, brands=t["brand"].n_unique(), channels=channels,
@@ -211,10 +225,9 @@ def build_report(
     package["resources"].append(datapackage.resource("timings.csv",
                                                      datapackage.timings_fields(team)))
     paths.append(datapackage.write(out, package, primary=False))
-    windows = _with_business(t, biz, ["channel", "window"])
+    windows = _beside(by_window, biz_window, groupings[1])
     order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
     windows = windows.sort(["channel", order])
-    per_channel = metrics.summarise(t, brandrows.empty(), ["channel"])
     per_account = (metrics.summarise(t, brandrows.empty(), ["channel", "account"])
                    if team else None)
     paths[1].write_text(_markdown(info, note, table, windows, per_channel, per_account),

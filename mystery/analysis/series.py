@@ -190,12 +190,16 @@ def tables(
     from mystery.timings import studyrows
 
     keys = ["series", "year", "channel"]
-    cells = metrics.summarise(timings, brand_rows, keys)
-    brands = metrics.brand_metrics(timings, brand_rows).with_columns(
+    cells, by_brand_figures, sectors = metrics.summarise_many(
+        timings, brand_rows, [keys, metrics.BRAND_KEYS, [*keys, "sector"]])
+    brands = metrics.brand_metrics(timings, brand_rows, by_brand_figures).with_columns(
         time=metrics.brand_time(brand_stat))
     brands = brands.with_columns(full=_full())
     ranked = brands.filter(pl.col("full") & pl.col("time").is_not_null())
-    samples = change.samples(timings)
+    # Sorted by time once for both groupings (by brand here, by year × channel in _changes):
+    # samples_by's own sort then finds the column sorted and skips the work.
+    samples = change.samples(timings).select(
+        "series", "year", "channel", "brand", "time", "event").sort("time")
     by_brand = change.samples_by(samples, ["series", "year", "channel", "brand"])
     changes = _changes(samples, brands, cells, by_brand)
     per_year = changes.filter(pl.col("scope") == "all probes").select(
@@ -223,8 +227,7 @@ def tables(
         .with_columns(reason=reason)
         .sort(["year", "channel", "brand"])
     )
-    sectors = metrics.summarise(timings, brand_rows, [*keys, "sector"]).sort(
-        ["year", "channel", "sector"], nulls_last=True)
+    sectors = sectors.sort(["year", "channel", "sector"], nulls_last=True)
     return SeriesTables(
         yoy=yoy, unranked=unranked, sectors=sectors,
         channels=_channel_comparison(timings, brand_rows, keys, brands, cells),

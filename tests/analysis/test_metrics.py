@@ -208,3 +208,23 @@ def test_median_alone_equals_the_median_of_every_figure() -> None:
     assert metrics.median_ack(df, by).sort(by).equals(full)
     # B: censored at 30 s, then 90 and 120: S(90) = 1/2. D: S(7) = 2/3, censored at 10, S(40) = 0.
     assert full["median_ack_seconds"].to_list() == [600, 90, None, 40]
+
+
+def test_groupings_summarised_together_equal_each_alone(
+    fixture: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """summarise_many runs its groupings as one batch of polars passes; each table is still
+    exactly what summarise gives for that grouping alone, brand rows included."""
+    t, b = fixture
+    groupings = [["series", "year", "channel"], list(metrics.BRAND_KEYS),
+                 ["series", "year", "channel", "sector"]]
+    together = metrics.summarise_many(t, b, groupings)
+    assert len(together) == len(groupings)
+    for by, table in zip(groupings, together, strict=True):
+        assert table.equals(metrics.summarise(t, b, by)), by
+        assert table.height > 1
+    medians = metrics.median_ack_many(t, groupings[:2])
+    for by, table in zip(groupings[:2], medians, strict=True):  # in no order, as alone
+        assert table.sort(by).equals(metrics.median_ack(t, by).sort(by)), by
+    with pytest.raises(ValueError, match="cannot be grouped"):
+        metrics.summarise_many(t, b, [["series"], ["series", "no_such_key"]])
