@@ -253,10 +253,19 @@ class Runner:
         if failed >= MAX_SEND_FAILURES:
             self._exclude(probe, "not_sent", f"not sent after {failed} failed attempts", now)
             return
+        # Another runner (another account, same brand) may pass the same check this very
+        # moment: on PostgreSQL the store checks again under a lock on the brand, atomically
+        # with the intent (the daily cap is per account, and one runner serves an account).
+        guarded = self.study.channels[probe.channel].guarded
+        hold = self.store.begin_send(
+            probe.id, now, (probe.brand, lambda: self._guards.hold(probe, now)) if guarded
+            else None)
+        if hold is not None:
+            self._hold(probe, hold, state, now)
+            return
         if now - probe.planned_at > LATE_NOTICE:
             self.on_notice(f"{probe.id}: due at {probe.planned_at:%Y-%m-%d %H:%M} UTC; "
                            f"sending it {format_span(now - probe.planned_at)} late")
-        self.store.begin_send(probe.id, now)
         try:
             sent = state.channel.send(outgoing(self.study, probe))
         except RateLimited as exc:
