@@ -43,13 +43,22 @@ from mystery.collect.polling import Poller
 from mystery.collect.progress import Event, Progress, Wait
 from mystery.collect.safeguards import Hold, Safeguards
 from mystery.durations import format_span
-from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, StoreError
+from mystery.errors import (
+    AuthError,
+    ChannelError,
+    RateLimited,
+    Rejected,
+    StoreError,
+    StoreLockedError,
+)
 from mystery.store.store import Counts, ProbeRow, Store
 from mystery.study.model import Study
 
 MAX_SEND_FAILURES = 5
 """Sends that reached the platform and failed; past this a probe is excluded, not sent late."""
 LATE_NOTICE = timedelta(minutes=5)
+LEASE_LOOK = timedelta(seconds=1)
+"""How often a runner waiting on the wall clock looks whether it still holds its lease."""
 
 
 @dataclass
@@ -121,6 +130,7 @@ class Runner:
         passes = 0
         self._budget.keep()  # a budget already spent by earlier runs: not one more request
         while True:
+            self._still_serving()
             passes += 1
             self.step()
             if self._all_settled() or once or not self._live_channels():
@@ -129,7 +139,7 @@ class Runner:
             if wake is None or (until is not None and wake.at > until):
                 break
             self.on_progress(self._progress(wake))
-            self.clock.sleep_until(wake.at)
+            self._sleep_until(wake.at)
         self._budget.keep(final=True)
         counts = self.store.counts()
         self.on_progress(self._progress(None, final=True))  # a display ends on these counts
@@ -144,6 +154,24 @@ class Runner:
             skipped=sum(s.channel.skipped for s in self._channels.values()),
             flagged=self._poller.flagged,
         )
+
+    def _still_serving(self) -> None:
+        """Stop, with the reason, once this runner lost its accounts' lease (PostgreSQL): it
+        may neither send (the store's fence refuses anyway) nor poll, which would move a cursor
+        that is now another runner's."""
+        why = self.store.lease_lost()
+        if why is not None:
+            raise StoreLockedError(why)
+
+    def _sleep_until(self, at: datetime) -> None:
+        """The clock's sleep; on the wall clock in slices of at most :data:`LEASE_LOOK`, so
+        that a lost lease stops a runner waiting hours for its next probe within seconds."""
+        if not isinstance(self.clock, RealClock):
+            self.clock.sleep_until(at)  # a virtual clock jumps: the next pass looks
+            return
+        while (now := self.clock.now()) < at:
+            self.clock.sleep_until(min(at, now + LEASE_LOOK))
+            self._still_serving()
 
     def step(self) -> None:
         """One pass at the present instant: check uncertain sends, send (or show, or ask
@@ -175,6 +203,7 @@ class Runner:
                 continue
             elif mode == "auto" or self._confirmed(probe):
                 self._send(probe, sender, now)
+        self._still_serving()  # the lease may have been lost while sending: read nothing
         blind: set[str] = set()  # channels whose hand-made posts we could not look for
         for name, state in self._live():
             if not self._hand.look(name, state, now):

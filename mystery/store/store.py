@@ -70,6 +70,11 @@ and a database holds one study, so (this key, the brand) is (study, brand)."""
 Held = TypeVar("Held")
 
 
+def _held() -> str | None:
+    """No lease to lose (SQLite, or a PostgreSQL store used by one command)."""
+    return None
+
+
 class _Refused(Exception):
     """A brand check that said no inside :meth:`Store.begin_send`: roll back, report it."""
 
@@ -86,6 +91,8 @@ class Store(StoreReads):
         # The lease this runner holds on a PostgreSQL study (mystery.store.leases): every
         # intent to send is recorded only while it still holds the probe's account.
         self.lease_holder: str | None = None
+        # Why that lease is lost, once it is (None while held): the runner stops at once.
+        self.lease_lost: Callable[[], str | None] = _held
 
     # -- lifecycle -------------------------------------------------------------------------
 
