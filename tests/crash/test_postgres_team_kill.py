@@ -41,7 +41,8 @@ def _study(folder: Path) -> Path:
     channels = {"x": {"accounts": ACCOUNTS, "endpoint": "sandbox", "mode": "auto",
                       "poll_every": "30m"}}
     brands: list[dict[str, Any]] = []
-    for n, profile in enumerate(PROFILES * 3):
+    # As many probes as three channels of 18 brands each gave: enough work for 30 kills.
+    for n, profile in enumerate(PROFILES * 9):
         handle = f"brand{n}"
         brands.append({"name": f"Brand {n}", "profile": profile, "handles": {"x": handle}})
         if profile == "alias":
