@@ -155,6 +155,15 @@ class Runner:
             flagged=self._poller.flagged,
         )
 
+    def _brand_check(self, probe: ProbeRow,
+                     now: datetime) -> tuple[str, Callable[[], Hold | None]] | None:
+        """The brand safeguards' check, for the store to make again under the brand's lock
+        (PostgreSQL) where they apply (the daily cap is per account, and one runner serves an
+        account)."""
+        if not self.study.channels[probe.channel].guarded:
+            return None
+        return probe.brand, lambda: self._guards.hold(probe, now)
+
     def _still_serving(self) -> None:
         """Stop, with the reason, once this runner lost its accounts' lease (PostgreSQL): it
         may neither send (the store's fence refuses anyway) nor poll, which would move a cursor
@@ -198,7 +207,9 @@ class Runner:
                 continue
             mode = self.study.channels[probe.channel].send_mode
             if mode == "manual":
-                self._hand.show(probe, sender, now)
+                hold = self._hand.show(probe, sender, now, self._brand_check(probe, now))
+                if hold is not None:
+                    self._hold(probe, hold, sender, now)
             elif not self._budget.affordable(probe, sender):
                 continue
             elif mode == "auto" or self._confirmed(probe):
@@ -285,10 +296,7 @@ class Runner:
         # Another runner (another account, same brand) may pass the same check this very
         # moment: on PostgreSQL the store checks again under a lock on the brand, atomically
         # with the intent (the daily cap is per account, and one runner serves an account).
-        guarded = self.study.channels[probe.channel].guarded
-        hold = self.store.begin_send(
-            probe.id, now, (probe.brand, lambda: self._guards.hold(probe, now)) if guarded
-            else None)
+        hold = self.store.begin_send(probe.id, now, self._brand_check(probe, now))
         if hold is not None:
             self._hold(probe, hold, state, now)
             return

@@ -334,12 +334,7 @@ class Store(StoreReads):
             self.db.execute("PRAGMA synchronous = FULL")
         try:
             with self.transaction() as db:
-                if brand is not None and not sqlite:
-                    db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
-                               (BRAND_KEY, brand[0]))
-                    held = brand[1]()
-                    if held is not None:
-                        raise _Refused(held)
+                self.check_brand(db, brand)
                 if self.lease_holder is not None:
                     self._claim(db, probe_id)
                 db.execute(
@@ -355,6 +350,30 @@ class Store(StoreReads):
         finally:
             if sqlite:
                 self.db.execute("PRAGMA synchronous = NORMAL")
+        return None
+
+    def check_brand(self, db: Db, brand: tuple[str, Callable[[], Held | None]] | None) -> None:
+        """Inside a transaction that makes a brand's probe open (its intent to send, or its
+        showing to a researcher in ``manual`` mode): on PostgreSQL, lock the brand until the
+        commit and run its check again; a check that says no raises :class:`_Refused` with its
+        answer, so that the caller rolls back and reports it (see :meth:`begin_send`)."""
+        if brand is None or db.dialect.name == "sqlite":
+            return
+        db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (BRAND_KEY, brand[0]))
+        held = brand[1]()
+        if held is not None:
+            raise _Refused(held)
+
+    def checked(self, brand: tuple[str, Callable[[], Held | None]] | None,
+                change: Callable[[Db], None]) -> Held | None:
+        """``change`` in one transaction after :meth:`check_brand`: None once committed, or
+        the check's answer, with nothing changed."""
+        try:
+            with self.transaction() as db:
+                self.check_brand(db, brand)
+                change(db)
+        except _Refused as refused:
+            return refused.args[0]  # type: ignore[no-any-return]
         return None
 
     def other_runners(self) -> list[str]:

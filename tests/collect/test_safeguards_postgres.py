@@ -15,6 +15,7 @@ import pytest
 from mystery.channels.memory import MemoryChannel
 from mystery.clock import VirtualClock, iso
 from mystery.collect import runner as runner_module
+from mystery.collect.handoff import DueProbe
 from mystery.collect.runner import Runner
 from mystery.collect.safeguards import Hold, Safeguards
 from mystery.store.store import ProbeRow, Store
@@ -25,12 +26,12 @@ from tests.postgres import PostgresServer
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
-def _study(channels: dict[str, list[str]]) -> Study:
+def _study(channels: dict[str, list[str]], mode: str = "auto") -> Study:
     """One brand, asked on guarded ``channels`` (name → its accounts)."""
     return Study.model_validate({
         "name": "race-t", "year": 2026, "cutoff": "1d",
-        "channels": {c: {"accounts": accounts, "poll_every": "7m", "safeguards": True}
-                     for c, accounts in channels.items()},
+        "channels": {c: {"accounts": accounts, "poll_every": "7m", "safeguards": True,
+                         "mode": mode} for c, accounts in channels.items()},
         "questions": [{"id": "q", "text": "Hi {brand}, are you open on Sundays?"},
                       {"id": "r", "text": "Hi {brand}, do you deliver?"}],
         "schedule": {"start": "2026-03-02", "end": "2026-03-02", "probes_per_brand": 2,
@@ -40,7 +41,8 @@ def _study(channels: dict[str, list[str]]) -> Study:
 
 
 def _race(url: str, study: Study, served: list[tuple[str, str]],
-          monkeypatch: pytest.MonkeyPatch) -> tuple[list[MemoryChannel], list[str]]:
+          monkeypatch: pytest.MonkeyPatch,
+          shown: list[DueProbe] | None = None) -> tuple[list[MemoryChannel], list[str]]:
     """Two runners (``served``: channel, account each) take one step together at START, the
     brand's probes all due then; their channels and notices."""
     with Store.open(url) as store:
@@ -70,7 +72,8 @@ def _race(url: str, study: Study, served: list[tuple[str, str]],
         try:
             with Store.open(url) as mine:
                 Runner(study, mine, {channel.name: channel}, clock,
-                       accounts={channel.name: account}, on_notice=notices.append).step()
+                       accounts={channel.name: account}, on_notice=notices.append,
+                       on_due=(shown if shown is not None else []).append).step()
         except BaseException as exc:  # told by the test, not lost in the thread
             failures.append(exc)
 
@@ -97,6 +100,19 @@ def test_two_runners_racing_on_one_brand_on_postgres_send_once(
     with Store.open(url, create=False) as store:
         states = sorted(p.state for p in store.probes())
     assert states == ["planned", "sent"]  # the held probe waits, it is not dropped
+
+
+def test_two_researchers_in_manual_mode_on_postgres_are_not_shown_one_brand_at_once(
+        postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    study = _study({"x": ["shopper_a", "shopper_b"]}, mode="manual")
+    url = postgres_server.database()
+    shown: list[DueProbe] = []
+    _, notices = _race(url, study, [("x", "shopper_a"), ("x", "shopper_b")], monkeypatch,
+                       shown)
+    assert len(shown) == 1  # one researcher is asked to post to Acme, not both
+    held = [n for n in notices if "held back" in n]
+    assert len(held) == 1
+    assert "still open (one open probe per brand per channel)" in held[0]
 
 
 def test_two_runners_on_two_channels_on_postgres_keep_the_brands_min_gap(
