@@ -46,8 +46,13 @@ class Connection:
 class RemoteSandboxClock:
     """The virtual clock of a standalone sandbox, read and advanced over its control API.
 
-    The runner is the only party that advances it, so the last value seen is cached: one
-    request per jump, none per read.
+    The last value seen is cached: one request per jump, none per read. Several runners of a
+    team study may share one sandbox, each jumping its clock: then a runner's cached time lags
+    the sandbox's, never leads it (the sandbox's clock only goes forward, and every jump answers
+    with its time). That keeps timings exact: every time measured comes from the sandbox's own
+    timestamps, and a poll claims to be complete only through the runner's time, which the
+    sandbox had already reached when it answered. A lagging runner only sends late, at the
+    sandbox's time, which its post then carries.
     """
 
     def __init__(self, url: str) -> None:

@@ -16,15 +16,20 @@ plan's rules allow (:mod:`mystery.study.reschedule`), or excluded with a flag wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from mystery.clock import iso
 from mystery.collect.handoff import post_id_from_url
 from mystery.errors import MysteryError
+from mystery.store.connection import Db
 from mystery.store.rows import PROBE_COLS, ProbeRow, opt_time, probe_row
 from mystery.store.store import Store
 from mystery.study.model import Study
+
+Held = TypeVar("Held")
 
 
 @dataclass(frozen=True)
@@ -67,15 +72,24 @@ class Ledger:
             for r in rows
         ]
 
-    def show(self, probe_id: str, now: datetime, grace_until: datetime) -> None:
-        """The researcher has been shown the probe; it must be posted by ``grace_until``."""
-        with self.store.transaction() as db:
+    def show(self, probe_id: str, now: datetime, grace_until: datetime,
+             brand: tuple[str, Callable[[], Held | None]] | None = None) -> Held | None:
+        """The researcher has been shown the probe; it must be posted by ``grace_until``.
+
+        ``brand``: the brand and its safeguards' check, made again under the brand's lock on
+        PostgreSQL (:meth:`~mystery.store.store.Store.check_brand`), as for an automatic
+        send: two researchers must not be shown one brand at once. Its answer if it holds the
+        probe back (then nothing is recorded)."""
+
+        def record(db: Db) -> None:
             db.execute(
                 "INSERT INTO awaiting (probe_id, shown_at, grace_until) VALUES (?, ?, ?) "
                 "ON CONFLICT (probe_id) DO UPDATE SET shown_at = excluded.shown_at, "
                 "grace_until = excluded.grace_until",
                 (probe_id, iso(now), iso(grace_until)),
             )
+
+        return self.store.checked(brand, record)
 
     def claim(self, probe_id: str, message_id: str, url: str, now: datetime) -> None:
         """``mystery sent``: the researcher says this post is the probe (to be verified)."""

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from mystery.channels.base import OwnPosts, Sent
 from mystery.collect.handoff import DueProbe, compose_link
-from mystery.collect.ledger import Awaiting, Ledger
+from mystery.collect.ledger import Awaiting, Held, Ledger
 from mystery.collect.outgoing import outgoing
 from mystery.collect.pacing import RECONCILE_MARGIN, ChannelState, Pacing
 from mystery.durations import format_span
@@ -77,14 +77,19 @@ class HandPosting:
         """Waiting probes that were shown (by this runner or an earlier one), by id."""
         return {a.probe.id: a for a in self.ledger.waiting() if a.shown_at is not None}
 
-    def show(self, probe: ProbeRow, state: ChannelState, now: datetime) -> None:
-        """``manual`` mode: show the due probe; the researcher posts it from their own app."""
+    def show(self, probe: ProbeRow, state: ChannelState, now: datetime,
+             brand: tuple[str, Callable[[], Held | None]] | None = None) -> Held | None:
+        """``manual`` mode: show the due probe; the researcher posts it from their own app.
+        ``brand`` as for :meth:`Ledger.show`: its answer when it holds the probe back."""
         grace_until = now + self.study.channels[probe.channel].grace
-        self.ledger.show(probe.id, now, grace_until)
+        held = self.ledger.show(probe.id, now, grace_until, brand)
+        if held is not None:
+            return held
         self._shown.add(probe.id)
         if state.detect.at is None or state.detect.at > now + state.poll_every:
             state.detect.at = now + state.poll_every
         self.on_due(self.due(probe, grace_until))
+        return None
 
     def remind(self, item: Awaiting) -> None:
         """Show a probe again that an earlier runner showed (the researcher may not have)."""

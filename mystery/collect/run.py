@@ -217,6 +217,7 @@ def hold_leases(held: ExitStack, store: Store, address: PostgresAddress,
 
     leases = held.enter_context(Leases(address, accounts))
     store.lease_holder = leases.holder
+    store.lease_lost = leases.check
     for who in leases.taken_over:
         on_notice(f"took over account {who}: its uncertain sends are looked for on that "
                   "account's own timeline before anything is sent")

@@ -43,13 +43,22 @@ from mystery.collect.polling import Poller
 from mystery.collect.progress import Event, Progress, Wait
 from mystery.collect.safeguards import Hold, Safeguards
 from mystery.durations import format_span
-from mystery.errors import AuthError, ChannelError, RateLimited, Rejected, StoreError
+from mystery.errors import (
+    AuthError,
+    ChannelError,
+    RateLimited,
+    Rejected,
+    StoreError,
+    StoreLockedError,
+)
 from mystery.store.store import Counts, ProbeRow, Store
 from mystery.study.model import Study
 
 MAX_SEND_FAILURES = 5
 """Sends that reached the platform and failed; past this a probe is excluded, not sent late."""
 LATE_NOTICE = timedelta(minutes=5)
+LEASE_LOOK = timedelta(seconds=1)
+"""How often a runner waiting on the wall clock looks whether it still holds its lease."""
 
 
 @dataclass
@@ -121,6 +130,7 @@ class Runner:
         passes = 0
         self._budget.keep()  # a budget already spent by earlier runs: not one more request
         while True:
+            self._still_serving()
             passes += 1
             self.step()
             if self._all_settled() or once or not self._live_channels():
@@ -129,7 +139,7 @@ class Runner:
             if wake is None or (until is not None and wake.at > until):
                 break
             self.on_progress(self._progress(wake))
-            self.clock.sleep_until(wake.at)
+            self._sleep_until(wake.at)
         self._budget.keep(final=True)
         counts = self.store.counts()
         self.on_progress(self._progress(None, final=True))  # a display ends on these counts
@@ -144,6 +154,33 @@ class Runner:
             skipped=sum(s.channel.skipped for s in self._channels.values()),
             flagged=self._poller.flagged,
         )
+
+    def _brand_check(self, probe: ProbeRow,
+                     now: datetime) -> tuple[str, Callable[[], Hold | None]] | None:
+        """The brand safeguards' check, for the store to make again under the brand's lock
+        (PostgreSQL) where they apply (the daily cap is per account, and one runner serves an
+        account)."""
+        if not self.study.channels[probe.channel].guarded:
+            return None
+        return probe.brand, lambda: self._guards.hold(probe, now)
+
+    def _still_serving(self) -> None:
+        """Stop, with the reason, once this runner lost its accounts' lease (PostgreSQL): it
+        may neither send (the store's fence refuses anyway) nor poll, which would move a cursor
+        that is now another runner's."""
+        why = self.store.lease_lost()
+        if why is not None:
+            raise StoreLockedError(why)
+
+    def _sleep_until(self, at: datetime) -> None:
+        """The clock's sleep; on the wall clock in slices of at most :data:`LEASE_LOOK`, so
+        that a lost lease stops a runner waiting hours for its next probe within seconds."""
+        if not isinstance(self.clock, RealClock):
+            self.clock.sleep_until(at)  # a virtual clock jumps: the next pass looks
+            return
+        while (now := self.clock.now()) < at:
+            self.clock.sleep_until(min(at, now + LEASE_LOOK))
+            self._still_serving()
 
     def step(self) -> None:
         """One pass at the present instant: check uncertain sends, send (or show, or ask
@@ -170,11 +207,14 @@ class Runner:
                 continue
             mode = self.study.channels[probe.channel].send_mode
             if mode == "manual":
-                self._hand.show(probe, sender, now)
+                hold = self._hand.show(probe, sender, now, self._brand_check(probe, now))
+                if hold is not None:
+                    self._hold(probe, hold, sender, now)
             elif not self._budget.affordable(probe, sender):
                 continue
             elif mode == "auto" or self._confirmed(probe):
                 self._send(probe, sender, now)
+        self._still_serving()  # the lease may have been lost while sending: read nothing
         blind: set[str] = set()  # channels whose hand-made posts we could not look for
         for name, state in self._live():
             if not self._hand.look(name, state, now):
@@ -253,10 +293,16 @@ class Runner:
         if failed >= MAX_SEND_FAILURES:
             self._exclude(probe, "not_sent", f"not sent after {failed} failed attempts", now)
             return
+        # Another runner (another account, same brand) may pass the same check this very
+        # moment: on PostgreSQL the store checks again under a lock on the brand, atomically
+        # with the intent (the daily cap is per account, and one runner serves an account).
+        hold = self.store.begin_send(probe.id, now, self._brand_check(probe, now))
+        if hold is not None:
+            self._hold(probe, hold, state, now)
+            return
         if now - probe.planned_at > LATE_NOTICE:
             self.on_notice(f"{probe.id}: due at {probe.planned_at:%Y-%m-%d %H:%M} UTC; "
                            f"sending it {format_span(now - probe.planned_at)} late")
-        self.store.begin_send(probe.id, now)
         try:
             sent = state.channel.send(outgoing(self.study, probe))
         except RateLimited as exc:

@@ -8,13 +8,18 @@ account, and keep every reply attributable:
 - **one open probe per brand per channel**: a brand is not asked again on a channel while an
   earlier probe there is unsettled (or shown to the researcher and not yet posted). This also
   makes a reply with no thread link (an X direct message) belong to one probe unambiguously;
-- **min gap**: at least ``schedule.min_gap`` between a brand's actual sends, on any channel;
+- **min gap**: at least ``schedule.min_gap`` between a brand's actual sends, on any channel
+  (a send under way counts from its attempt);
 - **daily cap**: at most ``daily_cap`` posts per account in any 24 hours (each of a channel's
   accounts has its own; the other two rules hold per brand, whichever account asks).
 
 A probe held back is not skipped: it is sent as soon as the rule allows, with a notice saying
 why it waited. The rules apply where ``ChannelConfig.guarded`` (by default on real platforms,
 not in the sandbox, whose demo runs unthrottled); an explicit ``daily_cap`` applies anywhere.
+
+Several runners on one PostgreSQL study (one per account) may weigh the same brand at the same
+moment: the store checks the brand's rules again, under a lock on the brand, in the very
+transaction that records the intent to send (:meth:`~mystery.store.store.Store.begin_send`).
 """
 
 from __future__ import annotations
@@ -67,8 +72,12 @@ class Safeguards:
         if open_id is not None:
             return Hold(None, f"{probe.brand}'s probe {open_id[0]} on {probe.channel} is still "
                               "open (one open probe per brand per channel)")
+        # A probe being sent (its intent committed, the post perhaps made) counts from its
+        # attempt: another runner, on another channel, may be posting it this very moment.
         last = self.store.db.execute(
-            "SELECT max(sent_at) FROM probes WHERE brand = ? AND id != ?",
+            "SELECT max(coalesce(p.sent_at, CASE WHEN p.state = 'sending' THEN (SELECT "
+            "max(s.started_at) FROM send_attempts s WHERE s.probe_id = p.id) END)) "
+            "FROM probes p WHERE p.brand = ? AND p.id != ?",
             (probe.brand, probe.id)).fetchone()[0]
         gap = self.study.schedule.min_gap
         if last is not None and now < parse_iso(last) + gap:

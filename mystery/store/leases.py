@@ -93,6 +93,7 @@ class Leases:
         self.holder = holder_name()
         self.taken_over: list[str] = []
         self.lost = threading.Event()
+        self.lost_why = ""  # set with ``lost``: what the runner tells before it stops
         self._db: PgConnection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -170,12 +171,25 @@ class Leases:
                 renewed = db.execute(
                     f"UPDATE leases SET heartbeat_at = {NOW}, expires_at = {LATER} "
                     f"WHERE holder = ? AND {where}", [self.lease, self.holder, *args]).rowcount
-            except Exception:  # the connection died: the fence will tell the runner
-                self.lost.set()
+            except Exception as exc:  # the connection died: the runner stops, and says so
+                self._lose(f"its heartbeat could not reach {self.address} "
+                           f"({type(exc).__name__})")
                 return
             if renewed < len(self.accounts):
-                self.lost.set()
+                self._lose("another runner took the account over (this one was silent longer "
+                           f"than the {self.lease:.0f} s lease)")
                 return
+
+    def _lose(self, why: str) -> None:
+        served = ", ".join(f"{account} on {channel}" for channel, account in self.accounts)
+        self.lost_why = (f"this runner lost its lease on {served}: {why}. It stops here and "
+                         "sends and reads nothing more; run it again to resume safely (it "
+                         "waits for, or takes back, the account)")
+        self.lost.set()
+
+    def check(self) -> str | None:
+        """Why this runner may no longer serve its accounts, or None while it may."""
+        return self.lost_why if self.lost.is_set() else None
 
     def release(self) -> None:
         self._stop.set()

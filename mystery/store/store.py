@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from mystery.clock import iso
 from mystery.errors import StoreError
@@ -61,6 +62,22 @@ start together on a new study do it once."""
 PRESENT_KEY = 0x6D797375
 """Held shared by every command that has a PostgreSQL store open; exclusively to discard it."""
 
+BRAND_KEY = 0x6D797376
+"""With a brand's hash, the transaction-scoped advisory lock that serialises intents to send
+to one brand across runners (see :meth:`Store.begin_send`). Advisory locks are per database,
+and a database holds one study, so (this key, the brand) is (study, brand)."""
+
+Held = TypeVar("Held")
+
+
+def _held() -> str | None:
+    """No lease to lose (SQLite, or a PostgreSQL store used by one command)."""
+    return None
+
+
+class _Refused(Exception):
+    """A brand check that said no inside :meth:`Store.begin_send`: roll back, report it."""
+
 
 class Store(StoreReads):
     """One study's store. Use :meth:`open`; every mutating method commits before returning."""
@@ -74,6 +91,8 @@ class Store(StoreReads):
         # The lease this runner holds on a PostgreSQL study (mystery.store.leases): every
         # intent to send is recorded only while it still holds the probe's account.
         self.lease_holder: str | None = None
+        # Why that lease is lost, once it is (None while held): the runner stops at once.
+        self.lease_lost: Callable[[], str | None] = _held
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -292,13 +311,22 @@ class Store(StoreReads):
 
     # -- probes ----------------------------------------------------------------------------
 
-    def begin_send(self, probe_id: str, now: datetime) -> None:
+    def begin_send(self, probe_id: str, now: datetime,
+                   brand: tuple[str, Callable[[], Held | None]] | None = None) -> Held | None:
         """Record the intent to send *before* sending (rule 3: never send twice).
 
         This one commit is made durable (``synchronous = FULL``: the WAL is synced), so even a
         power cut right after the post leaves the probe ``sending``, to be reconciled, never
         ``planned``, to be posted again. Other commits may be lost to a power cut harmlessly:
         a lost ``sent`` is reconciled, a lost poll is read again.
+
+        ``brand`` is (the probe's brand, the check of the brand safeguards). On PostgreSQL,
+        where several runners (other accounts) may ask the same brand at the same moment, the
+        check runs again inside this transaction under an advisory lock on the brand, held
+        until the intent is committed: of two runners that both passed the check, the second
+        sees the first's ``sending`` probe. A check that says no leaves the store as it was and
+        is returned (the probe is held, not sent). SQLite needs no lock: one runner holds the
+        file, and the caller's check just before still holds.
         """
         # PostgreSQL syncs every commit (synchronous_commit is on by default).
         sqlite = self.db.dialect.name == "sqlite"
@@ -306,6 +334,7 @@ class Store(StoreReads):
             self.db.execute("PRAGMA synchronous = FULL")
         try:
             with self.transaction() as db:
+                self.check_brand(db, brand)
                 if self.lease_holder is not None:
                     self._claim(db, probe_id)
                 db.execute(
@@ -316,9 +345,36 @@ class Store(StoreReads):
                     "INSERT INTO send_attempts (probe_id, started_at) VALUES (?, ?)",
                     (probe_id, iso(now)),
                 )
+        except _Refused as refused:
+            return refused.args[0]  # type: ignore[no-any-return]
         finally:
             if sqlite:
                 self.db.execute("PRAGMA synchronous = NORMAL")
+        return None
+
+    def check_brand(self, db: Db, brand: tuple[str, Callable[[], Held | None]] | None) -> None:
+        """Inside a transaction that makes a brand's probe open (its intent to send, or its
+        showing to a researcher in ``manual`` mode): on PostgreSQL, lock the brand until the
+        commit and run its check again; a check that says no raises :class:`_Refused` with its
+        answer, so that the caller rolls back and reports it (see :meth:`begin_send`)."""
+        if brand is None or db.dialect.name == "sqlite":
+            return
+        db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (BRAND_KEY, brand[0]))
+        held = brand[1]()
+        if held is not None:
+            raise _Refused(held)
+
+    def checked(self, brand: tuple[str, Callable[[], Held | None]] | None,
+                change: Callable[[Db], None]) -> Held | None:
+        """``change`` in one transaction after :meth:`check_brand`: None once committed, or
+        the check's answer, with nothing changed."""
+        try:
+            with self.transaction() as db:
+                self.check_brand(db, brand)
+                change(db)
+        except _Refused as refused:
+            return refused.args[0]  # type: ignore[no-any-return]
+        return None
 
     def other_runners(self) -> list[str]:
         """The other runners at work on this study now (PostgreSQL: who, where, since when,

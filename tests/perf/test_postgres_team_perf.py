@@ -93,3 +93,81 @@ def test_three_runners_on_postgres_against_one_on_sqlite(
           f"3 runners on PostgreSQL {team_wall:.1f} s ({ratio:.2f} ×); "
           f"{statements} statements on PostgreSQL, {statements / probes:.1f} per probe")
     assert ratio <= 1.5
+
+
+X_ACCOUNTS = ["bench_a", "bench_b", "bench_c"]
+
+
+def _x_study(folder: Path, brands: int, accounts: list[str], probes: int = 20) -> Path:
+    """The same brands and questions on X alone, from ``accounts``: every brand is asked from
+    all of them, so the runners share every brand."""
+    rows = ["name,sector,country,x,profile"]
+    profiles = ["fast", "slow", "holding", "silent"]
+    for i in range(brands):
+        rows.append(f"Brand {i:04d},sector{i % 5},UK,brand{i:04d},{profiles[i % 4]}")
+    (folder / "x-brands.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return write_study(
+        folder, filename=f"x{len(accounts)}.toml", name="team", cutoff="3d",
+        brands_csv="x-brands.csv", brands=None,
+        channels={"x": {"accounts": accounts, "endpoint": "sandbox", "mode": "auto",
+                        "poll_every": "15m"}},
+        questions=[{"id": f"q{i:02d}", "text": f"Hi {{brand}}, question {i}: can you help?"}
+                   for i in range(probes)],
+        schedule={"start": date(2026, 3, 2), "end": date(2026, 4, 26),
+                  "probes_per_brand": probes, "min_gap": "1h", "seed": 1,
+                  "windows": [{"days": "daily", "start": "08:00", "end": "20:00"}]},
+        sandbox={"profiles": {
+            "fast": {"ack_median": "10m"},
+            "slow": {"ack_median": "8h"},
+            "holding": {"ack_median": "30m", "holding_share": 1.0, "resolve_after": "2h"},
+            "silent": {"answer_rate": 0.0},
+        }},
+    )
+
+
+def test_three_runners_sharing_brands_on_three_x_accounts(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """10,000 probes on X (500 brands × 20) from 3 accounts, one runner each on PostgreSQL,
+    against the same brands and questions from 1 account by 1 runner on SQLite (a runner
+    serves one account per channel, and an SQLite store one runner: there is no single runner
+    for the three accounts to compare with). Measured and recorded, not held to 1.5 ×: the
+    team polls three accounts' mentions every 15 virtual minutes where the single runner polls
+    one, and on a machine with fewer free cores than runners that extra work is not parallel
+    (README, "Speed")."""
+    import httpx
+
+    brands = int(os.environ.get("TEAM_BENCH_BRANDS", "500"))
+    alone_study = _x_study(tmp_path, brands, X_ACCOUNTS[:1])
+    study = _x_study(tmp_path, brands, X_ACCOUNTS)
+    probes = brands * 20
+    url = postgres_server.database()
+    dbname = url.rsplit("/", 1)[1]
+    postgres_server.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", dbname)
+
+    with standalone_sandbox() as alone, standalone_sandbox() as team:
+        start = time.perf_counter()
+        done = subprocess.run(_run(alone_study, str(tmp_path / "one.db"), alone),
+                              capture_output=True, text=True, check=False)
+        sqlite_wall = time.perf_counter() - start
+        assert done.returncode == 0, done.stderr[-2000:]
+
+        postgres_server.psql("SELECT pg_stat_statements_reset()", dbname)
+        start = time.perf_counter()
+        runners = [subprocess.Popen(_run(study, url, team, "--account", a),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True) for a in X_ACCOUNTS]
+        for runner in runners:
+            _, err = runner.communicate(timeout=3600)
+            assert runner.returncode == 0, err[-2000:]
+        team_wall = time.perf_counter() - start
+        truth = httpx.get(f"{team}/_sandbox/posts", timeout=60).json()
+    statements = int(postgres_server.psql(
+        "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+        f"WHERE d.datname = '{dbname}'", dbname).strip() or 0)
+    texts = [p["text"] for p in truth["posts"]]
+    assert len(texts) == len(set(texts)) == probes  # every probe posted, none twice
+    ratio = team_wall / sqlite_wall
+    print(f"\n{probes}-probe study on 3 X accounts: 1 runner (1 account) on SQLite "
+          f"{sqlite_wall:.1f} s; 3 runners on PostgreSQL {team_wall:.1f} s ({ratio:.2f} ×); "
+          f"{statements} statements on PostgreSQL, {statements / probes:.1f} per probe")
