@@ -53,9 +53,10 @@ class Terminal:
     """One command on a pseudo-terminal: what it writes is read as a terminal would get it;
     keys are typed into it."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
+                 columns: int = COLUMNS) -> None:
         master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
         environment = {k: v for k, v in os.environ.items()
                        if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE",
                                     "TTY_INTERACTIVE", "COLUMNS", "LINES")}
@@ -130,16 +131,16 @@ class Terminal:
 
 
 @contextmanager
-def terminal(args: list[str], cwd: Path, env: dict[str, str] | None = None
-             ) -> Iterator[Terminal]:
-    opened = Terminal(args, cwd, env)
+def terminal(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+             columns: int = COLUMNS) -> Iterator[Terminal]:
+    opened = Terminal(args, cwd, env, columns)
     try:
         yield opened
     finally:
         opened.close()
 
 
-def run_in_terminal(args: list[str], cwd: Path, env: dict[str, str] | None = None
-                    ) -> tuple[int, bytes]:
-    with terminal(args, cwd, env) as opened:
+def run_in_terminal(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+                    columns: int = COLUMNS) -> tuple[int, bytes]:
+    with terminal(args, cwd, env, columns) as opened:
         return opened.finish(), opened.raw

@@ -75,7 +75,6 @@ def report(
 
 _SHORT = {  # terminal headers; summary.md has the long ones
     "acknowledged": "Acked", "median_ack_minutes": "Median ack.",
-    "median_ack_ci_low_minutes": "95 % CI from", "median_ack_ci_high_minutes": "to",
     "median_resolution_minutes": "Median res.", "mean_ack_minutes_answered_only": "Mean ack.*",
 }
 
@@ -124,11 +123,25 @@ def show_report(
     table = Table(title=title, title_justify="left", caption_justify="left",
                   caption="Medians: Kaplan–Meier, unanswered probes censored at the cutoff. "
                   "* Mean over answered probes only.")
-    for col in cols:
-        table.add_column(_SHORT.get(col.name, col.title), no_wrap=True,
-                         justify="left" if col.kind == "text" else "right")
-    for cells in rows_for_humans(built.summary, cols):
-        table.add_row(*cells)
+    # The interval's two ends read as one range ("9 min 36 s – open"), and cells wrap between
+    # words: with the intervals the table is wider than an 80-column terminal, and a time cut
+    # to "7 h 41…" would be a wrong time, not a short one.
+    names = [c.name for c in cols]
+    low, high = names.index("median_ack_ci_low_minutes"), names.index("median_ack_ci_high_minutes")
+    cells_by_row = rows_for_humans(built.summary, cols)
+    for i, col in enumerate(cols):
+        if i == high:
+            continue
+        title = "95 % CI" if i == low else _SHORT.get(col.name, col.title)
+        # Names are never cut: the times give way first, wrapping between their words.
+        whole = max((len(r[i]) for r in cells_by_row), default=0) if col.kind == "text" else None
+        table.add_column(title, justify="left" if col.kind == "text" or i == low else "right",
+                         min_width=min(whole, 24) if whole else None)
+    for cells in cells_by_row:
+        ends = (cells[low], cells[high])
+        cells[low] = "—" if ends == ("—", "—") else " – ".join(
+            "open" if end == "—" else end for end in ends)
+        table.add_row(*(cell for i, cell in enumerate(cells) if i != high))
     out_console().print(table)
     for path in built.paths:
         err_console().print(f"wrote {_relative(path)}")

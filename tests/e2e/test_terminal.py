@@ -247,3 +247,24 @@ def test_coding_in_a_terminal_takes_one_key_a_reply(finished_demo: Path) -> None
     assert "1 coded, 1 skipped" in screen
     with Store.open(finished_demo.with_suffix(".db"), create=False) as store:
         assert list(coder_codes(store, "alice").values()) == ["resolution"]
+
+
+def test_the_report_table_in_an_80_column_terminal_cuts_no_name_and_no_time(
+    finished_demo: Path,
+) -> None:
+    """With the intervals the per-brand table is wider than 80 columns: names stay whole and
+    times wrap between their words instead of ending in "…" (a cut time is a wrong time)."""
+    code, raw = run_in_terminal(["report", finished_demo.name, "--results", "out"],
+                                finished_demo.parent, columns=80)
+    lines = screen_lines(raw)
+    screen = "\n".join(lines)
+    assert code == 0 and "Traceback" not in screen, screen
+    rows = [line for line in lines if line.startswith("│")]
+    cells = [cell.strip() for line in rows for cell in line.strip("│").split("│")]
+    brands = {row.split(",")[0] for row in
+              (finished_demo.parent / "demo-brands.csv").read_text(encoding="utf-8")
+              .splitlines()[1:]}
+    assert brands <= {cell for cell in cells}, "a brand name was cut"
+    assert not [cell for cell in cells if cell.endswith("…")], screen
+    assert "open" in cells  # the interval's two ends as one range ("9 min 36 s – open")
+
