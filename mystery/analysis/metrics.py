@@ -348,6 +348,27 @@ def survival_curve(
     Charts draw the curve on a fixed grid so that its size does not grow with the probes."""
     import numpy as np
 
+    inputs = _km_inputs(timings)
+    if inputs is None:
+        return None
+    times, answered, horizon = inputs
+    curve = km.estimate_fast(times, answered)
+    if curve is None:
+        return None
+    shares = curve.at(np.asarray(grid, dtype=np.float64))
+    limit = float(np.nanmax(horizon))
+    values = [float(v) if g <= limit else float("nan") for g, v in zip(grid, shares, strict=True)]
+    return curve.n, curve.events, values
+
+
+def _km_inputs(
+    timings: pl.DataFrame,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.float64]] | None:
+    """What a chart's KM curve is estimated from: each counted probe's time (its reply, or its
+    cutoff when unanswered), whether it was answered, and its cutoff (an unstated cutoff
+    just past the last known time); None when no probe counts."""
+    import numpy as np
+
     t = counted(timings)
     if t.is_empty():
         return None
@@ -356,13 +377,7 @@ def survival_curve(
     known = np.concatenate([ack[~np.isnan(ack)], [0.0]])
     horizon = np.where(np.isnan(horizon), known.max() + 1.0, horizon)
     answered = (t["status"] == "answered").to_numpy()
-    curve = km.estimate_fast(np.where(answered, ack, horizon), answered)
-    if curve is None:
-        return None
-    shares = curve.at(np.asarray(grid, dtype=np.float64))
-    limit = float(np.nanmax(horizon))
-    values = [float(v) if g <= limit else float("nan") for g, v in zip(grid, shares, strict=True)]
-    return curve.n, curve.events, values
+    return np.where(answered, ack, horizon), answered, horizon
 
 
 @dataclass(frozen=True)
@@ -383,15 +398,11 @@ def survival_band(timings: pl.DataFrame, grid: Sequence[float]) -> SurvivalBand 
     """Like :func:`survival_curve`, with the confidence band and the censoring ticks."""
     import numpy as np
 
-    t = counted(timings)
-    if t.is_empty():
+    inputs = _km_inputs(timings)
+    if inputs is None:
         return None
-    ack = t["ack_seconds"].to_numpy()
-    horizon = t["cutoff_seconds"].to_numpy()
-    known = np.concatenate([ack[~np.isnan(ack)], [0.0]])
-    horizon = np.where(np.isnan(horizon), known.max() + 1.0, horizon)
-    answered = (t["status"] == "answered").to_numpy()
-    curve = km.band(np.where(answered, ack, horizon), answered)
+    times, answered, horizon = inputs
+    curve = km.band(times, answered)
     if curve is None:
         return None
     points = np.asarray(grid, dtype=np.float64)
@@ -403,5 +414,5 @@ def survival_band(timings: pl.DataFrame, grid: Sequence[float]) -> SurvivalBand 
 
     ticks = [(float(a), float(b)) for a, b in zip(curve.censored, curve.censored_survival,
                                                   strict=True)]
-    return SurvivalBand(int(t.height), int(answered.sum()), cut(waiting), cut(low), cut(high),
+    return SurvivalBand(len(times), int(answered.sum()), cut(waiting), cut(low), cut(high),
                         ticks)
