@@ -287,10 +287,10 @@ def _figures(parts: Sequence[tuple[pl.DataFrame, StudyInfo]]) -> list[_Figures]:
             cutoff_low=fact.get("cutoff_low"), cutoff_high=fact.get("cutoff_high"),
             timezone=info.timezone, synthetic=info.synthetic,
         )
-        mine = [part(i) for part in split]
         per_account = (metrics.summarise(frames[i], brandrows.empty(), ["channel", "account"])
                        if team else None)
-        out.append(_Figures(*mine, per_account, note, list(fact.get("channels", [])), team))
+        out.append(_Figures(split[0](i), split[1](i), split[2](i), per_account, note,
+                            list(fact.get("channels", [])), team))
     return out
 
 

@@ -366,7 +366,7 @@ def _changes(
     found = change.logrank_many(tests)
     for row in rows:  # each row's test, by its place among the tests
         at = row["logrank_p"]
-        row["logrank_p"] = None if at is None else found[at]  # type: ignore[index]
+        row["logrank_p"] = found[at] if isinstance(at, int) else None
     out = pl.DataFrame(rows, schema=schema, orient="row")
     out = _with_rate_change(out, "answered_from", "probes_from", "answered_to", "probes_to")
     out = out.with_columns(rate_from=pl.col("answered_from") / pl.col("probes_from"),
