@@ -72,38 +72,61 @@ def logrank_p(x: Sample, y: Sample) -> float | None:
 
 
 def logrank_many(pairs: Sequence[tuple[Sample, Sample]]) -> list[float | None]:
-    """:func:`logrank_p` of each pair (``x`` against ``y``), all pairs in one pass.
+    """:func:`logrank_p` of each pair (``x`` against ``y``), pairs batched into few passes.
 
     Each sample is sorted already, so each pair's pooled sample is one merge of two runs, and
     every count the test needs is a cumulative sum over it: at each distinct time, the answers
     there (``d``) and the probes still at risk (``r``, a probe censored at t still at risk at
     t, as in SciPy). Why not binary searches per sample: for the yearly tests of tens of
     thousands of probes, six searches of every answer time cost ten times this one pass. Why
-    all pairs at once: a series publishes thousands of tests (every brand of its panel against
-    itself a year before), and one numpy pass over all of them, each pair's probes side by
-    side, costs what a dozen separate calls did. Only the two sums of each test are taken
-    pair by pair, over that pair's own terms in time order: the same floating-point
-    operations as a test computed alone. Tests hold it equal to SciPy's ``stats.logrank``."""
+    batches: a series publishes thousands of tests (every brand of its panel against itself a
+    year before), and one numpy pass over many pairs side by side costs what a dozen separate
+    calls did. A batch holds at most :data:`_BATCH` probes: arrays of millions would each be
+    fresh memory, and a fresh process pays the kernel for every new page. Only the two sums
+    of each test are taken pair by pair, over that pair's own terms in time order: the same
+    floating-point operations as a test computed alone. Tests hold it equal to SciPy's
+    ``stats.logrank``."""
+    out: list[float | None] = [None] * len(pairs)
+    batch: list[int] = []
+    held = 0
+    for i, (x, y) in enumerate(pairs):
+        if not (x.n and y.n):
+            continue
+        if batch and held + x.n + y.n > _BATCH:
+            _logrank_batch(pairs, batch, out)
+            batch, held = [], 0
+        batch.append(i)
+        held += x.n + y.n
+    if batch:
+        _logrank_batch(pairs, batch, out)
+    return out
+
+
+_BATCH = 1 << 17
+
+
+def _logrank_batch(pairs: Sequence[tuple[Sample, Sample]], tested: list[int],
+                   out: list[float | None]) -> None:
+    """The tests of ``pairs[i]`` for each ``i`` of ``tested`` (none empty), into ``out[i]``."""
     import numpy as np
 
-    out: list[float | None] = [None] * len(pairs)
-    tested = [i for i, (x, y) in enumerate(pairs) if x.n and y.n]
-    if not tested:
-        return out
     n_x = np.asarray([pairs[i][0].n for i in tested], dtype=np.int64)
     n_y = np.asarray([pairs[i][1].n for i in tested], dtype=np.int64)
-    times = np.concatenate([t for i in tested for t in (pairs[i][0].times, pairs[i][1].times)])
-    answered = np.concatenate([e for i in tested
-                               for e in (pairs[i][0].events, pairs[i][1].events)])
-    pair = np.repeat(np.arange(len(tested), dtype=np.int64), n_x + n_y)
-    start = np.concatenate([[0], np.cumsum(n_x + n_y)[:-1]])
-    in_x = np.arange(times.size) - start[pair] < n_x[pair]
-    # Each pair's probes in time order, x before y at a tie: a stable sort by time, then a
-    # stable sort by pair (the pairs' blocks are already in order, so this only merges).
-    order = np.argsort(times, kind="stable")
-    order = order[np.argsort(pair[order], kind="stable")]
-    times, pair = times[order], pair[order]
-    in_x, answered = in_x[order].astype(np.int64), answered[order].astype(np.int64)
+    size = n_x + n_y
+    start = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+    # Each pair's probes in time order, x before y at a tie: a stable sort of each pair's two
+    # sorted runs is one merge (a sort of every pair's probes at once would be a full sort).
+    merged_times, merged_x, merged_answered = [], [], []
+    for i in tested:
+        x, y = pairs[i]
+        pooled = np.concatenate([x.times, y.times])
+        order = np.argsort(pooled, kind="stable")
+        merged_times.append(pooled[order])
+        merged_x.append(order < x.n)
+        merged_answered.append(np.concatenate([x.events, y.events])[order])
+    times = np.concatenate(merged_times)
+    in_x = np.concatenate(merged_x).astype(np.int64)
+    answered = np.concatenate(merged_answered).astype(np.int64)
 
     def before(flags: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """How many flagged probes sort before each one (over all pairs)."""
@@ -111,15 +134,15 @@ def logrank_many(pairs: Sequence[tuple[Sample, Sample]]) -> list[float | None]:
 
     # The first probe of each distinct time of a pair (NaN equal to NaN, as numpy.unique holds
     # them), and the first of the next: each time's probes lie between.
-    same = ((times[1:] == times[:-1]) | (np.isnan(times[1:]) & np.isnan(times[:-1]))) \
-        & (pair[1:] == pair[:-1])
+    same = (times[1:] == times[:-1]) | (np.isnan(times[1:]) & np.isnan(times[:-1]))
+    same[start[1:] - 1] = False  # a pair's first probe starts a time of its own
     bounds = np.flatnonzero(np.concatenate([[True], ~same, [True]]))
     first, after = bounds[:-1], bounds[1:]
     answers, answers_x, xs = before(answered), before(answered * in_x), before(in_x)
     d, d_x = answers[after] - answers[first], answers_x[after] - answers_x[first]
     at = d > 0
     d, d_x, first = d[at], d_x[at], first[at]
-    owner = pair[first]
+    owner = np.searchsorted(start, first, side="right") - 1  # the pair of each time
     x_before = xs[first] - xs[start[owner]]
     d_y = d - d_x
     r_x = (n_x[owner] - x_before).astype(np.float64)
@@ -142,7 +165,6 @@ def logrank_many(pairs: Sequence[tuple[Sample, Sample]]) -> list[float | None]:
         z = (float(d_x[lo:hi].sum()) - float(np.sum(expected[lo:hi]))) / math.sqrt(variance)
         # p = 2 Φ(−|z|) = erfc(|z| / √2): the normal tail SciPy reports for the two-sided test.
         out[i] = math.erfc(abs(z) / math.sqrt(2))
-    return out
 
 
 def samples_by(frame: pl.DataFrame, keys: Sequence[str]) -> dict[tuple[object, ...], Sample]:
