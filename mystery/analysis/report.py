@@ -220,6 +220,8 @@ def build_reports(
     frame (each study's rows marked with its place in ``jobs``) cost one set of passes, not
     ten. Every group still holds one study's probes, so the figures are those of each study
     alone."""
+    if not jobs:
+        return []
     infos = [job.info or _info_for(job.timings) for job in jobs]
     figures = _figures([(job.timings, info) for job, info in zip(jobs, infos, strict=True)])
     return [_written(job, info, found, batch, colour)
