@@ -68,7 +68,7 @@ def test_one_read_request_per_account_per_poll(tmp_path: Path) -> None:
                 if runner.run(once=True).finished:
                     finished.add(account)
             open_most = max(open_most, stores[ACCOUNTS[0]].count(("sent",)))
-            wakes = [e.at for r in runners.values() if (e := r._next_event()) is not None]
+            wakes = [e.at for r in runners.values() if (e := r.next_event()) is not None]
             if wakes:
                 clock.sleep_until(min(wakes))
         mentions = sandbox.stats.snapshot().get("GET /2/users/:id/mentions", 0)
