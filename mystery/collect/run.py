@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.collect.connect import connect, world_start
+from mystery.collect.connect import Lane, connect, world_start
 from mystery.collect.handoff import DueProbe
 from mystery.collect.progress import Progress
 from mystery.collect.runner import Runner, RunResult
@@ -285,6 +285,7 @@ def _run_open(
                 on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
                 stopped=opened.stopped, on_due=on_due, confirm=confirm, accounts=lane,
             ))
+        _share_spend(connection.lanes)
         if len(runners) == 1:
             return loaded, runners[0].run(once=once, until=until)
         from mystery.collect.together import run_together
@@ -292,6 +293,19 @@ def _run_open(
         names = [{n: _lane_name(n, lane, accounts) for n in lane} for lane in served]
         return loaded, run_together(runners, names, once=once, until=until,
                                     on_progress=on_progress)
+
+
+def _share_spend(opened: Sequence[Lane]) -> None:
+    """A paid channel's budget is the study's, not one account's: the lanes of one channel
+    keep one ledger (the first lane's, restored from the store), so that three accounts stop
+    together when their spend reaches ``budget_usd``, not at three times it."""
+    from mystery.channels.base import Billed
+
+    ledgers: dict[str, Billed] = {}
+    for lane in opened:
+        for name, channel in lane.channels.items():
+            if isinstance(channel, Billed):
+                channel.spend = ledgers.setdefault(name, channel).spend
 
 
 def _lane_name(channel: str, lane: Mapping[str, str],
