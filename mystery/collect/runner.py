@@ -93,10 +93,12 @@ class Runner:
         confirm: Callable[[DueProbe], bool] | None = None,
         accounts: Mapping[str, str] | None = None,
     ) -> None:
-        """``accounts``: the researcher's account each channel runs as (one per channel; see
-        :func:`mystery.collect.run.served_accounts`; by default each channel's first), and
-        the store is made to serve the same (:meth:`~mystery.store.store.Store.serve`), so a
-        runner never touches another account's probes. ``stopped`` names channels of the study
+        """``accounts``: the researcher's account each channel runs as (one per channel, a
+        lane: :func:`mystery.collect.run.lanes`; by default each channel's first), and the
+        store is made to serve the same (:meth:`~mystery.store.store.Store.serve`), so a
+        runner never touches another account's probes. A run serving several accounts of a
+        channel has one runner per lane, each on its own view of the store
+        (:mod:`mystery.collect.together`). ``stopped`` names channels of the study
         that could not even be opened (and why): reported with the result, and a study with
         probes on them is not finished.
 
@@ -131,16 +133,17 @@ class Runner:
 
         return run_together([self], once=once, until=until, on_progress=self.on_progress)
 
-    def result(self, names: Mapping[str, str] | None = None) -> RunResult:
-        """What this runner did, for :class:`RunResult` (its counts and passes are the
-        caller's); ``names`` says how to name a stopped channel (``x as shopper_b``)."""
+    def result(self, counts: Counts, passes: int,
+               names: Mapping[str, str] | None = None) -> RunResult:
+        """What this runner did in a run of ``passes`` that ended on ``counts``; ``names`` says
+        how to name a stopped channel (``x as shopper_b``, for one lane of several)."""
         names = names or {}
         stopped = {**self._failed_to_open,
                    **{n: s.stopped for n, s in self._channels.items() if s.stopped}}
         return RunResult(
-            counts=Counts(0, 0, 0, 0, 0, 0),
+            counts=counts,
             finished=self.all_settled(everywhere=True),
-            passes=0,
+            passes=passes,
             stopped={names.get(n, n): why for n, why in stopped.items()},
             requests=sum(s.channel.requests for s in self._channels.values()),
             retries=self._pacing.retries,

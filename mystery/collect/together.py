@@ -73,7 +73,10 @@ def run_together(runners: Sequence[Runner], names: Sequence[Mapping[str, str]] =
         runner.budget.keep(final=True)
     counts = first.store.counts()
     on_progress(_progress(runners, None, final=True))  # a display ends on these counts
-    results = [r.result(names[i] if i < len(names) else None) for i, r in enumerate(runners)]
+    results = [r.result(counts, passes, names[i] if i < len(names) else None)
+               for i, r in enumerate(runners)]
+    if len(results) == 1:
+        return results[0]
     return RunResult(
         counts=counts,
         finished=all(r.finished for r in results),
