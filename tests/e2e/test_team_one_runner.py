@@ -5,13 +5,14 @@ Each probe must go out from the account its plan names, each account must read i
 mentions (its own cursor), every reply must belong to a probe of the account it answered,
 every timing must equal the sandbox's ground truth to the millisecond, and nothing may be sent
 twice. On PostgreSQL the runner takes every account's lease or none: a runner already serving
-one of them (``--account``) keeps it, and is named.
+one of them (``--account``) keeps it, and is named. ``--account`` repeated serves some
+accounts: a runner for two and a runner for the third finish the study together.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,9 @@ from typer.testing import CliRunner
 
 from mystery.cli import app
 from mystery.collect.connect import world_start
-from mystery.collect.run import sandbox_history
+from mystery.collect.run import run_study, sandbox_history
 from mystery.collect.verify import mismatches
-from mystery.sandbox import SandboxServer, World, WorldSpec
+from mystery.sandbox import SandboxControl, SandboxServer, World, WorldSpec
 from mystery.sandbox.inspection import ground_truth
 from mystery.sandbox.replay import replay
 from mystery.store.address import PostgresAddress
@@ -167,3 +168,32 @@ def test_an_account_runner_is_refused_while_the_all_accounts_runner_serves_it_on
     assert result.exit_code == 1
     assert result.output.startswith(
         f"Error: account shopper_c on x is served by another runner ({one_runner.holder}")
+
+
+def test_a_runner_for_two_accounts_and_one_for_the_third_take_turns(
+        tmp_path: Path, sandbox: SandboxServer, control: SandboxControl) -> None:
+    """``--account`` repeated: one runner serves shopper_a and shopper_b, another shopper_c,
+    taking turns on one standalone sandbox; together they finish the study exactly."""
+    path = write_study(tmp_path, STUDY, "team3.toml")
+    served = [["shopper_a", "shopper_b"], ["shopper_c"]]
+    finished = [False, False]
+    for _ in range(200):
+        if all(finished):
+            break
+        step = control.now() + timedelta(hours=2)
+        for i, accounts in enumerate(served):
+            _, result = run_study(path, sandbox_url=sandbox.url, account=accounts, until=step)
+            finished[i] = result.finished
+        if control.now() < step:
+            control.advance_to(step)
+    assert all(finished), "the team study does not finish"
+    truth = control.posts()
+    with Store.open(path.with_suffix(".db"), create=False) as store:
+        probes = store.probes()
+        assert {p.state for p in probes} == {"settled"}
+        author = {p["id"]: p["author"] for p in truth["posts"]}
+        assert len(author) == len(probes)  # nothing sent twice
+        assert all(author[p.message_id or ""] == p.account for p in probes)
+        assert sorted(store.db.execute("SELECT account FROM cursors")) == [
+            (a,) for a in ACCOUNTS]
+        assert mismatches(truth, store) == []
