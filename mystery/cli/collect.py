@@ -213,7 +213,7 @@ def run(
         typer.Option("--account", help="Run only the probes of this researcher account (one "
                      "of a channel's accounts = [...]), one runner per researcher; repeat it "
                      "to serve several. Without it the run serves every account.",
-                     show_default=False),
+                     metavar="NAME", show_default=False),
     ] = None,
 ) -> None:
     """Run a study: send due probes, collect replies, settle probes, until all are settled.
