@@ -37,8 +37,8 @@ from mystery.store.store import Store
 from mystery.study.load import load_study
 from mystery.timings.export import timing_rows
 from tests import studybuilder
-from tests.crash.crash_helpers import PYTHON, STUDY
-from tests.crash.test_resume_in_process import INTERRUPTED, _hears_signals, _sigint_heard
+from tests.crash.crash_helpers import PYTHON, STUDY, hears_signals, sigint_heard
+from tests.crash.test_resume_in_process import INTERRUPTED
 from tests.postgres import PostgresServer
 
 ACCOUNTS = ["shopper_a", "shopper_b", "shopper_c"]
@@ -124,13 +124,13 @@ def test_one_runner_for_three_accounts_stopped_at_any_moment_resumes_exactly(
     rng.shuffle(stops)
     stopped: list[tuple[str, int, int]] = []
     for aim, stop in zip(aims, stops, strict=True):
-        with _sigint_heard():
+        with sigint_heard():
             runner = subprocess.Popen(_command(study, db), stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 120
             while (runner.poll() is None and time.monotonic() < deadline
-                   and (not _hears_signals(runner) or _progress(db) < aim)):
+                   and (not hears_signals(runner) or _progress(db) < aim)):
                 time.sleep(0.003)
             time.sleep(rng.uniform(0, 0.02))
             if runner.poll() is not None:  # it finished the study before this moment
