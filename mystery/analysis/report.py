@@ -6,7 +6,7 @@ by the runner at the end of ``mystery run``; one function so the three can never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -215,21 +215,12 @@ def build_reports(
     """Several studies' reports (``publish`` builds every committed study's), their charts
     queued in ``batch``.
 
-    Why together: a report's figures are a handful of grouped passes over its probes, and a
-    polars query costs a few milliseconds however few its rows; ten studies grouped as one
-    frame (each study's rows marked with its place in ``jobs``) cost one set of passes, not
-    ten. Every group still holds one study's probes, so the figures are those of each study
-    alone."""
-    if not jobs:
-        return []
-    infos = [job.info or _info_for(job.timings) for job in jobs]
-    figures = _figures([(job.timings, info) for job, info in zip(jobs, infos, strict=True)])
-    return [_written(job, info, found, batch, colour)
-            for job, info, found in zip(jobs, infos, figures, strict=True)]
-
-
-_PART = "_report"
-"""The column marking each study's rows when several reports are computed together."""
+    One study at a time, on purpose: the ten studies of a million probes grouped as one frame
+    (each study's rows marked) cost a quarter more CPU than ten frames of a hundred thousand,
+    whose hash tables and gathered times stay small; the fewer polars calls did not pay for
+    it."""
+    return [_written(job, info, _figures(job.timings, info), batch, colour)
+            for job in jobs for info in [job.info or _info_for(job.timings)]]
 
 
 @dataclass(frozen=True)
@@ -246,62 +237,33 @@ class _Figures:
     team: bool
 
 
-def _figures(parts: Sequence[tuple[pl.DataFrame, StudyInfo]]) -> list[_Figures]:
-    """The report figures of each study in ``parts``, all studies in one set of passes."""
+def _figures(timings: pl.DataFrame, info: StudyInfo) -> _Figures:
+    """The report figures of one study: its groupings in two batches of passes (clock,
+    business hours)."""
     import polars as pl
 
-    frames, business_frames = [], []
-    for i, (timings, info) in enumerate(parts):
-        # The send window of each probe, then business time: both once per study (the local
-        # time is the costly part), for the summary and the send-window table.
-        t = metrics.counted(timings).with_columns(
-            business.send_window(pl.col("sent_at"), info.timezone).alias("window"),
-            pl.lit(i, dtype=pl.Int32).alias(_PART))
-        frames.append(t)
-        business_frames.append(_business(t, info))
-    t, biz = pl.concat(frames), pl.concat(business_frames)
-    groupings = [[_PART, *SUMMARY_BY], [_PART, "channel", "window"], [_PART, "channel"]]
+    # The send window of each probe, then business time: both once (the local time is the
+    # costly part), for the summary and the send-window table; business keeps the column.
+    window = business.send_window(pl.col("sent_at"), info.timezone).alias("window")
+    t = metrics.counted(timings).with_columns(window)
+    biz = _business(t, info)
+    groupings = [SUMMARY_BY, ["channel", "window"], ["channel"]]
     by_brand, by_window, per_channel = metrics.summarise_many(t, brandrows.empty(), groupings)
     biz_brand, biz_window = metrics.median_ack_many(biz, groupings[:2])
-    sectors = t.group_by([_PART, "brand"]).agg(pl.col("sector").min())
-    table = (
-        _beside(by_brand, biz_brand, groupings[0])
-        .join(sectors, on=[_PART, "brand"], how="left")
-        .with_columns(unanswered=pl.col("probes") - pl.col("answered"))
-        .sort([_PART, "channel", "brand"])
-    )
+    table = _summary_table(t, _beside(by_brand, biz_brand, SUMMARY_BY))
     order = pl.col("window").replace_strict(business.SEND_WINDOWS, range(3), default=3)
-    windows = _beside(by_window, biz_window, groupings[1]).sort([_PART, "channel", order])
-    facts = {row[_PART]: row for row in t.group_by(_PART).agg(
-        probes=pl.len(), brands=pl.col("brand").n_unique(),
-        channels=pl.col("channel").unique().sort(),
-        first=pl.col("sent_at").min(), last=pl.col("sent_at").max(),
-        cutoff_low=pl.col("cutoff_seconds").min(), cutoff_high=pl.col("cutoff_seconds").max(),
-    ).iter_rows(named=True)}
-    split = [_by_part(frame) for frame in (table, windows, per_channel)]
-    out = []
-    for i, (timings, info) in enumerate(parts):
-        fact = facts.get(i, {})
-        team = timings["account"].null_count() < timings.height  # timings.csv names accounts
-        note = method_note(
-            probes=fact.get("probes", 0), brands=fact.get("brands", 0),
-            channels=fact.get("channels", []), first=fact.get("first"), last=fact.get("last"),
-            cutoff_low=fact.get("cutoff_low"), cutoff_high=fact.get("cutoff_high"),
-            timezone=info.timezone, synthetic=info.synthetic,
-        )
-        per_account = (metrics.summarise(frames[i], brandrows.empty(), ["channel", "account"])
-                       if team else None)
-        out.append(_Figures(split[0](i), split[1](i), split[2](i), per_account, note,
-                            list(fact.get("channels", [])), team))
-    return out
-
-
-def _by_part(frame: pl.DataFrame) -> Callable[[int], pl.DataFrame]:
-    """Each study's rows of a frame computed for several (``_PART`` dropped); a study with no
-    rows gets an empty frame of the same columns."""
-    parts = frame.partition_by(_PART, as_dict=True, include_key=False, maintain_order=True)
-    empty = frame.drop(_PART).clear()
-    return lambda i: parts.get((i,), empty)
+    windows = _beside(by_window, biz_window, groupings[1]).sort(["channel", order])
+    channels = sorted(t["channel"].unique().to_list())
+    note = method_note(
+        probes=t.height, brands=t["brand"].n_unique(), channels=channels,
+        first=t["sent_at"].min(), last=t["sent_at"].max(),
+        cutoff_low=t["cutoff_seconds"].min(), cutoff_high=t["cutoff_seconds"].max(),
+        timezone=info.timezone, synthetic=info.synthetic,
+    )
+    team = timings["account"].null_count() < timings.height  # timings.csv names accounts
+    per_account = (metrics.summarise(t, brandrows.empty(), ["channel", "account"])
+                   if team else None)
+    return _Figures(table, windows, per_channel, per_account, note, channels, team)
 
 
 def _written(job: ReportJob, info: StudyInfo, found: _Figures, batch: Batch,
