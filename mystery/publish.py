@@ -216,9 +216,9 @@ def _write_all(
     synthetic = {name: info.synthetic for name, info in sources.infos.items()}
     names = sorted(set(all_timings["series"].unique().to_list())
                    | set(all_brands["series"].unique().to_list()))
-    by_series = all_timings.partition_by("series", as_dict=True)  # one pass, not one a series
     for name in names:
-        part = by_series.get((name,), all_timings.clear())
+        # A filter, not partition_by: a series that is every row costs no copy of them.
+        part = all_timings.filter(pl.col("series") == name)
         brands = all_brands.filter(pl.col("series") == name)
         written += write_series(
             name, part, brands, synthetic, results / name,
