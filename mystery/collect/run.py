@@ -89,10 +89,11 @@ def run_study(
             "driven by a test through --sandbox-url)"
         )
     team = [n for n in study.sandbox_channels if len(study.channels[n].account_names) > 1]
-    if any(n != "x" for n in team):
+    if team:
         from mystery.sandbox.spec import WorldSpec
 
-        WorldSpec.from_study(study, world_start(study))  # refuses it, before anything is written
+        # A team the sandbox cannot emulate is refused before anything is written.
+        WorldSpec.from_study(study, world_start(study))
     if team and sandbox_url is None:
         raise SandboxError(
             f"channels.{team[0]} lists several accounts in the sandbox: their runners take "

@@ -92,7 +92,7 @@ def test_an_account_the_sandbox_does_not_know_is_refused_at_open(server: Sandbox
         mastodon.open()  # the token names no researcher account: it acts as the first one
     mastodon.close()
     bluesky = _channel("bluesky", "stranger.bsky.social", server.url)
-    with pytest.raises(AuthError, match="refused the login of stranger.bsky.social"):
+    with pytest.raises(AuthError, match=r"refused the login of stranger\.bsky\.social"):
         bluesky.open()
     bluesky.close()
 
