@@ -38,6 +38,12 @@ def sandbox(
         bool,
         typer.Option(help="Answer 429 once a route's 15-minute limit is used up."),
     ] = False,
+    runner_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds the clock waits for a runner that has gone silent before "
+                          "it stops waiting for it (a dead runner must not freeze the world).",
+                     min=0.1),
+    ] = 10.0,  # runners.RUNNER_TIMEOUT; not imported here, so that the CLI starts quickly
 ) -> None:
     """Serve the sandbox (X API v2 subset and /_sandbox/ control plane) until Ctrl-C."""
     from mystery.sandbox import SandboxServer
@@ -48,7 +54,8 @@ def sandbox(
             "listens on loopback; use --host 127.0.0.1"
         )
     server = SandboxServer(
-        "127.0.0.1" if host == "localhost" else host, port, enforce_rate_limits=enforce_rate_limits
+        "127.0.0.1" if host == "localhost" else host, port,
+        enforce_rate_limits=enforce_rate_limits, runner_timeout=runner_timeout,
     )
     server.start()
     err_console().print(
