@@ -85,8 +85,8 @@ class App:
     """The sandbox's request handler. ``context`` holds the world, stats, limits and faults."""
 
     def __init__(self, world: World, *, enforce_rate_limits: bool = False,
-                 runner_timeout: float = RUNNER_TIMEOUT) -> None:
-        self.context = Context(world, runners=Runners(runner_timeout))
+                 runner_timeout: float = RUNNER_TIMEOUT, fair_clock: bool = True) -> None:
+        self.context = Context(world, runners=Runners(runner_timeout, fair=fair_clock))
         self.context.limits.enforce = enforce_rate_limits
 
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:

@@ -17,13 +17,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mystery.channels.x import XChannel
 from mystery.clock import parse_iso
+from mystery.collect.connect import world_start
 from mystery.collect.run import run_study
-from mystery.sandbox import SandboxControl, SandboxServer
+from mystery.sandbox import SandboxControl, SandboxServer, WorldSpec
 from mystery.store.store import Store
+from mystery.study.load import load_study
 from tests.studybuilder import study_data, write_study
 
 ACCOUNTS = ["shopper_a", "shopper_b"]
@@ -43,6 +46,42 @@ STUDY = study_data(
 )
 
 
+def _run_both(path: Path, url: str) -> None:
+    """Both accounts' runners at once, each in its own thread with its own store."""
+    failures: list[BaseException] = []
+
+    def runner(account: str) -> None:
+        try:
+            run_study(path, db=path.parent / f"{account}.db", sandbox_url=url, account=account)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=runner, args=(a,)) for a in ACCOUNTS]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(t.is_alive() for t in threads), "a runner did not finish"
+    assert not failures, failures
+
+
+def _all_on_time(path: Path, control: SandboxControl) -> None:
+    """Every probe of each account sent at its planned instant, at the platform's time."""
+    truth = {p["id"]: p for p in control.posts()["posts"]}
+    sent = 0
+    for account in ACCOUNTS:
+        with Store.open(path.parent / f"{account}.db", create=False) as store:
+            mine = [p for p in store.probes() if p.account == account]
+        assert mine and {p.state for p in mine} == {"settled"}
+        for probe in mine:
+            assert probe.sent_at == probe.planned_at, (account, probe.id)  # on time
+            post = truth[probe.message_id or ""]
+            assert post["author"] == account
+            assert parse_iso(post["created_at"]) == probe.sent_at  # the platform's time
+        sent += len(mine)
+    assert sent == len(truth) == 16
+
+
 def test_a_slow_runner_and_a_fast_one_both_send_on_time(
     tmp_path: Path, sandbox: SandboxServer, control: SandboxControl,
     monkeypatch: pytest.MonkeyPatch,
@@ -56,35 +95,23 @@ def test_a_slow_runner_and_a_fast_one_both_send_on_time(
 
     monkeypatch.setattr(XChannel, "poll", paced)
     path = write_study(tmp_path, STUDY, "paces.toml")
-    failures: list[BaseException] = []
-
-    def runner(account: str) -> None:
-        try:
-            run_study(path, db=tmp_path / f"{account}.db", sandbox_url=sandbox.url,
-                      account=account)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=runner, args=(a,)) for a in ACCOUNTS]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(t.is_alive() for t in threads), "a runner did not finish"
-    assert not failures, failures
-
-    truth = {p["id"]: p for p in control.posts()["posts"]}
-    sent = 0
-    for account in ACCOUNTS:
-        with Store.open(tmp_path / f"{account}.db", create=False) as store:
-            mine = [p for p in store.probes() if p.account == account]
-        assert mine and {p.state for p in mine} == {"settled"}
-        for probe in mine:
-            assert probe.sent_at == probe.planned_at, (account, probe.id)  # on time
-            post = truth[probe.message_id or ""]
-            assert post["author"] == account
-            assert parse_iso(post["created_at"]) == probe.sent_at  # the platform's time
-        sent += len(mine)
-    assert sent == len(truth) == 16
-    assert control.world()["world"] is not None
+    _run_both(path, sandbox.url)
+    _all_on_time(path, control)
     assert sandbox.app.context.runners.view()["runners"] == []  # both left when they finished
+
+
+def test_a_runner_that_died_holds_the_clock_only_until_the_timeout(tmp_path: Path) -> None:
+    """A runner announced itself and died (it never asks for a time, never leaves): the others
+    wait for it for --runner-timeout seconds of wall time, then go on without it."""
+    path = write_study(tmp_path, STUDY, "paces.toml")
+    with SandboxServer(runner_timeout=1.0) as sandbox, SandboxControl(sandbox.url) as control:
+        control.put_world(WorldSpec.from_study(load_study(path).study,
+                                               world_start(load_study(path).study)))
+        ghost = httpx.post(f"{sandbox.url}/_sandbox/runners",
+                           json={"runner": "ghost", "name": "x:shopper_c"})
+        assert ghost.status_code == 201
+        started = time.monotonic()
+        _run_both(path, sandbox.url)
+        assert time.monotonic() - started >= 1.0  # the dead one was waited for, that long
+        _all_on_time(path, control)
+        assert sandbox.app.context.runners.view()["dropped"] == ["x:shopper_c"]

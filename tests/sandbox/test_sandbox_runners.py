@@ -95,6 +95,14 @@ def test_a_restarted_runner_replaces_its_dead_predecessor_at_once(world: World) 
         "x:shopper_a", "x:shopper_b"]
 
 
+def test_without_the_fair_clock_each_wait_moves_the_clock_at_once(world: World) -> None:
+    runners = Runners(timeout=10, wall=Wall(), fair=False)  # mystery sandbox --no-fair-clock
+    runners.join("a", "x:shopper_a", world)
+    runners.join("b", "x:shopper_b", world)
+    assert runners.ask("a", "x:shopper_a", at(30), world, wait=0) == at(30)  # b not waited for
+    assert runners.view()["runners"] == []
+
+
 def test_over_http_a_waiting_runner_is_answered_when_the_other_catches_up() -> None:
     with SandboxServer() as sandbox:
         body = WorldSpec(start=START, researcher={"x": "shopper_a"}).to_body()
