@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from mystery.interrupts import INTERRUPTED, keep_exit_code, stop_like_ctrl_c
+from mystery.interrupts import INTERRUPTED, ignore_stops, keep_exit_code, stop_like_ctrl_c
 
 
 def main() -> None:
@@ -22,7 +22,10 @@ def main() -> None:
         sys.stderr.write(INTERRUPTED + "\n")
         keep_exit_code()
         raise SystemExit(130) from None
-    cli_main()
+    try:
+        cli_main()
+    finally:
+        ignore_stops()  # the command has answered: nothing is left for a stop to stop
 
 
 if __name__ == "__main__":

@@ -43,6 +43,18 @@ def stop_like_ctrl_c() -> None:
             signal.signal(number, _interrupt)
 
 
+def ignore_stops() -> None:
+    """Ignore Ctrl-C and SIGTERM from now on: called once the command has answered (its
+    result or its one-line message is written, its exit code chosen), for what is left, the
+    interpreter closing connection pools and threads. A stop that lands there has nothing
+    left to stop, and would only print a traceback from some library's cleanup beneath the
+    command's last word, or change the exit code of work that was done."""
+    for name in ("SIGINT", *_STOP_SIGNALS):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_IGN)
+
+
 def keep_exit_code() -> None:
     """Let a command that caught an interrupt end with the exit code it chose (130).
 

@@ -63,6 +63,8 @@ class Sources:
     study_rows: list[pl.DataFrame] = field(default_factory=list)
     infos: dict[str, StudyInfo] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
+    #: Each measured study's own timings (also in ``timings``), for its report.
+    studies: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def gather(root: str | Path = ".") -> Sources:
         _claim(sources, info.name, str(csv_path.relative_to(base)), problems)
         sources.timings.append(df)
         sources.infos[info.name] = info
+        sources.studies[info.name] = df
     if problems:
         raise ImportFileError(problems)
     return sources
@@ -190,7 +193,7 @@ def _write_all(
     of brands that are all peers of nobody)."""
     import polars as pl
 
-    from mystery.analysis.report import write_report
+    from mystery.analysis.report import ReportJob, build_reports
     from mystery.analysis.seriesreport import write_series
     from mystery.timings import brandrows, studyrows
     from mystery.timings import schema as timings
@@ -200,19 +203,23 @@ def _write_all(
     all_brands = pl.concat([brandrows.empty(), *sources.brand_rows])
     all_studies = pl.concat([studyrows.empty(), *sources.study_rows])
     def present(*frames: pl.DataFrame) -> list[str]:
+        if not highlight:
+            return []
         brands = {b for df in frames for b in df["brand"].unique().to_list()}
         return [h for h in highlight if h in brands]
 
+    jobs = []
     for name, info in sorted(sources.infos.items()):
-        study = all_timings.filter(pl.col("study") == name)
-        written += write_report(study, results / name, info, highlight=present(study),
-                                batch=batch, colour=colour)
+        study = sources.studies[name]  # its rows are its study's alone (_check_study_timings)
+        jobs.append(ReportJob(study, results / name, info, tuple(present(study))))
+    written += [p for report in build_reports(jobs, batch, colour=colour) for p in report.paths]
     synthetic = {name: info.synthetic for name, info in sources.infos.items()}
     names = sorted(set(all_timings["series"].unique().to_list())
                    | set(all_brands["series"].unique().to_list()))
+    by_series = all_timings.partition_by("series", as_dict=True)  # one pass, not one a series
     for name in names:
-        part, brands = (all_timings.filter(pl.col("series") == name),
-                        all_brands.filter(pl.col("series") == name))
+        part = by_series.get((name,), all_timings.clear())
+        brands = all_brands.filter(pl.col("series") == name)
         written += write_series(
             name, part, brands, synthetic, results / name,
             brand_stat=brand_stat, highlight=present(part, brands), batch=batch,

@@ -101,11 +101,16 @@ def test_a_runner_for_an_account_the_study_does_not_have_is_refused(tmp_path: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["team.toml"]
 
 
-def test_a_team_study_needs_a_runner_per_account(tmp_path: Path) -> None:
+def test_one_runner_for_every_account_needs_every_accounts_keys(tmp_path: Path) -> None:
+    """Without --account the runner serves shopper_a and shopper_b: it is refused, before
+    writing anything, while one of them has no keys of its own, even with the shared key."""
+    invoke("auth", "set", "x", input=SHARED + "\n")
+    invoke("auth", "set", "x", "--account", "shopper_a", input=TOKEN_A + "\n")
     study = write_study(tmp_path, TEAM, "team.toml")
     code, output = invoke("run", str(study), "--once", "--quiet", "--live")
     assert code == 1
-    assert output == ("Error: channels.x lists 2 accounts (shopper_a, shopper_b): a runner "
-                      "serves one of them; start one runner per account, e.g. 'mystery run "
-                      "STUDY --account shopper_a'\n")
+    assert output.startswith("Error: channels.x: account shopper_b has no credentials of its "
+                             "own, and a channel with several accounts needs each account's: "
+                             "run 'mystery auth set x --account shopper_b'")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["team.toml"]
+    assert SHARED not in output and TOKEN_A not in output

@@ -104,3 +104,29 @@ def test_python_m_ends_with_the_exit_code_chosen_after_a_caught_interrupt(
     # CPython's mark, without the fix (should this fail, CPython fixed it: drop the helper)
     assert run() == -signal.SIGINT
     assert run("keep") == 130
+
+
+LATE_STOP = """\
+import atexit, signal, sys
+import mystery.cli
+
+def answered() -> None:
+    sys.stderr.write("answered\\n")
+    raise SystemExit(0)
+
+mystery.cli.main = answered
+# A stop that lands while the interpreter tears down (a connection pool closing, say).
+atexit.register(lambda: (signal.raise_signal(signal.SIGINT),
+                         signal.raise_signal(signal.SIGTERM)))
+from mystery.__main__ import main
+main()
+"""
+
+
+def test_a_stop_after_the_command_answered_changes_nothing(tmp_path: Path) -> None:
+    """Once a command has written its answer and chosen its exit code, a Ctrl-C or SIGTERM
+    during the interpreter's teardown prints no traceback and keeps the exit code."""
+    (tmp_path / "late.py").write_text(LATE_STOP, encoding="utf-8")
+    done = subprocess.run([sys.executable, "late.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "answered\n")

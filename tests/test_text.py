@@ -143,15 +143,16 @@ def test_truncate_then_escape_never_cuts_an_escape_in_half() -> None:
     assert safe.endswith(f"(+{len(body) - 100:,} characters)")
 
 
-def test_ten_thousand_hostile_characters_are_made_safe_quickly() -> None:
-    import time
+def test_ten_thousand_hostile_characters_are_made_safe() -> None:
+    """How fast is a benchmark (tests/perf/test_text_perf.py), not a timed unit test."""
+    body = hostile_body()
+    assert _no_controls(terminal_safe(body))
+    assert "<" not in markdown_cell(body)
 
-    body = ((HOSTILE + "👍🏽 <b>x</b> \u202e") * 100)[:10_000]  # mostly escapes and punctuation
-    start = time.perf_counter()
-    for _ in range(20):
-        assert _no_controls(terminal_safe(body))
-        assert "<" not in markdown_cell(body)
-    assert time.perf_counter() - start < 2.0  # about 0.2 s on a laptop: room for a busy CI
+
+def hostile_body() -> str:
+    """Ten thousand characters, mostly escapes and punctuation: the worst reply to clean."""
+    return ((HOSTILE + "👍🏽 <b>x</b> \u202e") * 100)[:10_000]
 
 
 def test_a_lone_surrogate_becomes_the_replacement_character_and_a_pair_its_character() -> None:

@@ -309,7 +309,11 @@ def intervals(
         wanted = [k - 1 for k in ranks if k is not None]
         if not wanted:
             continue
-        block = np.partition(flat[starts[rows, None] + np.arange(n)], wanted, axis=1)
+        if rows.size == 1:  # a group of a size of its own (large groups): its slice
+            start = int(starts[rows[0]])
+            block = np.partition(flat[start:start + n], wanted)[None, :]
+        else:
+            block = np.partition(flat[starts[rows, None] + np.arange(n)], wanted, axis=1)
         for k, out in zip(ranks, (low, high), strict=True):
             if k is not None:
                 out[rows] = block[:, k - 1]

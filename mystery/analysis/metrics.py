@@ -142,7 +142,9 @@ def _probe_query(t: pl.LazyFrame, by: list[str]) -> pl.LazyFrame:
         pl.col("brand").n_unique().cast(pl.Int64),
         p_probes=pl.len().cast(pl.Int64),
         p_answered=answered.sum().cast(pl.Int64),
-        p_ack_total=ack.filter(answered).sum(),
+        # Whole milliseconds (what timings hold) summed as integers: exact, and the same
+        # whatever order polars' threads add them in, which a float sum is not.
+        p_ack_total=pl.when(answered).then((ack * 1000).round().cast(pl.Int64)).sum() / 1000,
         p_resolved=resolved.sum().cast(pl.Int64),
         within_1h=within(HOUR),
         within_24h=within(DAY),

@@ -276,12 +276,17 @@ def _panel(brands: pl.DataFrame, by_brand: Mapping[tuple[object, ...], change.Sa
         previous_probes=pl.col("probes").shift(1).over(who),
         tested=pl.col("probe_level") & pl.col("probe_level").shift(1).over(who),
     )
-    p = []
-    for name, brand, channel, year, before, tested in panel.select(
-            "series", "brand", "channel", "year", "previous_year", "tested").iter_rows():
+    rows, pairs = [], []  # each tested row's (later, earlier) samples, all tested at once
+    for row, (name, brand, channel, year, before, tested) in enumerate(panel.select(
+            "series", "brand", "channel", "year", "previous_year", "tested").iter_rows()):
         later = by_brand.get((name, year, channel, brand))
         earlier = by_brand.get((name, before, channel, brand))
-        p.append(change.logrank_p(later, earlier) if tested and later and earlier else None)
+        if tested and later and earlier:
+            rows.append(row)
+            pairs.append((later, earlier))
+    p: list[float | None] = [None] * panel.height
+    for row, found in zip(rows, change.logrank_many(pairs), strict=True):
+        p[row] = found
     panel = panel.with_columns(logrank_p=pl.Series(p, dtype=pl.Float64))
     return _with_rate_change(panel, "previous_answered", "previous_probes", "answered", "probes")
 
@@ -309,6 +314,7 @@ def _changes(
 
     by_cell = change.samples_by(samples, ["series", "year", "channel"])
     rows: list[dict[str, object]] = []
+    tests: list[tuple[change.Sample, change.Sample]] = []  # run together once rows are known
     for (series_name, channel), part in sorted(
             cells.partition_by(["series", "channel"], as_dict=True).items()):
         by_year = {r["year"]: r for r in part.iter_rows(named=True)}
@@ -327,8 +333,7 @@ def _changes(
                          "probes_to": b["probes"], "answered_from": a["answered"],
                          "answered_to": b["answered"], "median_from": a["median_ack_seconds"],
                          "median_to": b["median_ack_seconds"],
-                         "logrank_p": change.logrank_p(cell[1], cell[0])
-                         if tested and cell[0] and cell[1] else None,
+                         "logrank_p": _test(tests, cell[1], cell[0], tested),
                          "same_brands": names[first] == names[last]})
             members = on.filter(pl.col("brand").is_in(panel)
                                 & pl.col("year").is_in([first, last]))
@@ -351,14 +356,17 @@ def _changes(
                          "answered_to": total[last, "answered"],
                          "median_from": change.median(kept[0]) if kept[0] else None,
                          "median_to": change.median(kept[1]) if kept[1] else None,
-                         "logrank_p": change.logrank_p(kept[1], kept[0])
-                         if kept[0] and kept[1] else None,
+                         "logrank_p": _test(tests, kept[1], kept[0], True),
                          "same_brands": True})
     schema = {"series": pl.String, "channel": pl.String, "from_year": pl.Int64,
               "to_year": pl.Int64, "scope": pl.String, "brands_from": pl.Int64,
               "brands_to": pl.Int64, "probes_from": pl.Int64, "probes_to": pl.Int64,
               "answered_from": pl.Int64, "answered_to": pl.Int64, "median_from": pl.Float64,
               "median_to": pl.Float64, "logrank_p": pl.Float64, "same_brands": pl.Boolean}
+    found = change.logrank_many(tests)
+    for row in rows:  # each row's test, by its place among the tests
+        at = row["logrank_p"]
+        row["logrank_p"] = found[at] if isinstance(at, int) else None
     out = pl.DataFrame(rows, schema=schema, orient="row")
     out = _with_rate_change(out, "answered_from", "probes_from", "answered_to", "probes_to")
     out = out.with_columns(rate_from=pl.col("answered_from") / pl.col("probes_from"),
@@ -371,6 +379,16 @@ def _changes(
              for r in out.iter_rows(named=True)]
     return out.with_columns(reading=pl.Series(words, dtype=pl.String)).sort(
         ["channel", "to_year", "scope"])
+
+
+def _test(tests: list[tuple[change.Sample, change.Sample]], later: change.Sample | None,
+          earlier: change.Sample | None, tested: bool) -> int | None:
+    """Queue the log-rank test of ``later`` against ``earlier``; its place in ``tests``, or
+    None when it cannot be tested."""
+    if not (tested and later and earlier):
+        return None
+    tests.append((later, earlier))
+    return len(tests) - 1
 
 
 def _sources(

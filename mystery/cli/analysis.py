@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mystery.cli.console import err_console, friendly_errors, out_console
+from mystery.cli.console import err_console, friendly_errors, out_console, shown_path
 from mystery.cli.options import (
     ColourOption,
     DbOption,
     Format,
     FormatOption,
+    ResultsOption,
     StudyPath,
     colour_of,
     write_json,
@@ -29,21 +30,11 @@ from mystery.words import BrandStat
 if TYPE_CHECKING:
     from mystery.study.load import LoadedStudy
 
-ResultsOption = Annotated[
-    Path, typer.Option("--results", help="The folder that holds results/<study>/ folders.")
-]
 HighlightOption = Annotated[
     list[str] | None,
     typer.Option("--highlight", help="A brand to draw in colour with its peers in grey "
                  "(repeat for more); brand names as in the study.", show_default=False),
 ]
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 @friendly_errors
@@ -54,7 +45,7 @@ def export(study: StudyPath, db: DbOption = None, results: ResultsOption = Path(
     from mystery.study.load import load_study
 
     for path in export_study(load_study(study), db, results):
-        err_console().print(f"wrote {_relative(path)}")
+        err_console().print(f"wrote {shown_path(path)}")
 
 
 @friendly_errors
@@ -116,7 +107,7 @@ def show_report(
                                      .decode("utf-8").splitlines())
             write_json([{k: _json_value(v) for k, v in row.items()} for row in rows])
         for path in built.paths:
-            err_console().print(f"wrote {_relative(path)}")
+            err_console().print(f"wrote {shown_path(path)}")
         return
     cols = [c for name in HUMAN for c in SUMMARY_COLS if c.name == name]
     title = f"{loaded.study.name}: per brand" + (" (synthetic)" if loaded.study.synthetic else "")
@@ -144,7 +135,7 @@ def show_report(
         table.add_row(*(cell for i, cell in enumerate(cells) if i != high))
     out_console().print(table)
     for path in built.paths:
-        err_console().print(f"wrote {_relative(path)}")
+        err_console().print(f"wrote {shown_path(path)}")
 
 
 @friendly_errors
@@ -167,7 +158,7 @@ def import_(
         f"{file}: OK: {', '.join(published.studies)}: {probes} probe rows, {brands} brand rows"
         + (f", {whole} study row{'s' if whole > 1 else ''}" if whole else "")
     )
-    out_console().print(_relative(target))
+    out_console().print(shown_path(target))
 
 
 @friendly_errors

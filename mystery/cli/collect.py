@@ -209,10 +209,11 @@ def run(
     ] = True,
     output: FormatOption = "table",
     account: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option("--account", help="Run only the probes of this researcher account (one "
-                     "of a channel's accounts = [...]); needed when a channel lists several.",
-                     show_default=False),
+                     "of a channel's accounts = [...]), one runner per researcher; repeat it "
+                     "to serve several. Without it the run serves every account.",
+                     metavar="NAME", show_default=False),
     ] = None,
 ) -> None:
     """Run a study: send due probes, collect replies, settle probes, until all are settled.
@@ -272,8 +273,8 @@ def run(
             view.close()
     c = result.counts
     state = "finished" if result.finished else "paused (run again to resume)"
-    if account is not None and result.finished:
-        state = (f"finished for account {account}" if c.settled < c.planned
+    if account and result.finished:
+        state = (f"finished for account {', '.join(account)}" if c.settled < c.planned
                  else "finished")  # the other accounts' runners may still be at work
     err_console().print(
         f"{loaded.study.name}: {state}: {c.sent}/{c.planned} probes sent, {c.acknowledged} "
@@ -286,7 +287,7 @@ def run(
         _per_account(loaded.study.name, store_address(db, loaded.default_db))
     for name, why in result.stopped.items():
         err_console().print(f"channel {name} stopped: {why}", markup=False)
-    if result.finished and report and (account is None or c.settled == c.planned):
+    if result.finished and report and (not account or c.settled == c.planned):
         from mystery.cli.analysis import show_report
 
         show_report(loaded, db, output=output)

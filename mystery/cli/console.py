@@ -1,13 +1,14 @@
 """Where the CLI writes: data to stdout, progress and messages to stderr (rich consoles).
 
-Library code never prints; it returns values or raises. Only ``mystery.cli`` and
-``mystery.cli`` use these consoles.
+Library code never prints; it returns values or raises. Only ``mystery.cli`` uses these
+consoles.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
@@ -17,6 +18,15 @@ from mystery.interrupts import INTERRUPTED
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+def shown_path(path: Path) -> str:
+    """A path as a message shows it: relative to the working folder when it is inside it
+    (``results/demo/summary.csv``), whole otherwise."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @functools.cache

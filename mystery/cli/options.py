@@ -1,4 +1,5 @@
-"""What several commands share: the study argument, ``--db``, and writing rows to stdout.
+"""What several commands share: the study argument, ``--db``, ``--results``, and writing rows
+to stdout.
 
 Why one module: the same argument spelt three times drifted (two helps for ``--db``), and a
 fix to CSV output (line ends, encoding) must reach every command that writes CSV.
@@ -21,6 +22,10 @@ DbOption = Annotated[
     typer.Option("--db", help="The study's store: an SQLite file (by default the .db file beside "
                  "the study file) or a PostgreSQL database, postgresql://user@host/dbname.",
                  show_default=False),
+]
+
+ResultsOption = Annotated[
+    Path, typer.Option("--results", help="The folder that holds results/<study>/ folders.")
 ]
 
 

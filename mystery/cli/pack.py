@@ -11,10 +11,8 @@ from typing import Annotated
 
 import typer
 
-from mystery.cli.analysis import ResultsOption
-from mystery.cli.analysis import _relative as relative
-from mystery.cli.console import err_console, friendly_errors, out_console
-from mystery.cli.options import ColourOption, DbOption, colour_of
+from mystery.cli.console import err_console, friendly_errors, out_console, shown_path
+from mystery.cli.options import ColourOption, DbOption, ResultsOption, colour_of
 
 
 @friendly_errors
@@ -54,8 +52,8 @@ def pack(
     files = make.make_pack(built, client, target, peers=peers or (), colour=chosen,
                            pdf=not no_pdf, results=results)
     for path in files:
-        err_console().print(f"wrote {relative(path)}")
-    out_console().print(relative(target / make.PAGE))
+        err_console().print(f"wrote {shown_path(path)}")
+    out_console().print(shown_path(target / make.PAGE))
 
 
 def register(app: typer.Typer) -> None:

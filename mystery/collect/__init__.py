@@ -2,7 +2,7 @@
 the manual/confirm modes and their ledger, the hand-logged channels.
 
 Modules: budget, connect, handcsv, handlog, handoff, ledger, manual, outgoing, pacing, polling,
-progress, run, runner, safeguards, verify.
+progress, run, runner, safeguards, together (one runner for several accounts), verify.
 Callers import from the modules themselves; the few names below are re-exported lazily, so
 importing one module of this package loads none of the others.
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time as _time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -34,14 +34,30 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Connection:
+class Lane:
+    """The channels one lane of a runner opened, each as one account (channel → account)."""
+
     channels: dict[str, Channel]
-    clock: Clock
-    sandbox_url: str | None
     # Channels that refused our credentials while others opened: the run goes on without them.
     stopped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Connection:
+    lanes: list[Lane]
+    clock: Clock
+    sandbox_url: str | None
     # The sandbox world's id (None on a real platform): a store keeps the one it sent to.
     world_id: str | None = None
+
+    @property
+    def channels(self) -> dict[str, Channel]:
+        """The first lane's channels (the only lane of a runner serving one account each)."""
+        return self.lanes[0].channels
+
+    @property
+    def stopped(self) -> dict[str, str]:
+        return self.lanes[0].stopped
 
 
 class RemoteSandboxClock:
@@ -219,7 +235,7 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
             history: History | None = None, sent_to: str | None = None,
             on_notice: Callable[[str], None] = _quiet,
             sleep: Callable[[float], None] = _time.sleep,
-            accounts: Mapping[str, str] | None = None) -> Iterator[Connection]:
+            lanes: Sequence[Mapping[str, str]] | None = None) -> Iterator[Connection]:
     """Yield open channels and the right clock; stop an in-process sandbox afterwards.
 
     ``timeout`` bounds each HTTP request to a platform, in seconds. A channel whose credentials
@@ -230,14 +246,17 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
     another world there (a restarted sandbox) is refused. A platform that fails to answer while
     a channel opens (5xx, a timeout, a 429) is asked again, backing off, with a notice
     (``on_notice``): the run starts when it answers, or fails with its last error after
-    :data:`OPEN_ATTEMPTS` tries. ``accounts``: the researcher's account each channel is opened
-    as (a runner serves one account per channel), and only those channels; by default every
-    channel, as its first account.
+    :data:`OPEN_ATTEMPTS` tries. ``lanes``: the researcher's account each channel is opened
+    as, per lane (:func:`mystery.collect.run.lanes`: a runner serving several accounts of a
+    channel opens that channel once per account, each with its own credentials), and only
+    those channels; by default one lane of every channel, as its first account.
     """
     # Hand-logged channels have no automatic channel: 'mystery log' records them.
-    automated = {n: c for n, c in study.channels.items()
-                 if n not in HAND_LOGGED_CHANNELS and (accounts is None or n in accounts)}
-    accounts = accounts or {}
+    if lanes is None:
+        lanes = [{n: c.account_names[0] for n, c in study.channels.items()}]
+    lanes = [{n: a for n, a in lane.items() if n not in HAND_LOGGED_CHANNELS}
+             for lane in lanes]
+    automated = {n: study.channels[n] for lane in lanes for n in lane}
     uses_sandbox = [n for n, c in automated.items() if c.is_sandbox]
     uses_real = [n for n, c in automated.items() if not c.is_sandbox]
     if uses_sandbox and uses_real:
@@ -248,7 +267,7 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
     server = None
     clock: Clock | None = None
     world_id: str | None = None
-    channels: dict[str, Channel] = {}
+    opened: list[Lane] = []
     url = sandbox_url.rstrip("/") if sandbox_url else None
     try:
         if uses_sandbox:
@@ -272,29 +291,32 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
                         "can never come. Start the study again with a new store (--db), or "
                         "keep one 'mystery sandbox' running while a study resumes"
                     )
-                served = {n: accounts.get(n, c.account_names[0]) for n, c in automated.items()}
-                clock = RemoteSandboxClock(url, " ".join(f"{n}:{a}" for n, a in
-                                                         sorted(served.items())))
+                # Named by every account it serves: a restart for the same ones replaces it.
+                served = sorted({f"{n}:{a}" for lane in lanes for n, a in lane.items()})
+                clock = RemoteSandboxClock(url, " ".join(served))
         else:
             clock = RealClock()
-        refused: dict[str, AuthError] = {}
-        for name, config in automated.items():
-            base = url if config.is_sandbox and url else config.endpoint
-            account = accounts.get(name, config.account_names[0])
-            channels[name] = _make_channel(name, account, study, base, config.is_sandbox,
-                                           timeout)
-            try:
-                _open(name, channels[name], on_notice, sleep)
-            except AuthError as exc:
-                channels.pop(name).close()
-                refused[name] = exc
-        if refused and not channels:
-            raise next(iter(refused.values()))
-        yield Connection(channels, clock, url, {n: str(e) for n, e in refused.items()},
-                         world_id)
+        refused: list[AuthError] = []
+        for lane in lanes:
+            opened.append(Lane({}))
+            for name, account in lane.items():
+                config = study.channels[name]
+                base = url if config.is_sandbox and url else config.endpoint
+                channel = _make_channel(name, account, study, base, config.is_sandbox, timeout)
+                opened[-1].channels[name] = channel
+                try:
+                    _open(name, channel, on_notice, sleep)
+                except AuthError as exc:
+                    opened[-1].channels.pop(name).close()
+                    opened[-1].stopped[name] = str(exc)
+                    refused.append(exc)
+        if refused and not any(o.channels for o in opened):
+            raise refused[0]
+        yield Connection(opened, clock, url, world_id)
     finally:
-        for channel in channels.values():
-            channel.close()
+        for lane_opened in opened:
+            for channel in lane_opened.channels.values():
+                channel.close()
         if isinstance(clock, RemoteSandboxClock):
             clock.close()
         if server is not None:

@@ -25,6 +25,7 @@ from mystery.clock import iso
 from mystery.collect.handoff import post_id_from_url
 from mystery.errors import MysteryError
 from mystery.store.connection import Db
+from mystery.store.reads import marks
 from mystery.store.rows import PROBE_COLS, ProbeRow, opt_time, probe_row
 from mystery.store.store import Store
 from mystery.study.model import Study
@@ -62,9 +63,10 @@ class Ledger:
         if channel is not None:  # the served account's, like the store's other reads
             sql += " AND p.channel = ?"
             args.append(channel)
-            if channel in self.store.serving:
-                sql += " AND p.account = ?"
-                args.append(self.store.serving[channel])
+            served = self.store.serving.get(channel, ())
+            if served:
+                sql += f" AND p.account IN ({marks(list(served))})"
+                args.extend(served)
         rows = self.store.db.execute(sql + " ORDER BY p.planned_at, p.id", args)
         n = len(PROBE_COLS.split(","))
         return [

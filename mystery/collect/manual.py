@@ -58,6 +58,12 @@ class HandPosting:
         self.confirm = confirm
         self.ledger = Ledger(store)
         self._shown: set[str] = set()  # manual probes shown by this runner
+        # Whether anything can wait for a person in this run: a ``manual`` channel, or what an
+        # earlier run left in the ledger (the mode may have changed since). Else the ledger
+        # stays empty all run long ('mystery sent' refuses any other mode) and is not read
+        # three times a pass: on PostgreSQL each read is a round trip, a sixth of a pass's.
+        self.by_hand = (any(study.channels[n].send_mode == "manual" for n in pacing.channels)
+                        or bool(self.ledger.waiting()))
 
     def due(self, probe: ProbeRow, grace_until: datetime | None = None) -> DueProbe:
         post = outgoing(self.study, probe)
@@ -75,6 +81,8 @@ class HandPosting:
 
     def shown(self) -> dict[str, Awaiting]:
         """Waiting probes that were shown (by this runner or an earlier one), by id."""
+        if not self.by_hand:
+            return {}
         return {a.probe.id: a for a in self.ledger.waiting() if a.shown_at is not None}
 
     def show(self, probe: ProbeRow, state: ChannelState, now: datetime,
@@ -100,7 +108,7 @@ class HandPosting:
     def wake_times(self, name: str, state: ChannelState, now: datetime) -> list[datetime]:
         """When the channel's waiting probes next need a pass: the next look for their posts,
         and the end of each grace window."""
-        waiting = self.ledger.waiting(name)
+        waiting = self.ledger.waiting(name) if self.by_hand else []
         if not waiting:
             return []
         return [state.detect.at or now,
@@ -109,7 +117,7 @@ class HandPosting:
     def look(self, name: str, state: ChannelState, now: datetime) -> bool:
         """Look for the channel's hand-made posts if it is time to. False when the platform
         could not be asked, so that the channel is not polled blind."""
-        waiting = self.ledger.waiting(name)
+        waiting = self.ledger.waiting(name) if self.by_hand else []
         if waiting and self._detect_due(state, waiting, now):
             return self._detect(state, waiting, now)
         return True

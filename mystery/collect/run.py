@@ -9,13 +9,13 @@ Usable from Python exactly as the CLI uses it::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mystery.collect.connect import connect, world_start
+from mystery.collect.connect import Lane, connect, world_start
 from mystery.collect.handoff import DueProbe
 from mystery.collect.progress import Progress
 from mystery.collect.runner import Runner, RunResult
@@ -55,13 +55,15 @@ def run_study(
     live: bool = False,
     on_due: Callable[[DueProbe], None] = _noop,
     confirm: Callable[[DueProbe], bool] | None = None,
-    account: str | None = None,
+    account: str | Sequence[str] | None = None,
 ) -> tuple[LoadedStudy, RunResult]:
     """Run (or resume) a study until every probe is settled; ``once`` does a single pass.
 
-    ``account`` runs only the probes of that researcher account (``mystery run --account``),
-    on every channel that lists it; a study with several accounts on a channel needs it, one
-    runner per account (:func:`served_accounts`).
+    By default the run serves every researcher account of the study: a team study with
+    several accounts on a channel is run by this one runner, each account posting and reading
+    its own mentions. ``account`` runs only the probes of that researcher account, or those
+    accounts (``mystery run --account``), on every channel that lists it: one runner per
+    researcher (:func:`served_accounts`).
 
     Holds the study's lock throughout (one runner per study; a lock left by a dead runner is
     taken over, with a notice). ``timeout`` bounds each platform request, in seconds;
@@ -94,12 +96,18 @@ def run_study(
 
         # A team the sandbox cannot emulate is refused before anything is written.
         WorldSpec.from_study(study, world_start(study))
-    if team and sandbox_url is None:
+    # Accounts served by other runners would need this runner's world and clock, which an
+    # in-process sandbox (gone when its runner stops) cannot give them.
+    shared = [n for n in team if accounts.get(n, ()) != study.channels[n].account_names]
+    if shared and sandbox_url is None:
+        names = study.channels[shared[0]].account_names
+        serving = ", ".join(accounts.get(shared[0], ())) or "none of them"
         raise SandboxError(
-            f"channels.{team[0]} lists several accounts in the sandbox: their runners take "
-            "turns on one world and one clock, which an in-process sandbox (gone when its "
-            "runner stops) cannot give them. Start 'mystery sandbox' and pass its URL with "
-            "--sandbox-url to each runner"
+            f"channels.{shared[0]} lists several accounts in the sandbox ({', '.join(names)}) "
+            f"and this runner serves {serving}: the other accounts' runners would take turns "
+            "on one world and one clock, which an in-process sandbox (gone when its runner "
+            "stops) cannot give them. Serve them all from this runner (drop --account), or "
+            "start 'mystery sandbox' and pass its URL with --sandbox-url to each runner"
         )
     plan = make_plan(study)
     path = store_path(loaded, db)
@@ -112,46 +120,64 @@ def run_study(
                            until=until, on_due=on_due, confirm=confirm, accounts=accounts)
 
 
-def served_accounts(study: Study, account: str | None) -> dict[str, str]:
-    """The account a runner serves on each channel (channel → account): ``account`` on every
-    channel that lists it, or, without one, each channel's only account.
+def served_accounts(study: Study,
+                    account: str | Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """The accounts a runner serves on each channel (channel → accounts, in the study file's
+    order): without ``account``, every account of every channel (one runner for all of a
+    team's accounts); with it (``--account``, which may be repeated), those accounts on every
+    channel that lists them (one runner per researcher, each from their own machine).
 
-    Why one account per channel and runner: each account posts, reads its mentions and keeps
-    its cursor on its own, as each researcher of a team does from their own machine; and a
-    runner never touches another account's probes (:meth:`~mystery.store.store.Store.serve`).
-    Raises :class:`MysteryError` for an account the study does not have, and for a channel
-    with several accounts when none is named, before anything is written."""
+    Whichever the form, each account posts, reads its own mentions and keeps its own cursor,
+    and a runner never touches the probes of an account it does not serve
+    (:meth:`~mystery.store.store.Store.serve`). Raises :class:`MysteryError` for an account the
+    study does not have, before anything is written."""
     listed = {name: config.account_names for name, config in study.channels.items()}
+    if account is None or (not isinstance(account, str) and not account):
+        return dict(listed)
     every = ", ".join(f"{name}: {', '.join(names)}" for name, names in listed.items())
-    if account is None:
-        several = [name for name, names in listed.items() if len(names) > 1]
-        if several:
-            names = listed[several[0]]
+    served: dict[str, tuple[str, ...]] = {}
+    for asked in [account] if isinstance(account, str) else account:
+        wanted = asked.strip().lstrip("@").casefold()
+        found = {name: n for name, names in listed.items() for n in names
+                 if n.casefold() == wanted}
+        if not found:
             raise MysteryError(
-                f"channels.{several[0]} lists {len(names)} accounts ({', '.join(names)}): a "
-                "runner serves one of them; start one runner per account, e.g. 'mystery run "
-                f"STUDY --account {names[0]}'"
+                f"--account {asked}: the study has no such account; its accounts are {every} "
+                "(the study file's account or accounts keys)"
             )
-        return {name: names[0] for name, names in listed.items()}
-    wanted = account.strip().lstrip("@")
-    served = {name: next(n for n in names if n.casefold() == wanted.casefold())
-              for name, names in listed.items()
-              if any(n.casefold() == wanted.casefold() for n in names)}
-    if not served:
-        raise MysteryError(
-            f"--account {account}: the study has no such account; its accounts are {every} "
-            "(the study file's account or accounts keys)"
-        )
-    return served
+        for name, n in found.items():
+            if n not in served.get(name, ()):
+                served[name] = (*served.get(name, ()), n)
+    # In the study file's order, whatever the order of the --account options.
+    return {name: tuple(n for n in names if n in served[name])
+            for name, names in listed.items() if name in served}
 
 
-def check_credentials(study: Study, accounts: dict[str, str]) -> None:
+def lanes(served: Mapping[str, tuple[str, ...]]) -> list[dict[str, str]]:
+    """The served accounts dealt out one per channel (channel → account), each lane for one
+    :class:`~mystery.collect.runner.Runner`: the first account of every channel, then the
+    second of each channel that has one, and so on. Why lanes rather than one runner keyed by
+    (channel, account): a lane is exactly what a runner serving one account per channel always
+    was, so one runner for a team is several of those stepped together on one clock
+    (:mod:`mystery.collect.together`), and a one-account study has a single lane."""
+    widest = max((len(names) for names in served.values()), default=0)
+    return [{name: names[i] for name, names in served.items() if i < len(names)}
+            for i in range(widest)]
+
+
+def account_pairs(served: Mapping[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    """Every (channel, account) served: what a runner takes a lease on."""
+    return [(name, account) for name, names in served.items() for account in names]
+
+
+def check_credentials(study: Study, accounts: Mapping[str, tuple[str, ...]]) -> None:
     """A channel with several accounts needs each served account's own keys: falling back on
     the channel's plain key would post every account's probes from one account. Checked
-    before anything is written; a one-account channel is checked when it opens, as always."""
+    before anything is written, for every account the runner serves; a one-account channel is
+    checked when it opens, as always."""
     from mystery import credentials
 
-    for name, account in accounts.items():
+    for name, account in account_pairs(accounts):
         config = study.channels[name]
         if (name in credentials.CHANNEL_KEYS and not config.is_sandbox
                 and len(config.account_names) > 1 and credentials.missing(name, account)):
@@ -190,7 +216,7 @@ def _run_locked(
     until: datetime | None,
     on_due: Callable[[DueProbe], None],
     confirm: Callable[[DueProbe], bool] | None,
-    accounts: dict[str, str],
+    accounts: dict[str, tuple[str, ...]],
 ) -> tuple[LoadedStudy, RunResult]:
     study = loaded.study
     with open_or_discard(path) as store:
@@ -211,12 +237,14 @@ def _run_locked(
 
 
 def hold_leases(held: ExitStack, store: Store, address: PostgresAddress,
-                accounts: dict[str, str], on_notice: Callable[[str], None]) -> None:
-    """Several runners on one PostgreSQL study: hold the served accounts' leases for the run
-    (:mod:`mystery.store.leases`), and fence every send with them."""
+                accounts: Mapping[str, tuple[str, ...]],
+                on_notice: Callable[[str], None]) -> None:
+    """Several runners on one PostgreSQL study: hold every served account's lease for the run
+    (:mod:`mystery.store.leases`; all of them or none), and fence every send and every poll's
+    commit with them."""
     from mystery.store.leases import Leases
 
-    leases = held.enter_context(Leases(address, accounts))
+    leases = held.enter_context(Leases(address, account_pairs(accounts)))
     store.lease_holder = leases.holder
     store.lease_lost = leases.check
     for who in leases.taken_over:
@@ -238,25 +266,54 @@ def _run_open(
     until: datetime | None,
     on_due: Callable[[DueProbe], None],
     confirm: Callable[[DueProbe], bool] | None,
-    accounts: dict[str, str],
+    accounts: dict[str, tuple[str, ...]],
 ) -> tuple[LoadedStudy, RunResult]:
     study = loaded.study
     in_process_sandbox = sandbox_url is None and bool(study.sandbox_channels)
     history = sandbox_history(store, study) if in_process_sandbox and not new else None
     sent_to = store.meta(SANDBOX_WORLD) if sent and not in_process_sandbox else None
+    served = lanes(accounts)
     with connect(study, sandbox_url=sandbox_url, timeout=timeout, history=history,
-                 sent_to=sent_to, on_notice=on_notice, accounts=accounts) as connection:
+                 sent_to=sent_to, on_notice=on_notice, lanes=served) as connection:
         if connection.world_id is not None and connection.world_id != sent_to:
             store.set_meta({SANDBOX_WORLD: connection.world_id})
-        for name, why in connection.stopped.items():
-            on_notice(f"{name}: stopped: {why}")
-        runner = Runner(
-            study, store, connection.channels, connection.clock,
-            on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
-            stopped=connection.stopped, on_due=on_due, confirm=confirm,
-            accounts=accounts,
-        )
-        return loaded, runner.run(once=once, until=until)
+        runners = []
+        for lane, opened in zip(served, connection.lanes, strict=True):
+            for name, why in opened.stopped.items():
+                on_notice(f"{_lane_name(name, lane, accounts)}: stopped: {why}")
+            runners.append(Runner(
+                study, store.serving_only(lane), opened.channels, connection.clock,
+                on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
+                stopped=opened.stopped, on_due=on_due, confirm=confirm, accounts=lane,
+            ))
+        _share_spend(connection.lanes)
+        if len(runners) == 1:
+            return loaded, runners[0].run(once=once, until=until)
+        from mystery.collect.together import run_together
+
+        names = [{n: _lane_name(n, lane, accounts) for n in lane} for lane in served]
+        return loaded, run_together(runners, names, once=once, until=until,
+                                    on_progress=on_progress)
+
+
+def _share_spend(opened: Sequence[Lane]) -> None:
+    """A paid channel's budget is the study's, not one account's: the lanes of one channel
+    keep one ledger (the first lane's, restored from the store), so that three accounts stop
+    together when their spend reaches ``budget_usd``, not at three times it."""
+    from mystery.channels.base import Billed
+
+    ledgers: dict[str, Billed] = {}
+    for lane in opened:
+        for name, channel in lane.channels.items():
+            if isinstance(channel, Billed):
+                channel.spend = ledgers.setdefault(name, channel).spend
+
+
+def _lane_name(channel: str, lane: Mapping[str, str],
+               accounts: Mapping[str, tuple[str, ...]]) -> str:
+    """How a message names a lane's channel: ``x as shopper_b`` where the runner serves
+    several accounts there, plain ``x`` where one."""
+    return f"{channel} as {lane[channel]}" if len(accounts.get(channel, ())) > 1 else channel
 
 
 SANDBOX_WORLD = "sandbox_world"
@@ -273,7 +330,7 @@ def sandbox_history(store: Store, study: Study) -> History | None:
     now = store.last_instant(channels)
     if now is None:
         return None
-    posts = [SentPost(p.channel, p.message_id or "", text, p.sent_at or now, p.id)
+    posts = [SentPost(p.channel, p.message_id or "", text, p.sent_at or now, p.id, p.account)
              for p, text in store.sent_in_order(channels)]
     replies = [SeenReply(r.channel, r.message_id, r.created_at)
                for r in store.replies() if r.channel in channels]

@@ -93,10 +93,12 @@ class Runner:
         confirm: Callable[[DueProbe], bool] | None = None,
         accounts: Mapping[str, str] | None = None,
     ) -> None:
-        """``accounts``: the researcher's account each channel runs as (one per channel; see
-        :func:`mystery.collect.run.served_accounts`; by default each channel's first), and
-        the store is made to serve the same (:meth:`~mystery.store.store.Store.serve`), so a
-        runner never touches another account's probes. ``stopped`` names channels of the study
+        """``accounts``: the researcher's account each channel runs as (one per channel, a
+        lane: :func:`mystery.collect.run.lanes`; by default each channel's first), and the
+        store is made to serve the same (:meth:`~mystery.store.store.Store.serve`), so a
+        runner never touches another account's probes. A run serving several accounts of a
+        channel has one runner per lane, each on its own view of the store
+        (:mod:`mystery.collect.together`). ``stopped`` names channels of the study
         that could not even be opened (and why): reported with the result, and a study with
         probes on them is not finished.
 
@@ -120,35 +122,29 @@ class Runner:
         self._waits: dict[str, tuple[str, datetime]] = {}  # held back: channel, look again at
         self._held: dict[str, str] = {}  # due probes a safeguard holds back, and their channel
         self._told: dict[str, str] = {}  # the hold last announced per probe (no repeats)
-        self._budget = Budget(study, store, self._pacing)
+        self.budget = Budget(study, store, self._pacing)
 
     # -- the loop --------------------------------------------------------------------------
 
     def run(self, *, once: bool = False, until: datetime | None = None) -> RunResult:
         """Run until every probe is settled (one pass with ``once``; with ``until``, stop
         before the clock would pass that instant)."""
-        passes = 0
-        self._budget.keep()  # a budget already spent by earlier runs: not one more request
-        while True:
-            self._still_serving()
-            passes += 1
-            self.step()
-            if self._all_settled() or once or not self._live_channels():
-                break
-            wake = self._next_event()
-            if wake is None or (until is not None and wake.at > until):
-                break
-            self.on_progress(self._progress(wake))
-            self._sleep_until(wake.at)
-        self._budget.keep(final=True)
-        counts = self.store.counts()
-        self.on_progress(self._progress(None, final=True))  # a display ends on these counts
+        from mystery.collect.together import run_together
+
+        return run_together([self], once=once, until=until, on_progress=self.on_progress)
+
+    def result(self, counts: Counts, passes: int,
+               names: Mapping[str, str] | None = None) -> RunResult:
+        """What this runner did in a run of ``passes`` that ended on ``counts``; ``names`` says
+        how to name a stopped channel (``x as shopper_b``, for one lane of several)."""
+        names = names or {}
+        stopped = {**self._failed_to_open,
+                   **{n: s.stopped for n, s in self._channels.items() if s.stopped}}
         return RunResult(
             counts=counts,
-            finished=self._all_settled(everywhere=True),
+            finished=self.all_settled(everywhere=True),
             passes=passes,
-            stopped={**self._failed_to_open,
-                     **{n: s.stopped for n, s in self._channels.items() if s.stopped}},
+            stopped={names.get(n, n): why for n, why in stopped.items()},
             requests=sum(s.channel.requests for s in self._channels.values()),
             retries=self._pacing.retries,
             skipped=sum(s.channel.skipped for s in self._channels.values()),
@@ -164,7 +160,7 @@ class Runner:
             return None
         return probe.brand, lambda: self._guards.hold(probe, now)
 
-    def _still_serving(self) -> None:
+    def still_serving(self) -> None:
         """Stop, with the reason, once this runner lost its accounts' lease (PostgreSQL): it
         may neither send (the store's fence refuses anyway) nor poll, which would move a cursor
         that is now another runner's."""
@@ -172,7 +168,7 @@ class Runner:
         if why is not None:
             raise StoreLockedError(why)
 
-    def _sleep_until(self, at: datetime) -> None:
+    def sleep_until(self, at: datetime) -> None:
         """The clock's sleep; on the wall clock in slices of at most :data:`LEASE_LOOK`, so
         that a lost lease stops a runner waiting hours for its next probe within seconds."""
         if not isinstance(self.clock, RealClock):
@@ -180,7 +176,7 @@ class Runner:
             return
         while (now := self.clock.now()) < at:
             self.clock.sleep_until(min(at, now + LEASE_LOOK))
-            self._still_serving()
+            self.still_serving()
 
     def step(self) -> None:
         """One pass at the present instant: check uncertain sends, send (or show, or ask
@@ -210,11 +206,11 @@ class Runner:
                 hold = self._hand.show(probe, sender, now, self._brand_check(probe, now))
                 if hold is not None:
                     self._hold(probe, hold, sender, now)
-            elif not self._budget.affordable(probe, sender):
+            elif not self.budget.affordable(probe, sender):
                 continue
             elif mode == "auto" or self._confirmed(probe):
                 self._send(probe, sender, now)
-        self._still_serving()  # the lease may have been lost while sending: read nothing
+        self.still_serving()  # the lease may have been lost while sending: read nothing
         blind: set[str] = set()  # channels whose hand-made posts we could not look for
         for name, state in self._live():
             if not self._hand.look(name, state, now):
@@ -228,9 +224,9 @@ class Runner:
                 state.poll.at = None  # nothing to wait for: poll again once a probe goes out
                 continue
             self._poller.poll(name, state, now)
-        self._budget.keep()
+        self.budget.keep()
 
-    def _progress(self, wake: Event | None, *, final: bool = False) -> Progress:
+    def progress(self, wake: Event | None, *, final: bool = False) -> Progress:
         """The facts of this moment for ``on_progress``: only what the runner holds in memory
         is gathered here; counts are read from the store if and when the display asks."""
         now = self.clock.now()
@@ -248,18 +244,18 @@ class Runner:
     def _live(self) -> list[tuple[str, ChannelState]]:
         return self._pacing.live()
 
-    def _live_channels(self) -> list[str]:
+    def live_channels(self) -> list[str]:
         return [n for n, _ in self._live()]
 
     def _uncertain(self, name: str) -> bool:
         return self.store.any_in(("sending",), [name])
 
-    def _all_settled(self, everywhere: bool = False) -> bool:
+    def all_settled(self, everywhere: bool = False) -> bool:
         channels = ([*self._channels, *self._failed_to_open] if everywhere
-                    else self._live_channels())
+                    else self.live_channels())
         return not self.store.any_in(("planned", "sending", "sent"), channels)
 
-    def _next_event(self) -> Event | None:
+    def next_event(self) -> Event | None:
         """The earliest thing left to do: never later than an event not yet done. Labelled
         (what, where, which probe) so that a display can say what the run is waiting for."""
         now = self.clock.now()

@@ -58,6 +58,7 @@ class SentPost:
     text: str  # exactly what the platform received
     at: datetime  # the platform's time of it
     label: str = ""  # how messages name it (the probe id)
+    account: str = ""  # the researcher's account that posted it (a study with several)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +118,16 @@ def replay(world: World, history: History) -> None:
 def _post(world: World, post: SentPost) -> str:
     """Make ``post`` as the platform's API makes a probe; the id the platform gives it."""
     if post.channel == "x":
-        return str(world.create_post(world.researcher.id, post.text).id)
+        return str(world.create_post(world.researcher_named(post.account).id, post.text).id)
     net = world.network(post.channel)
+    author = net.acting(post.account)  # the account that posted it (a study with several)
     if post.channel == "mastodon":
-        return str(publish_status(net, post.text, None, MASTODON_VISIBILITY).key)
+        return str(publish_status(net, post.text, None, MASTODON_VISIBILITY, author).key)
     if post.channel == "bluesky":
         mentioned, facets = mention_facets(net, post.text)
         record = {"$type": POST, "text": post.text, "createdAt": iso(post.at), "facets": facets}
         rkey = post.message_id.rsplit("/", 1)[-1]
-        return uri_of(publish(net, post.text, mentioned, None, record, rkey))
+        return uri_of(publish(net, post.text, mentioned, None, record, rkey, author))
     raise WorldError(f"the sandbox has no channel {post.channel!r}")
 
 

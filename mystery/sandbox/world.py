@@ -228,7 +228,11 @@ class World:
         :attr:`researcher`. Tokens are not secrets in the sandbox."""
         _, _, token = authorization.partition(" ")
         prefix, _, name = token.strip().partition(":")
-        found = self._team.get(name.casefold()) if prefix == "sandbox" else None
+        return self.researcher_named(name) if prefix == "sandbox" else self.researcher
+
+    def researcher_named(self, name: str) -> Account:
+        """The researcher's X account ``name`` (a study with several), else :attr:`researcher`."""
+        found = self._team.get(name.casefold())
         return found if found is not None else self.researcher
 
     def is_researcher(self, user_id: str) -> bool:

@@ -1,10 +1,11 @@
 """Several runners on one PostgreSQL study: each holds a lease on the accounts it serves.
 
 A team runs one study from several machines, one runner per researcher account
-(``mystery run STUDY --db postgresql://… --account shopper_a``). Each probe belongs to one
+(``mystery run STUDY --db postgresql://… --account shopper_a``), or from one runner for all of
+its accounts (``mystery run STUDY --db postgresql://…``), or a mix. Each probe belongs to one
 account, and only the runner holding that account's lease sends its probes, reads its mentions
 and moves its cursor: so there is one poller per account, and no probe is ever in two runners'
-hands.
+hands. A runner takes the leases of all the accounts it serves in one transaction, or none.
 
 How a lease is held and lost:
 
@@ -22,7 +23,10 @@ How a lease is held and lost:
   (DESIGN.md rule 3), so an uncertain send is reconciled, never repeated;
 - every send is fenced: the intent to send is recorded only while this runner still holds the
   probe's lease (:meth:`~mystery.store.store.Store.begin_send`), so a runner that was silent
-  past its lease (a suspended laptop) and wakes up sends nothing.
+  past its lease (a suspended laptop) and wakes up sends nothing; and so is every poll's
+  commit (:meth:`~mystery.store.store.Store.record_poll`): it records no reply and moves no
+  cursor of an account whose lease it lost, even between its last look at the lease and the
+  commit.
 
 Why the lease outlasts a send: :data:`LEASE` is longer than the longest a send may take (the
 runner's request timeout), so a runner whose lease lapsed mid-post has finished posting before
@@ -35,7 +39,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -80,14 +84,18 @@ def holder_name() -> str:
 
 
 class Leases:
-    """``with Leases(address, {"x": "shopper_a"}) as leases:`` serves those accounts.
+    """``with Leases(address, {"x": "shopper_a"}) as leases:`` serves those accounts; a runner
+    serving several accounts of a channel passes (channel, account) pairs instead,
+    ``[("x", "shopper_a"), ("x", "shopper_b")]``, and gets every lease or none.
 
     ``taken_over`` lists the runners whose lapsed leases this one took, to be told about."""
 
-    def __init__(self, address: PostgresAddress, accounts: Mapping[str, str],
+    def __init__(self, address: PostgresAddress,
+                 accounts: Mapping[str, str] | Iterable[tuple[str, str]],
                  lease: float = LEASE, heartbeat: float = HEARTBEAT) -> None:
         self.address = address
-        self.accounts = sorted(accounts.items())
+        self.accounts = sorted(set(accounts.items() if isinstance(accounts, Mapping)
+                                   else accounts))
         self.lease = lease
         self.heartbeat = heartbeat
         self.holder = holder_name()
@@ -218,6 +226,12 @@ FENCE = (f"SELECT 1 FROM leases l JOIN probes p ON p.channel = l.channel "
          "FOR SHARE OF l")
 """Whether this runner still holds the lease of a probe's account (inside the send's
 transaction: a runner taking the account over waits for it, or it for them)."""
+
+POLL_FENCE = ("SELECT 1 FROM leases WHERE channel = ? AND account = ? AND holder = ? "
+              f"AND expires_at > {NOW} FOR SHARE")
+"""Whether this runner still holds the lease of the account it polled, inside the poll's
+transaction: a runner that lost the lease after its last look records nothing, so the cursor
+of an account another runner now serves moves only by that runner's polls."""
 
 
 def runners(db: PgConnection) -> list[RunnerRow]:

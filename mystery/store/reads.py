@@ -9,8 +9,10 @@ analysis reads through :func:`mystery.timings.export.timing_rows`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from copy import copy
 from datetime import datetime, timedelta
+from typing import Self
 
 from mystery.clock import iso, parse_iso
 from mystery.errors import StoreError
@@ -66,25 +68,38 @@ class StoreReads:
     def __init__(self, db: Db, path: StoreAddress) -> None:
         self.db = db
         self.path = path
-        # The account served on each channel (channel → account) when a runner serves some
-        # accounts only (``mystery run --account``); empty: every probe. See :meth:`serve`.
-        self.serving: dict[str, str] = {}
+        # The accounts served on each channel (channel → accounts) when a runner serves some
+        # accounts only (one lane of a runner, ``mystery run --account``); empty: every
+        # probe. See :meth:`serve`.
+        self.serving: dict[str, tuple[str, ...]] = {}
 
-    def serve(self, accounts: Mapping[str, str]) -> None:
-        """Narrow the runner's queries to the probes of ``accounts`` (channel → the account
-        served there): a channel's probes due, sending, sent, open, expired or next planned,
-        and where a direct message belongs. Everything else (counts, exports, a brand's other
-        probes that the safeguards weigh) still sees the whole study. Why here rather than in
-        each caller: a runner that saw another account's ``sending`` probe would look for it on
-        its own timeline, not find it, and send it again."""
-        self.serving = dict(accounts)
+    def serve(self, accounts: Mapping[str, str | Sequence[str]]) -> None:
+        """Narrow the runner's queries to the probes of ``accounts`` (channel → the account,
+        or accounts, served there): a channel's probes due, sending, sent, open, expired or
+        next planned, and where a direct message belongs. Everything else (counts, exports, a
+        brand's other probes that the safeguards weigh) still sees the whole study. Why here
+        rather than in each caller: a runner that saw another account's ``sending`` probe would
+        look for it on its own timeline, not find it, and send it again."""
+        self.serving = {channel: (names,) if isinstance(names, str) else tuple(names)
+                        for channel, names in accounts.items()}
+
+    def serving_only(self, accounts: Mapping[str, str]) -> Self:
+        """This store, on the same connection, serving ``accounts`` instead: one per lane of
+        a runner that serves several accounts of a channel (:mod:`mystery.collect.together`),
+        each lane's queries narrowed to its own account, their transactions one after another
+        on one connection (no second SQLite writer, no second PostgreSQL session)."""
+        view = copy(self)
+        view.serve(accounts)
+        return view
 
     def _served(self) -> tuple[str, list[str]]:
         """The SQL condition (with its arguments) for the served accounts' probes."""
         if not self.serving:
             return "", []
-        terms = " OR ".join("(channel = ? AND account = ?)" for _ in self.serving)
-        return f" AND ({terms})", [v for pair in sorted(self.serving.items()) for v in pair]
+        items = sorted(self.serving.items())
+        terms = " OR ".join(f"(channel = ? AND account IN ({marks(list(names))}))"
+                            for _, names in items)
+        return f" AND ({terms})", [v for channel, names in items for v in (channel, *names)]
 
     # -- study -----------------------------------------------------------------------------
 

@@ -479,10 +479,14 @@ class Store(StoreReads):
         ``excluded`` (probe id, reason) are probes this poll found it cannot vouch for (their
         replies may lie beyond the platform's reach): they are flagged in the same commit, as
         the advanced cursor will never show the gap again. ``polled_through`` never goes back.
-        The cursor is ``account``'s: each account of a channel reads its own mentions.
+        The cursor is ``account``'s: each account of a channel reads its own mentions. On a
+        PostgreSQL study with several runners the commit is fenced by ``account``'s lease
+        (:data:`~mystery.store.leases.POLL_FENCE`): a runner that lost it records nothing.
         """
         new = 0
         with self.transaction() as db:
+            if self.lease_holder is not None:
+                self._still_polling(db, channel, account)
             for probe_id, reason in excluded:
                 self.exclude_in(db, probe_id, "reach", reason, now)
             for r in replies:
@@ -504,6 +508,17 @@ class Store(StoreReads):
                 (channel, account, cursor, iso(polled_through), iso(now)),
             )
         return new
+
+    def _still_polling(self, db: Db, channel: str, account: str) -> None:
+        from mystery.errors import StoreLockedError
+        from mystery.store.leases import POLL_FENCE
+
+        if db.execute(POLL_FENCE, (channel, account, self.lease_holder)).fetchone() is None:
+            raise StoreLockedError(
+                f"this runner lost its lease on {account} on {channel} before its poll was "
+                "recorded (it was silent longer than the lease, and another runner may have "
+                "taken the account over): it records and sends nothing more. Run it again to "
+                "resume safely")
 
     def record_edits(self, channel: str, message_ids: Iterable[str], probe_id: str) -> None:
         """Every id of an edited probe's versions (its edit history): replies to any of them

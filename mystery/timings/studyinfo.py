@@ -23,11 +23,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mystery.errors import ImportFileError, Problem
 from mystery.hours import Window, format_hours, holiday_dates, parse_hours
-from mystery.study.load import LoadedStudy
+
+if TYPE_CHECKING:  # publish reads study.json without the study package (pydantic, TOML)
+    from mystery.study.load import LoadedStudy
 
 FILE_NAME = "study.json"
 FORMAT = 1

@@ -48,6 +48,30 @@ def test_logrank_equals_scipy_on_random_censored_pairs_with_ties() -> None:
         assert change.logrank_p(by[(group, True)], again) == got
 
 
+def test_many_tests_in_one_pass_equal_each_test_alone_to_the_last_bit() -> None:
+    """A series runs its thousands of tests in one pass: each p must be the very float of its
+    test run alone, whatever the pairs beside it (empty, all censored, ties across pairs)."""
+    rng = np.random.default_rng(11)
+
+    def random_sample() -> change.Sample:
+        n = int(rng.integers(0, 25))
+        answered = rng.random(n) < 0.6
+        times = np.where(answered, rng.integers(1, 30, n), rng.choice([20, 30], n))
+        return change.sample(times.astype(float), answered)
+
+    pairs = [(random_sample(), random_sample()) for _ in range(300)]
+    pairs.append((change.sample([5.0, 9.0], [False, False]), change.sample([7.0], [False])))
+    together = change.logrank_many(pairs)
+    alone = [change.logrank_many([pair])[0] for pair in pairs]
+    assert together == alone
+    assert any(p is None for p in together) and sum(p is not None for p in together) > 200
+    for (x, y), p in zip(pairs[:40], together, strict=False):
+        if p is not None:  # and each is the test SciPy computes
+            expected = stats.logrank(stats.CensoredData.right_censored(x.times, ~x.events),
+                                     stats.CensoredData.right_censored(y.times, ~y.events))
+            assert p == pytest.approx(float(expected.pvalue), rel=1e-9, abs=1e-15)
+
+
 def test_logrank_is_empty_when_undefined() -> None:
     answered = change.sample([1.0, 2.0], [True, False])
     nobody = change.sample([9.0], [False])

@@ -228,3 +228,28 @@ def test_groupings_summarised_together_equal_each_alone(
         assert table.sort(by).equals(metrics.median_ack(t, by).sort(by)), by
     with pytest.raises(ValueError, match="cannot be grouped"):
         metrics.summarise_many(t, b, [["series"], ["series", "no_such_key"]])
+
+
+def test_a_mean_is_the_same_float_whatever_order_the_probes_come_in() -> None:
+    """Means are sums over many probes, and a float sum depends on the order polars' threads
+    add it up in: the same timings once gave a mean of 136.474447 minutes and once 136.474448
+    (the exact mean sat on the tie). Summed as whole milliseconds, every order gives the same
+    float, which a CSV cell of six decimals needs."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 200_000
+    df = pl.DataFrame({
+        "study": "s", "series": "s", "year": 2026,
+        "brand": [f"b{i % 400:03d}" for i in range(n)], "sector": None, "country": None,
+        "channel": "x", "question": None,
+        "sent_at": datetime(2026, 3, 2, tzinfo=UTC),
+        "ack_seconds": rng.integers(1, 604_800_000, n) / 1000,
+        "resolution_seconds": None, "status": "answered", "cutoff_seconds": 604_800.0,
+        "account": None,
+    }, schema=timings.full_schema())
+    expected = metrics.summarise(df, brandrows.empty(), ["brand"])["mean_ack_seconds"]
+    for seed in range(4):
+        shuffled = df.sample(fraction=1.0, shuffle=True, seed=seed)
+        got = metrics.summarise(shuffled, brandrows.empty(), ["brand"])["mean_ack_seconds"]
+        assert got.to_list() == expected.to_list()

@@ -59,3 +59,22 @@ def test_a_spent_budget_stops_the_channel_and_a_raised_one_resumes(
         total = Spend(**json.loads(store.meta("spend:x") or "{}"))
         assert all(p.sent_at is not None for p in store.probes())
     assert total.posts == 6 and total.owned_reads >= 6  # counted across both runs
+
+
+def test_one_runner_for_several_accounts_keeps_one_budget(
+        tmp_path: Path, sandbox: SandboxServer) -> None:
+    """Three accounts served by one runner spend from the study's one budget: they stop
+    together at it, not each at it."""
+    data = budgeted("0.05")
+    x = {k: v for k, v in data["channels"]["x"].items() if k != "account"}
+    data["channels"]["x"] = {**x, "accounts": ["res_a", "res_b", "res_c"]}
+    path = write_study(tmp_path, data, "budgeted.toml")
+    result = CliRunner().invoke(app, ["run", str(path), "--sandbox-url", sandbox.url,
+                                      "--quiet", "--no-report"])
+    assert result.exit_code == 1, result.output
+    assert "channel x as res_a stopped: the budget is spent" in result.output
+    with Store.open(path.with_suffix(".db"), create=False) as store:
+        saved = Spend(**json.loads(store.meta("spend:x") or "{}"))
+        sent = sum(1 for p in store.probes() if p.sent_at is not None)
+    assert sent == saved.posts == sandbox.stats.snapshot()["POST /2/tweets"] == 3
+    assert saved.total_usd <= Decimal("0.05") < saved.total_usd + Decimal("0.015")

@@ -6,6 +6,7 @@ as X does while a researcher's laptop reboots. Imported as ``tests.crash.crash_h
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -111,3 +112,30 @@ def standalone_sandbox(*options: str) -> Iterator[str]:
 def run_command(study: Path, url: str, db: Path) -> list[str]:
     return [PYTHON, "-m", "mystery", "run", str(study), "--db", str(db), "--sandbox-url", url,
             "--quiet", "--no-report"]
+
+
+@contextmanager
+def sigint_heard() -> Iterator[None]:
+    """Children inherit an ignored SIGINT (a test run from a background job) and Python then
+    leaves it ignored: let them hear Ctrl-C as a terminal's foreground job does."""
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if before is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, before)
+
+
+def hears_signals(runner: subprocess.Popen[str]) -> bool:
+    """Whether ``mystery`` has installed its SIGTERM handling (its first act), as the kernel
+    tells (Linux); elsewhere, assumed after a moment of start-up."""
+    status = Path(f"/proc/{runner.pid}/status")
+    if not status.exists():
+        time.sleep(0.5)
+        return True
+    for line in status.read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False

@@ -25,8 +25,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -50,7 +49,7 @@ from mystery.store.store import Store
 from mystery.study.load import load_study
 from mystery.timings.export import timing_rows
 from mystery.timings.schema import TimingRow
-from tests.crash.crash_helpers import PYTHON
+from tests.crash.crash_helpers import PYTHON, hears_signals, sigint_heard
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND = [PYTHON, "-m", "mystery", "run", "demo.toml"]
@@ -92,22 +91,8 @@ def _demo(folder: Path) -> Path:
     return folder
 
 
-@contextmanager
-def _sigint_heard() -> Iterator[None]:
-    """Children inherit an ignored SIGINT (a test run from a background job) and Python then
-    leaves it ignored: let them hear Ctrl-C as a terminal's foreground job does."""
-    before = signal.getsignal(signal.SIGINT)
-    if before is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        if before is signal.SIG_IGN:
-            signal.signal(signal.SIGINT, before)
-
-
 def _start(folder: Path) -> subprocess.Popen[str]:
-    with _sigint_heard():
+    with sigint_heard():
         return subprocess.Popen(COMMAND, cwd=folder, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
 
@@ -127,25 +112,12 @@ def _progress(db: Path) -> int:
     return int(row[0] or 0)
 
 
-def _hears_signals(runner: subprocess.Popen[str]) -> bool:
-    """Whether ``mystery`` has installed its SIGTERM handling (its first act), as the kernel
-    tells (Linux); elsewhere, assumed after a moment of start-up."""
-    status = Path(f"/proc/{runner.pid}/status")
-    if not status.exists():
-        time.sleep(0.5)
-        return True
-    for line in status.read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
-    return False
-
-
 def _wait_for(moment: Moment, runner: subprocess.Popen[str], db: Path) -> None:
     """Until the moment comes; a start-up moment comes at the latest after 2 s (a ``mystery``
     that never listens for SIGTERM must still be stopped, and fail the test)."""
     started = time.monotonic()
     while runner.poll() is None and time.monotonic() < started + 60:
-        if moment.progress is None and (_hears_signals(runner) or
+        if moment.progress is None and (hears_signals(runner) or
                                         time.monotonic() > started + 2):
             break
         if moment.progress is not None and _progress(db) >= moment.progress:
@@ -226,6 +198,9 @@ def test_the_demo_stopped_at_any_moment_ends_as_an_undisturbed_run(
         assert "Traceback" not in err, err
         if moment.stop is signal.SIGKILL:
             assert runner.returncode == -signal.SIGKILL, err
+        elif runner.returncode == 0:  # the stop came after the run had answered: it stands
+            assert "demo: finished: 66/66 probes sent" in err, (moment, err)
+            assert timings.read_bytes() == expected
         else:
             assert runner.returncode == 130, (moment, err)
             assert err.strip().endswith(INTERRUPTED), (moment, err)

@@ -24,9 +24,14 @@ from mystery.channels.bluesky import BlueskyChannel
 from mystery.channels.mastodon import MastodonChannel
 from mystery.cli import app
 from mystery.clock import parse_iso
-from mystery.collect.run import run_study
-from mystery.sandbox import SandboxControl, SandboxServer
+from mystery.collect.connect import world_start
+from mystery.collect.run import run_study, sandbox_history
+from mystery.collect.verify import mismatches
+from mystery.sandbox import SandboxControl, SandboxServer, World, WorldSpec
+from mystery.sandbox.inspection import ground_truth
+from mystery.sandbox.replay import replay
 from mystery.store.store import Store
+from mystery.study.load import load_study
 from mystery.timings.export import timing_rows
 from tests.studybuilder import study_data, write_study
 
@@ -207,3 +212,38 @@ def test_mastodon_accounts_on_two_instances_are_refused_before_anything_is_writt
     assert "the sandbox is one Mastodon instance" in result.output
     assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two.toml"]
+
+
+@pytest.mark.parametrize("channel", ["mastodon", "bluesky"])
+def test_one_runner_serves_both_accounts_in_the_in_process_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, channel: str
+) -> None:
+    """``mystery run STUDY`` without ``--account``: one runner, both accounts, the in-process
+    sandbox. Run again, the finished study rebuilds its world from the store, each probe
+    posted again by its own account (an id or a reply time that differs is refused)."""
+    monkeypatch.chdir(tmp_path)
+    accounts = ACCOUNTS[channel]
+    path = write_study(tmp_path, team_study(channel), "team.toml")
+    for _ in range(2):  # the second run resumes a finished study: the rebuilt world must match
+        result = CliRunner().invoke(app, ["run", str(path), "--quiet", "--no-report"])
+        assert result.exit_code == 0, result.output
+        assert "team-fedi: finished: 6/6 probes sent" in result.output
+    with Store.open(path.with_suffix(".db"), create=False) as store:
+        probes = store.probes()
+        study = load_study(path).study
+        history = sandbox_history(store, study)
+        assert history is not None
+        world = World()
+        world.configure(WorldSpec.from_study(study, world_start(study)))
+        replay(world, history)
+        truth = ground_truth(world)
+        assert mismatches(truth, store, channel=channel) == []
+        by_id = {p.id: p for p in probes}
+        authors = {p["id"]: p["author"] for p in truth["posts"]}
+        assert all(authors[p.message_id or ""] == p.account for p in probes)
+        threads = {r["id"]: r["conversation_id"] for r in truth["replies"]}
+        replies = store.replies()
+        assert replies
+        for reply in replies:
+            assert threads[reply.message_id] == by_id[reply.probe_id].message_id
+    assert Counter(p.account for p in probes) == {a: 3 for a in accounts}

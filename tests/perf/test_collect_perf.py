@@ -87,7 +87,7 @@ def test_one_read_request_per_poll_with_a_thousand_open_probes(tmp_path: Path) -
         sandbox.stats.reset()
         while not runner.run(once=True).finished:
             open_most = max(open_most, store.count(("sent",)))
-            wake = runner._next_event()
+            wake = runner.next_event()
             assert wake is not None
             clock.sleep_until(wake.at)
         mentions = sandbox.stats.snapshot().get("GET /2/users/:id/mentions", 0)

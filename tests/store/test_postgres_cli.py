@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from mystery.cli import app
-from mystery.collect.run import served_accounts
+from mystery.collect.run import account_pairs, served_accounts
 from mystery.store.address import PostgresAddress
 from mystery.store.leases import Leases
 from mystery.store.store import Store
@@ -137,7 +137,7 @@ def test_a_second_runner_for_the_same_accounts_is_refused_naming_the_first(
     demo = _demo(tmp_path)
     Store.open(url).close()
     before = dump(postgres_server, url)
-    accounts = served_accounts(load_study(demo).study, None)
+    accounts = account_pairs(served_accounts(load_study(demo).study))
     with Leases(PostgresAddress(url), accounts) as first:
         _refused(_run(demo, "--db", url), "is served by another runner", first.holder,
                  "one runner per account")

@@ -11,7 +11,6 @@ import sys
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -411,14 +410,11 @@ def test_windows_that_never_open_are_refused() -> None:
 # --- scale ---------------------------------------------------------------------------------------
 
 
-def test_500_brands_times_20_probes_plan_quickly() -> None:
-    study = make_study(brands=500, per_brand=20, start="2026-03-02", end="2026-04-26")
-    began = perf_counter()
-    plan = make_plan(study)
-    elapsed = perf_counter() - began
+def test_500_brands_times_20_probes_make_a_plan_of_ten_thousand() -> None:
+    """Its speed is a benchmark (tests/perf/test_plan_perf.py), not a timed unit test."""
+    plan = make_plan(make_study(brands=500, per_brand=20, start="2026-03-02", end="2026-04-26"))
     assert len(plan) == 10_000
     assert plan[-1].id == "p10000" and plan[0].id == "p00001"
-    assert elapsed < 2.0
     assert plan[0].planned_at >= datetime(2026, 3, 2, tzinfo=UTC)
 
 

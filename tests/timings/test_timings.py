@@ -116,3 +116,37 @@ def test_rows_out_of_order_are_sorted_and_rows_in_order_kept(tmp_path: Path) -> 
     assert timings.normalise(expected).equals(expected)
     path = timings.write_csv(df, tmp_path / "timings.csv")
     assert timings.read_csv(path).equals(expected)
+
+
+def test_a_file_read_is_in_order_whatever_order_its_rows_came_in(tmp_path: Path) -> None:
+    """The fast read decides the order from two keys and compares rows tied on them on every
+    key: rows swapped on a deep key only (same study and send time) must still be sorted,
+    and a blank cell, which becomes null and sorts last, must move its row."""
+    import itertools
+
+    import polars as pl
+
+    at = "2026-03-02T09:00:00.000Z"
+    later = "2026-03-02T10:00:00.000Z"
+    lines = [f"demo,demo,2026,A,,,x,q1,{at},5.000,,answered,60.000",
+             f"demo,demo,2026,A,,,x,q1,{at},7.000,,answered,60.000",
+             f"demo,demo,2026,A,,,x,q2,{at},1.000,,answered,60.000",
+             f"demo,demo,2026,B,,,x,q1,{at},1.000,,answered,60.000",
+             f"demo,demo,2026,A,,,x, ,{later},1.000,,answered,60.000",
+             f"demo,demo,2026,A,,,x,q1,{later},2.000,,answered,60.000"]
+    expected = None
+    for n, order in enumerate(itertools.permutations(range(len(lines)), len(lines))):
+        if n % 37:  # 20 of the 720 orders, the sorted one among them
+            continue
+        path = tmp_path / f"t{n}.csv"
+        path.write_text(HEADER + "\n" + "\n".join(lines[i] for i in order) + "\n")
+        got = timings.read_csv(path)
+        if expected is None:
+            expected = got
+        assert got.equals(expected), order
+    assert expected is not None
+    assert expected["ack_seconds"].to_list() == [5.0, 7.0, 1.0, 1.0, 2.0, 1.0]
+    assert expected["question"].to_list()[-1] is None  # the blank, last of its time
+    assert expected.equals(timings.normalise(expected.sample(fraction=1.0, shuffle=True,
+                                                             seed=1)))
+    assert pl.Series(expected["sent_at"]).is_sorted()
