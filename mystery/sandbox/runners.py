@@ -19,6 +19,9 @@ barrier, so a dead runner does not freeze the world; a runner dropped only for b
 again with its next request. A runner restarted for the same accounts replaces its dead
 predecessor at once (runners are named by the accounts they serve).
 
+Only announced runners are waited for: one that starts after the others have moved the clock
+on begins at the present, and its probes planned before it go out late, as after a downtime.
+
 The control plane's own clock moves (a test's ``advance_to`` without a runner) are not held: they
 move the clock at once, as before, and wake the runners waiting.
 

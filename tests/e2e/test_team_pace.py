@@ -47,8 +47,15 @@ STUDY = study_data(
 
 
 def _run_both(path: Path, url: str) -> None:
-    """Both accounts' runners at once, each in its own thread with its own store."""
+    """Both accounts' runners at once, each in its own thread with its own store, released
+    together: the barrier waits only for runners that have announced themselves, so the test
+    holds the clock (as a gate runner of its own) until both have."""
     failures: list[BaseException] = []
+    study = load_study(path).study
+    world = WorldSpec.from_study(study, world_start(study)).to_body()
+    assert httpx.put(f"{url}/_sandbox/world", json=world).status_code in (200, 201)
+    gate = httpx.post(f"{url}/_sandbox/runners", json={"runner": "gate", "name": "gate"})
+    assert gate.status_code == 201, gate.text
 
     def runner(account: str) -> None:
         try:
@@ -59,6 +66,12 @@ def _run_both(path: Path, url: str) -> None:
     threads = [threading.Thread(target=runner, args=(a,)) for a in ACCOUNTS]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + 60
+    while {r["name"] for r in httpx.get(f"{url}/_sandbox/runners").json()["runners"]} < {
+            "gate", *(f"x:{a}" for a in ACCOUNTS)}:
+        assert time.monotonic() < deadline and all(t.is_alive() for t in threads), failures
+        time.sleep(0.01)
+    httpx.request("DELETE", f"{url}/_sandbox/runners", json={"runner": "gate"})
     for thread in threads:
         thread.join(120)
     assert not any(t.is_alive() for t in threads), "a runner did not finish"
@@ -105,8 +118,8 @@ def test_a_runner_that_died_holds_the_clock_only_until_the_timeout(tmp_path: Pat
     wait for it for --runner-timeout seconds of wall time, then go on without it."""
     path = write_study(tmp_path, STUDY, "paces.toml")
     with SandboxServer(runner_timeout=1.0) as sandbox, SandboxControl(sandbox.url) as control:
-        control.put_world(WorldSpec.from_study(load_study(path).study,
-                                               world_start(load_study(path).study)))
+        study = load_study(path).study
+        control.put_world(WorldSpec.from_study(study, world_start(study)))
         ghost = httpx.post(f"{sandbox.url}/_sandbox/runners",
                            json={"runner": "ghost", "name": "x:shopper_c"})
         assert ghost.status_code == 201
