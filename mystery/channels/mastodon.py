@@ -162,7 +162,9 @@ class MastodonChannel:
     # -- contract --------------------------------------------------------------------------
 
     def open(self) -> None:
-        token = "sandbox" if self.sandbox else credentials.get_secret(TOKEN, account=self.account)
+        # In the sandbox the token names the account (it may emulate several): no secret.
+        token = (f"sandbox:{self.account}" if self.sandbox
+                 else credentials.get_secret(TOKEN, account=self.account))
         if not token:
             raise AuthError(f"no Mastodon token: {_token_help()}")
         self._http = httpx.Client(

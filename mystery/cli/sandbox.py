@@ -38,6 +38,18 @@ def sandbox(
         bool,
         typer.Option(help="Answer 429 once a route's 15-minute limit is used up."),
     ] = False,
+    runner_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds the clock waits for a runner that has gone silent before "
+                          "it stops waiting for it (a dead runner must not freeze the world).",
+                     min=0.1),
+    ] = 10.0,  # runners.RUNNER_TIMEOUT; not imported here, so that the CLI starts quickly
+    fair_clock: Annotated[
+        bool,
+        typer.Option(help="Move the clock only as far as every runner has asked, so each sends "
+                          "on time; --no-fair-clock lets each runner move it at once (faster "
+                          "for benchmarks, but a slower runner then sends late)."),
+    ] = True,
 ) -> None:
     """Serve the sandbox (X API v2 subset and /_sandbox/ control plane) until Ctrl-C."""
     from mystery.sandbox import SandboxServer
@@ -48,7 +60,9 @@ def sandbox(
             "listens on loopback; use --host 127.0.0.1"
         )
     server = SandboxServer(
-        "127.0.0.1" if host == "localhost" else host, port, enforce_rate_limits=enforce_rate_limits
+        "127.0.0.1" if host == "localhost" else host, port,
+        enforce_rate_limits=enforce_rate_limits, runner_timeout=runner_timeout,
+        fair_clock=fair_clock,
     )
     server.start()
     err_console().print(

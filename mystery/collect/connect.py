@@ -13,8 +13,9 @@ real one, talking HTTP to loopback: only the base URL differs from the real plat
 from __future__ import annotations
 
 import time as _time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -62,18 +63,24 @@ class Connection:
 class RemoteSandboxClock:
     """The virtual clock of a standalone sandbox, read and advanced over its control API.
 
-    The last value seen is cached: one request per jump, none per read. Several runners of a
-    team study may share one sandbox, each jumping its clock: then a runner's cached time lags
-    the sandbox's, never leads it (the sandbox's clock only goes forward, and every jump answers
-    with its time). That keeps timings exact: every time measured comes from the sandbox's own
-    timestamps, and a poll claims to be complete only through the runner's time, which the
-    sandbox had already reached when it answered. A lagging runner only sends late, at the
-    sandbox's time, which its post then carries.
+    The last value seen is cached: one request per jump, none per read. ``name`` (the accounts
+    the runner serves) announces the runner to the sandbox, which then moves its clock only to
+    the earliest instant every announced runner has asked for (:mod:`mystery.sandbox.runners`):
+    several runners of a team study sharing one sandbox each send at their planned instants,
+    however different their paces, instead of a lagging one finding the clock past them. A wait
+    is answered within a second with the time reached so far; the clock asks again until it
+    reaches ``when``. Every time measured still comes from the sandbox's own timestamps.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, name: str | None = None) -> None:
         self._http = httpx.Client(base_url=url, timeout=30)
-        self._now = parse_iso(self._json("GET", "/_sandbox/clock")["now"])
+        self._name = name
+        self._id = uuid.uuid4().hex if name else None
+        if self._id is None:
+            self._now = parse_iso(self._json("GET", "/_sandbox/clock")["now"])
+        else:
+            joined = self._json("POST", "/_sandbox/runners", {"runner": self._id, "name": name})
+            self._now = parse_iso(joined["now"])
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
@@ -87,6 +94,9 @@ class RemoteSandboxClock:
         return self._now
 
     def close(self) -> None:
+        if self._id is not None:
+            with suppress(SandboxError):  # a sandbox that is gone waits for nobody
+                self._json("DELETE", "/_sandbox/runners", {"runner": self._id})
         self._http.close()
 
     def sleep_until(self, when: datetime) -> None:
@@ -94,9 +104,13 @@ class RemoteSandboxClock:
             # The sandbox keeps milliseconds: round up, or a wake-up at .5 ms would land just
             # before ``when`` and the runner would wait for it forever.
             when += timedelta(microseconds=(-when.microsecond) % 1000)
-            self._now = parse_iso(
-                self._json("POST", "/_sandbox/clock", {"advance_to": iso(when)})["now"]
-            )
+            body: dict[str, Any] = {"advance_to": iso(when)}
+            if self._id is not None:
+                body |= {"runner": self._id, "name": self._name}
+            while True:
+                self._now = parse_iso(self._json("POST", "/_sandbox/clock", body)["now"])
+                if self._now >= when:
+                    return
 
 
 def world_start(study: Study) -> datetime:
@@ -277,7 +291,9 @@ def connect(study: Study, *, sandbox_url: str | None = None, timeout: float = 30
                         "can never come. Start the study again with a new store (--db), or "
                         "keep one 'mystery sandbox' running while a study resumes"
                     )
-                clock = RemoteSandboxClock(url)
+                # Named by every account it serves: a restart for the same ones replaces it.
+                served = sorted({f"{n}:{a}" for lane in lanes for n, a in lane.items()})
+                clock = RemoteSandboxClock(url, " ".join(served))
         else:
             clock = RealClock()
         refused: list[AuthError] = []

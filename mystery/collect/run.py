@@ -91,10 +91,11 @@ def run_study(
             "driven by a test through --sandbox-url)"
         )
     team = [n for n in study.sandbox_channels if len(study.channels[n].account_names) > 1]
-    if any(n != "x" for n in team):
+    if team:
         from mystery.sandbox.spec import WorldSpec
 
-        WorldSpec.from_study(study, world_start(study))  # refuses it, before anything is written
+        # A team the sandbox cannot emulate is refused before anything is written.
+        WorldSpec.from_study(study, world_start(study))
     # Accounts served by other runners would need this runner's world and clock, which an
     # in-process sandbox (gone when its runner stops) cannot give them.
     shared = [n for n in team if accounts.get(n, ()) != study.channels[n].account_names]

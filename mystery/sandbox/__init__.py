@@ -17,9 +17,12 @@ clock, for the demo, the tests and dry runs (DESIGN.md, "The sandbox").
                    listNotifications, getPosts, getPostThread
     bluesky_records.py  Bluesky record keys, URIs, post views, mention-facet checks
     platform.py    the Mastodon/Bluesky request pipeline: their rate-limit headers and errors
-    network.py     Mastodon and Bluesky state: accounts, posts, notifications, brand threads
-    control.py     /_sandbox/: world, clock, ground truth, stats, rate limits, faults, crowd,
-                   quirks
+    network.py     Mastodon and Bluesky state: accounts (each researcher account its own
+                   inbox), posts, notifications, brand threads
+    control.py     /_sandbox/: world, clock, runners, ground truth, stats, rate limits,
+                   faults, crowd, quirks
+    runners.py     the runners sharing a standalone sandbox's clock: it advances only to the
+                   earliest instant every announced runner asked for (a timeout for the dead)
     routing.py     route templates ("GET /2/users/:id/mentions"), handler context, stats
     client.py      SandboxControl: the control plane from Python over HTTP (httpx)
     world.py       accounts, posts, direct messages, id-sorted indexes, the virtual clock

@@ -17,6 +17,7 @@ from mystery.sandbox.limits import TOO_MANY_REQUESTS
 from mystery.sandbox.params import check_query
 from mystery.sandbox.platform import Api, ApiRoute, serve
 from mystery.sandbox.routing import Context, Route
+from mystery.sandbox.runners import RUNNER_TIMEOUT, Runners
 from mystery.sandbox.web import (
     PROBLEM_JSON,
     Reject,
@@ -83,8 +84,9 @@ def _fault_response(fault: Fault, rate_headers: dict[str, str]) -> Response:
 class App:
     """The sandbox's request handler. ``context`` holds the world, stats, limits and faults."""
 
-    def __init__(self, world: World, *, enforce_rate_limits: bool = False) -> None:
-        self.context = Context(world)
+    def __init__(self, world: World, *, enforce_rate_limits: bool = False,
+                 runner_timeout: float = RUNNER_TIMEOUT, fair_clock: bool = True) -> None:
+        self.context = Context(world, runners=Runners(runner_timeout, fair=fair_clock))
         self.context.limits.enforce = enforce_rate_limits
 
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
@@ -175,6 +177,8 @@ class App:
         try:
             if route.x:
                 check_query(route.name, request)
+            if not route.locked:
+                return route.handler(self.context, request)
             with self.context.world.lock:
                 return route.handler(self.context, request)
         except Reject as exc:

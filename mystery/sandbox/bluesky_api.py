@@ -3,10 +3,14 @@
 
 Why these details are emulated: each is something the Bluesky channel must get right live.
 
-- **Sessions**: ``createSession`` is capped (30 per 5 minutes), access tokens expire after two
+- **Sessions**: ``createSession`` is capped (30 per 5 minutes per account), access tokens expire
+  after two
   hours of *virtual* time (``400 ExpiredToken``) and ``refreshSession`` rotates the pair, so a
   seven-day sandbox study proves the channel refreshes instead of logging in again. The tokens
   are JWTs with the reference PDS's claims (see :func:`session_jwt`): SDKs read them.
+- **Accounts**: each researcher account of a team study logs in as itself (any password), and
+  its session acts as it: it writes only to its own repo (another's is ``401
+  AuthRequiredError``, as the PDS answers) and lists only its own notifications.
 - **Mentions are facets**: a post notifies a brand only through a mention facet carrying its
   DID; the facet's byte range must cover ``@handle`` in UTF-8 *bytes* (stricter than the PDS,
   which does not look: a wrong offset only shows up as a broken link in the app).
@@ -136,6 +140,15 @@ def _check_token(net: Network, req: Request, kind: str) -> Response | None:
     return None
 
 
+def viewer(net: Network, req: Request) -> Member:
+    """The researcher account whose session ``req``'s token belongs to (a route with ``auth``
+    has checked the token already)."""
+    token = req.headers.get("authorization", "").partition(" ")[2].strip()
+    found = net.state.get("tokens", {}).get(token)
+    member = net.team.get(found[2]) if found is not None else None
+    return member if member is not None else net.researcher
+
+
 _SIGNING_KEY = secrets.token_bytes(32)
 """Signs the sandbox's session JWTs (HS256). New in every process: nothing outside the sandbox
 verifies them, and the sandbox itself knows its live tokens by value (``tokens``)."""
@@ -170,12 +183,12 @@ def _service_did(req: Request) -> str:
     return "did:web:" + req.headers.get("host", "127.0.0.1").replace(":", "%3A")
 
 
-def _session(net: Network, req: Request) -> dict[str, Any]:
-    """A fresh token pair, remembered with its kind and expiry (rotation revokes by value)."""
+def _session(net: Network, req: Request, me: Member) -> dict[str, Any]:
+    """A fresh token pair for ``me``, remembered with its kind, expiry and account (rotation
+    revokes by value)."""
     tokens = net.state.setdefault("tokens", {})
     serial = net.state["serial"] = net.state.get("serial", 0) + 1
     now = net.clock.now()
-    me = net.researcher
     common = {"sub": me.id, "aud": _service_did(req), "iat": int(now.timestamp())}
     access = session_jwt(
         "at+jwt",
@@ -195,8 +208,8 @@ def _session(net: Network, req: Request) -> dict[str, Any]:
             "jti": f"refresh-{serial}",
         },
     )
-    tokens[access] = ("access", now + ACCESS_TTL)
-    tokens[refresh] = ("refresh", now + REFRESH_TTL)
+    tokens[access] = ("access", now + ACCESS_TTL, me.id)
+    tokens[refresh] = ("refresh", now + REFRESH_TTL, me.id)
     endpoint = f"http://{req.headers.get('host', '127.0.0.1')}"
     return {
         "accessJwt": access,
@@ -218,11 +231,24 @@ def _session(net: Network, req: Request) -> dict[str, Any]:
     }
 
 
+def _account(net: Network, identifier: str) -> Member | None:
+    """The researcher account a login names, by handle or DID."""
+    wanted = identifier.strip().lstrip("@").casefold()
+    return next((m for m in net.team.values()
+                 if wanted in (m.handle.casefold(), m.id.casefold())), None)
+
+
 def create_session(ctx: Context, req: Request) -> Response:
     net = _net(ctx)
     body = _body(req)
     now = net.clock.now()
-    logins = [t for t in net.state.get("logins", []) if t > now - LOGIN_WINDOW]
+    identifier = str(body.get("identifier", "")).strip().lstrip("@").casefold()
+    me = _account(net, identifier)
+    # The cap is the account's (research/platforms.md §4.1): one researcher's logins never
+    # lock out another's.
+    who = me.id if me is not None else identifier
+    window = net.state.setdefault("logins", {})
+    logins = [t for t in window.get(who, []) if t > now - LOGIN_WINDOW]
     if len(logins) >= LOGINS_PER_WINDOW:
         response = xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded")
         reset = min(logins) + LOGIN_WINDOW
@@ -236,12 +262,10 @@ def create_session(ctx: Context, req: Request) -> Response:
             }
         )
         return response
-    net.state["logins"] = [*logins, now]
-    identifier = str(body.get("identifier", "")).strip().lstrip("@").casefold()
-    me = net.researcher
-    if identifier not in (me.handle.casefold(), me.id.casefold()) or not body.get("password"):
+    window[who] = [*logins, now]
+    if me is None or not body.get("password"):
         return xrpc_error(401, "AuthenticationRequired", "Invalid identifier or password")
-    return json_response(200, _session(net, req))
+    return json_response(200, _session(net, req, me))
 
 
 def refresh_session(ctx: Context, req: Request) -> Response:
@@ -249,8 +273,9 @@ def refresh_session(ctx: Context, req: Request) -> Response:
     denied = _check_token(net, req, "refresh")
     if denied is not None:
         return denied
+    me = viewer(net, req)
     net.state["tokens"].pop(req.headers["authorization"].partition(" ")[2].strip())
-    return json_response(200, _session(net, req))
+    return json_response(200, _session(net, req, me))
 
 
 def resolve_handle(ctx: Context, req: Request) -> Response:
@@ -292,8 +317,11 @@ def _cursor(req: Request) -> int | None:
 def create_record(ctx: Context, req: Request) -> Response:
     net = _net(ctx)
     body = _body(req)
-    me = net.researcher
-    if str(body.get("repo", "")).casefold() not in (me.id.casefold(), me.handle.casefold()):
+    me = viewer(net, req)
+    repo = str(body.get("repo", "")).casefold()
+    if repo not in (me.id.casefold(), me.handle.casefold()):
+        if _account(net, repo) is not None:  # another researcher's repo: not this session's
+            return xrpc_error(401, "AuthRequiredError", "Authentication Required")
         return xrpc_error(400, "InvalidRequest", f"Could not find repo: {body.get('repo')}")
     if body.get("collection") != POST:
         return xrpc_error(400, "InvalidRequest", f"the sandbox stores only {POST} records")
@@ -337,7 +365,7 @@ def create_record(ctx: Context, req: Request) -> Response:
         mentioned = check_facets(net, text, record.get("facets"))
     except FacetError as exc:
         return xrpc_error(400, "InvalidRequest", str(exc))
-    note = publish(net, text, mentioned, parent, record, rkey)
+    note = publish(net, text, mentioned, parent, record, rkey, me)
     return json_response(
         200,
         {
@@ -464,7 +492,7 @@ def list_notifications(ctx: Context, req: Request) -> Response:
     ceiling = net.ceiling()
     out: list[dict[str, Any]] = []
     last = None
-    for key in reversed(net.notification_keys):
+    for key in reversed(net.inbox(viewer(net, req))):
         if len(out) >= limit:
             break
         if key > ceiling or (before is not None and key >= before):

@@ -60,20 +60,24 @@ def register(net: Network, note: Note) -> None:
         }
         if note.parent is not None and note.root is not None:
             record["reply"] = {"root": ref(net, note.root), "parent": ref(net, note.parent)}
-        if net.researcher.id in note.mentions:
-            mention = f"@{net.researcher.handle}"
-            start = note.text.encode().find(mention.encode())
-            record["facets"] = [facet(start, start + len(mention.encode()), net.researcher.id)]
+        mentioned = [net.members[m] for m in note.mentions]
+        if mentioned:  # the researcher account it answers, as a client writes the mention
+            record["facets"] = []
+            for member in mentioned:
+                mention = f"@{member.handle}".encode()
+                start = note.text.encode().find(mention)
+                record["facets"].append(facet(start, start + len(mention), member.id))
         note.extra["record"] = record
     net.state.setdefault("uris", {})[uri_of(note)] = note.key
 
 
 def publish(net: Network, text: str, mentioned: list[Member], parent: Note | None,
-            record: dict[str, Any], rkey: str | None) -> Note:
-    """The researcher's post, as ``createRecord`` makes it once the request is checked (with
-    its brand's replies registered by URI too); also how a rebuilt world posts it again
+            record: dict[str, Any], rkey: str | None, author: Member | None = None) -> Note:
+    """A researcher account's post (``author``, by default the researcher), as
+    ``createRecord`` makes it once the request is checked (with its brand's replies
+    registered by URI too); also how a rebuilt world posts it again
     (:mod:`mystery.sandbox.replay`)."""
-    note = net.post(net.researcher, text, mentioned, parent, {"record": record})
+    note = net.post(author or net.researcher, text, mentioned, parent, {"record": record})
     if rkey is not None:
         note.extra["rkey"] = rkey
     register(net, note)

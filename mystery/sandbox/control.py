@@ -86,25 +86,75 @@ def get_clock(ctx: Context, req: Request) -> Response:
     return json_response(200, {"now": iso(ctx.world.now())})
 
 
+def _runner(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The ``runner`` (an id) and ``name`` a runner's request names, checked."""
+    runner, name = body.get("runner"), body.get("name")
+    if not isinstance(runner, str) or not runner or not isinstance(name, str) or not name:
+        return None
+    return runner, name
+
+
 def post_clock(ctx: Context, req: Request) -> Response:
+    """``{"advance_to": t}`` or ``{"advance_by": s}`` moves the clock at once (the control
+    plane); ``{"advance_to": t, "runner": id, "name": accounts}`` is a runner's wait, held by
+    the barrier over the announced runners (:mod:`mystery.sandbox.runners`)."""
     body = _body(req)
+    if "runner" in body or "name" in body:
+        who = _runner(body)
+        if who is None or set(body) != {"advance_to", "runner", "name"}:
+            return control_error(400, 'a runner sends {"advance_to": "<ISO time>", '
+                                      '"runner": "<its id>", "name": "<its accounts>"}')
+        try:
+            when = parse_iso(str(body["advance_to"]))
+        except (TypeError, ValueError) as exc:
+            return control_error(
+                400, f'cannot read the time: {exc}; use e.g. "2026-03-02T09:00:00.000Z"'
+            )
+        ctx.world.configured  # noqa: B018 - raises NoWorld before PUT /_sandbox/world
+        now = ctx.runners.ask(*who, when, ctx.world)
+        return json_response(200, {"now": iso(now)})
     if set(body) - {"advance_to", "advance_by"} or len(body) != 1:
         return control_error(400, 'send {"advance_to": "<ISO time>"} or {"advance_by": <seconds>}')
     try:
-        if "advance_to" in body:
-            now = ctx.world.advance_to(parse_iso(str(body["advance_to"])))
-        else:
-            seconds = float(body["advance_by"])
-            if seconds < 0:
-                return control_error(
-                    400, "advance_by must not be negative: the clock never goes back"
-                )
-            now = ctx.world.advance_by(timedelta(seconds=seconds))
+        with ctx.world.lock:
+            if "advance_to" in body:
+                now = ctx.world.advance_to(parse_iso(str(body["advance_to"])))
+            else:
+                seconds = float(body["advance_by"])
+                if seconds < 0:
+                    return control_error(
+                        400, "advance_by must not be negative: the clock never goes back"
+                    )
+                now = ctx.world.advance_by(timedelta(seconds=seconds))
     except (TypeError, ValueError) as exc:
         return control_error(
             400, f'cannot read the time: {exc}; use e.g. "2026-03-02T09:00:00.000Z"'
         )
+    ctx.runners.moved()
     return json_response(200, {"now": iso(now)})
+
+
+def join_runners(ctx: Context, req: Request) -> Response:
+    """``{"runner": id, "name": accounts}``: a runner announces itself; from now on the clock
+    waits for it (until it leaves, or stays silent beyond the timeout)."""
+    who = _runner(_body(req))
+    if who is None:
+        return control_error(400, 'send {"runner": "<a fresh id>", "name": "<its accounts>"}')
+    ctx.world.configured  # noqa: B018 - raises NoWorld before PUT /_sandbox/world
+    now = ctx.runners.join(*who, ctx.world)
+    return json_response(201, {"now": iso(now)})
+
+
+def leave_runners(ctx: Context, req: Request) -> Response:
+    """``{"runner": id}``: the runner stops; the clock no longer waits for it."""
+    runner = _body(req).get("runner")
+    if not isinstance(runner, str) or not runner:
+        return control_error(400, 'send {"runner": "<its id>"}')
+    return json_response(200, {"now": iso(ctx.runners.leave(runner, ctx.world))})
+
+
+def get_runners(ctx: Context, req: Request) -> Response:
+    return json_response(200, ctx.runners.view())
 
 
 def get_posts(ctx: Context, req: Request) -> Response:
@@ -297,7 +347,12 @@ ROUTES = [
     Route("PUT", "/_sandbox/world", put_world, x=False),
     Route("GET", "/_sandbox/world", get_world, x=False),
     Route("GET", "/_sandbox/clock", get_clock, x=False),
-    Route("POST", "/_sandbox/clock", post_clock, x=False),
+    # Not under the world's lock: a runner's wait lasts up to a second, and the other
+    # runners' platform requests must go on meanwhile (the barrier locks what it moves).
+    Route("POST", "/_sandbox/clock", post_clock, x=False, locked=False),
+    Route("GET", "/_sandbox/runners", get_runners, x=False, locked=False),
+    Route("POST", "/_sandbox/runners", join_runners, x=False, locked=False),
+    Route("DELETE", "/_sandbox/runners", leave_runners, x=False, locked=False),
     Route("GET", "/_sandbox/posts", get_posts, x=False),
     Route("GET", "/_sandbox/stats", get_stats, x=False),
     Route("POST", "/_sandbox/stats/reset", reset_stats, x=False),

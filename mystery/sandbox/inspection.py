@@ -95,7 +95,7 @@ def ground_truth(world: World) -> dict[str, Any]:
             replies += [
                 _note(network, note)
                 for note in network.notes.values()
-                if note.author is not network.researcher and network.visible(note.key)
+                if not network.is_researcher(note.author) and network.visible(note.key)
             ]
         posts.sort(key=lambda p: p["created_at"])  # stable: each channel is in order already
         replies.sort(key=lambda r: r["created_at"])
@@ -120,7 +120,7 @@ def _note(network: Network, note: Note) -> dict[str, Any]:
         "brand": note.brand,
         "in_reply_to": ident(note.parent) if note.parent is not None else None,
     }
-    if note.author is network.researcher:
+    if network.is_researcher(note.author):
         fate = note.fate
         out["fate"] = None if fate is None else {
             "answers": fate.answers,

@@ -10,7 +10,11 @@ rate limits come as ``X-RateLimit-*`` with an ISO 8601 reset; errors as ``{"erro
 ``/api/v1/instance`` and ``/api/v2/instance`` say which release this is (4.3.0), because other
 clients (Mastodon.py) decide what to send by it; as in Rails, a trailing slash changes nothing.
 
-Every request acts as the world's researcher (any bearer token will do).
+A request acts as the researcher account its bearer token names (``sandbox:<account>``, what
+mystery's channel sends in the sandbox), as a token on an instance belongs to one account; any
+other token acts as the world's researcher. Each account posts as itself, keeps its own
+``Idempotency-Key`` namespace (Mastodon scopes keys per account) and reads only its own
+notifications.
 """
 
 from __future__ import annotations
@@ -72,6 +76,13 @@ API = MastodonApi()
 def _net(ctx: Context) -> Network:
     net: Network = ctx.world.network("mastodon")
     return net
+
+
+def acting(net: Network, req: Request) -> Member:
+    """The researcher account ``req`` acts as: the one its token names, else the researcher."""
+    _, _, token = req.headers.get("authorization", "").partition(" ")
+    prefix, _, name = token.strip().partition(":")
+    return net.acting(name if prefix == "sandbox" else "")
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -213,7 +224,7 @@ def paged(req: Request, items: list[Any], keys: list[int]) -> Response:
 
 def verify_credentials(ctx: Context, req: Request) -> Response:
     net = _net(ctx)
-    account = render_account(net, net.researcher)
+    account = render_account(net, acting(net, req))
     account["source"] = {"privacy": "public", "sensitive": False, "note": ""}
     return json_response(200, account)
 
@@ -381,11 +392,14 @@ def context(ctx: Context, req: Request) -> Response:
     )
 
 
-def publish_status(net: Network, text: str, parent: Note | None, visibility: str) -> Note:
-    """The researcher's status, as ``POST /api/v1/statuses`` makes it once the request is
-    checked; also how a rebuilt world posts it again (:mod:`mystery.sandbox.replay`)."""
+def publish_status(net: Network, text: str, parent: Note | None, visibility: str,
+                   author: Member | None = None) -> Note:
+    """A researcher account's status (``author``, by default the researcher), as
+    ``POST /api/v1/statuses`` makes it once the request is checked; also how a rebuilt world
+    posts it again (:mod:`mystery.sandbox.replay`)."""
     mentioned = [m for m in (net.member(a) for a in MENTION.findall(text)) if m is not None]
-    return net.post(net.researcher, text, mentioned, parent, {"visibility": visibility})
+    return net.post(author or net.researcher, text, mentioned, parent,
+                    {"visibility": visibility})
 
 
 def create_status(ctx: Context, req: Request) -> Response:
@@ -394,7 +408,9 @@ def create_status(ctx: Context, req: Request) -> Response:
         fields = body_fields(req)
     except BadBody as exc:
         return API.error(400, str(exc))
-    key = req.headers.get("idempotency-key")
+    me = acting(net, req)
+    # Keys are the account's own: another account's status is never replayed to it.
+    key = (me.id, req.headers["idempotency-key"]) if req.headers.get("idempotency-key") else None
     now = net.clock.now()
     remembered = net.state.setdefault("idempotency", {})
     if key and key in remembered and remembered[key][1] > now:
@@ -410,7 +426,7 @@ def create_status(ctx: Context, req: Request) -> Response:
     if fields.get("scheduled_at"):
         return API.error(422, "Validation failed: the sandbox does not schedule statuses")
     parent = _status(net, str(fields["in_reply_to_id"])) if fields.get("in_reply_to_id") else None
-    note = publish_status(net, text, parent, visibility)
+    note = publish_status(net, text, parent, visibility, me)
     if key:
         remembered[key] = (note.key, now + IDEMPOTENCY_TTL)
     return json_response(200, render_status(net, note))
@@ -432,7 +448,8 @@ def notifications(ctx: Context, req: Request) -> Response:
             and (account is None or note.author.id == account)
         )
 
-    keys = page(req, net.notification_keys, net.ceiling(), default=40, maximum=80, keep=keep)
+    inbox = net.inbox(acting(net, req))
+    keys = page(req, inbox, net.ceiling(), default=40, maximum=80, keep=keep)
     items = []
     for key in keys:
         found = net.notifications[key]

@@ -13,6 +13,12 @@ anything already read: a client paging forward with ``min_id`` can never skip on
 
 A brand's second reply answers its own first one (a thread, as people reply), so a channel must
 follow the thread to its root (Mastodon: the status context; Bluesky: ``reply.root``).
+
+Why several researcher accounts (a team study's ``accounts = [...]``) are separate members with
+separate inboxes: on the real platforms each researcher logs in as their own account, posts as
+it, and reads only that account's notifications; a brand answers the account that asked. A
+runner serving one account must therefore never see another account's replies, or it would
+attribute them to the wrong probes.
 """
 
 from __future__ import annotations
@@ -28,10 +34,7 @@ from typing import Any
 
 from mystery.clock import VirtualClock, utc
 from mystery.sandbox.brands import Fate, decide_fate
-from mystery.sandbox.spec import BrandSpec, WorldSpec
-
-SANDBOX_DOMAIN = "sandbox.test"
-"""The researcher's Mastodon instance when the study names no domain for the account."""
+from mystery.sandbox.spec import SANDBOX_DOMAIN, BrandSpec, WorldSpec
 
 _PER_MS = 1 << 16
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -115,16 +118,19 @@ class Notification:
     note: int
     reason: str  # "mention" or "reply"
     subject: int | None = None  # for "reply": the researcher's post that was replied to
+    recipient: str = ""  # the member id of the researcher account it is for
 
 
 class Network:
-    """One platform's accounts, posts and notifications (the researcher's only).
+    """One platform's accounts, posts and notifications (the researcher accounts' only).
 
     ``mention_kinds``: which brand replies mention the researcher (Mastodon: every reply does,
     as its clients prefill the mention; Bluesky: only holding messages, so that answers arrive
     as ``reply`` notifications and the mention-over-reply dedup is exercised).
     ``reply_notifies``: whether a reply notifies the author of a post up the thread without a
     mention (Bluesky: yes, up to five levels; Mastodon: no).
+    ``team``: every researcher account here (the spec's ``researcher`` first, then its
+    ``team``), each with its own inbox of notifications; ``researcher`` is the first.
     """
 
     def __init__(
@@ -148,9 +154,17 @@ class Network:
             user, _, domain = researcher.partition("@")
             self.domain = domain or SANDBOX_DOMAIN
             researcher = f"{user}@{self.domain}"
-        self.researcher = Member(member_id(researcher), researcher, researcher)
-        self.members: dict[str, Member] = {self.researcher.id: self.researcher}
-        self._by_handle: dict[str, Member] = {researcher.casefold(): self.researcher}
+        self.members: dict[str, Member] = {}
+        self._by_handle: dict[str, Member] = {}
+        self.team: dict[str, Member] = {}  # every researcher account here, by member id
+        for handle in [researcher, *spec.team.get(name, [])]:
+            if name == "mastodon" and "@" not in handle:
+                handle = f"{handle}@{self.domain}"
+            member = Member(member_id(handle), handle, handle)
+            self.team[member.id] = member
+            self.members[member.id] = member
+            self._by_handle[handle.casefold()] = member
+        self.researcher = next(iter(self.team.values()))  # the spec's researcher account
         self._brands: dict[str, BrandSpec] = {}
         for brand in spec.brands:
             handles = brand.handles_on(name)
@@ -167,7 +181,7 @@ class Network:
         self.notes: dict[int, Note] = {}
         self.by_author: defaultdict[str, list[int]] = defaultdict(list)
         self.notifications: dict[int, Notification] = {}
-        self.notification_keys: list[int] = []
+        self.inboxes: defaultdict[str, list[int]] = defaultdict(list)  # by recipient, sorted
         self.received: list[int] = []
         self.state: dict[str, Any] = {}  # per-platform bookkeeping (sessions, idempotency keys)
 
@@ -178,6 +192,20 @@ class Network:
         if self.name == "mastodon" and "@" not in handle:
             handle = f"{handle}@{self.domain}"
         return self._by_handle.get(handle.casefold())
+
+    def is_researcher(self, member: Member) -> bool:
+        """Whether ``member`` is one of the researcher accounts (not a brand)."""
+        return member.id in self.team
+
+    def acting(self, handle: str) -> Member:
+        """The researcher account ``handle`` names, else :attr:`researcher` (as X's
+        :meth:`~mystery.sandbox.world.World.acting`: tokens are not secrets here)."""
+        found = self.member(handle) if handle else None
+        return found if found is not None and self.is_researcher(found) else self.researcher
+
+    def inbox(self, member: Member) -> list[int]:
+        """The keys of ``member``'s notifications, ascending (visible or not yet)."""
+        return self.inboxes.get(member.id, [])
 
     def ceiling(self) -> int:
         return ceiling_key(self.clock.now())
@@ -200,8 +228,9 @@ class Network:
         parent: Note | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Note:
-        """Record a post made now; a thread-starting post by the researcher that mentions a
-        brand gets that brand's fate, and its replies are created at once (with future times)."""
+        """Record a post made now; a thread-starting post by a researcher account that mentions
+        a brand gets that brand's fate, and its replies (to that account) are created at once,
+        with future times."""
         now = self.clock.now()
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         brand = next((m.brand for m in mentions if m.brand is not None), None)
@@ -218,7 +247,7 @@ class Network:
         )
         self._store(note)
         self.received.append(note.key)
-        if brand is not None and parent is None and author is self.researcher:
+        if brand is not None and parent is None and self.is_researcher(author):
             spec = self._brands[brand]
             fate = decide_fate(
                 self.spec.seed, spec, text, now, self.spec.zone, spec.handles_on(self.name)
@@ -239,8 +268,9 @@ class Network:
     ) -> Note:
         author = self.member(handle)
         assert author is not None, handle
-        mentions = (self.researcher.id,) if kind in self.mention_kinds else ()
-        prefix = f"@{self.researcher.local} " if mentions else ""
+        asker = probe.author
+        mentions = (asker.id,) if kind in self.mention_kinds else ()
+        prefix = f"@{asker.local} " if mentions else ""
         reply = Note(
             key=self._keys.allocate(at),
             author=author,
@@ -258,25 +288,30 @@ class Network:
     def _store(self, note: Note) -> None:
         self.notes[note.key] = note
         insort(self.by_author[note.author.id], note.key)
-        if note.author is self.researcher:
+        if self.is_researcher(note.author):
             return
-        reason, subject = None, None
-        if self.researcher.id in note.mentions:
-            reason = "mention"
-        elif self.reply_notifies:
+        mentioned = [m for m in note.mentions if m in self.team]
+        for recipient in mentioned:
+            self._notify(note, "mention", None, recipient)
+        if self.reply_notifies:
             subject = self._researchers_ancestor(note)
-            reason = "reply" if subject is not None else None
-        if reason is not None:
-            key = self._notification_keys.allocate(note.created_at)
-            self.notifications[key] = Notification(key, note.key, reason, subject)
-            insort(self.notification_keys, key)
+            if subject is not None and self.notes[subject].author.id not in mentioned:
+                self._notify(note, "reply", subject, self.notes[subject].author.id)
+
+    def _notify(self, note: Note, reason: str, subject: int | None, recipient: str) -> None:
+        """One notification of ``note`` for the researcher account ``recipient``; a mention
+        and a reply to the same account arrive once, as the mention (mentions win)."""
+        key = self._notification_keys.allocate(note.created_at)
+        self.notifications[key] = Notification(key, note.key, reason, subject, recipient)
+        insort(self.inboxes[recipient], key)
 
     def _researchers_ancestor(self, note: Note, depth: int = 5) -> int | None:
-        """The nearest post of the researcher up the thread (Bluesky notifies five levels)."""
+        """The nearest post of a researcher account up the thread (Bluesky notifies five
+        levels)."""
         key = note.parent
         while key is not None and depth > 0:
             parent = self.notes[key]
-            if parent.author is self.researcher:
+            if self.is_researcher(parent.author):
                 return parent.key
             key, depth = parent.parent, depth - 1
         return None

@@ -120,13 +120,14 @@ def _post(world: World, post: SentPost) -> str:
     if post.channel == "x":
         return str(world.create_post(world.researcher_named(post.account).id, post.text).id)
     net = world.network(post.channel)
+    author = net.acting(post.account)  # the account that posted it (a study with several)
     if post.channel == "mastodon":
-        return str(publish_status(net, post.text, None, MASTODON_VISIBILITY).key)
+        return str(publish_status(net, post.text, None, MASTODON_VISIBILITY, author).key)
     if post.channel == "bluesky":
         mentioned, facets = mention_facets(net, post.text)
         record = {"$type": POST, "text": post.text, "createdAt": iso(post.at), "facets": facets}
         rkey = post.message_id.rsplit("/", 1)[-1]
-        return uri_of(publish(net, post.text, mentioned, None, record, rkey))
+        return uri_of(publish(net, post.text, mentioned, None, record, rkey, author))
     raise WorldError(f"the sandbox has no channel {post.channel!r}")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from mystery.sandbox.faults import Faults
 from mystery.sandbox.limits import RateLimits
+from mystery.sandbox.runners import Runners
 from mystery.sandbox.web import Request, Response
 from mystery.sandbox.world import World
 
@@ -61,6 +62,7 @@ class Context:
     limits: RateLimits = field(default_factory=RateLimits)
     faults: Faults = field(default_factory=Faults)
     quirks: Quirks = field(default_factory=Quirks)
+    runners: Runners = field(default_factory=Runners)
 
 
 Handler = Callable[[Context, Request], Response]
@@ -69,12 +71,14 @@ Handler = Callable[[Context, Request], Response]
 @dataclass(frozen=True)
 class Route:
     """``method`` plus a path template with ``:name`` parameters; ``x`` routes need auth and
-    carry rate-limit headers, control routes do neither."""
+    carry rate-limit headers, control routes do neither; a route that is not ``locked`` runs
+    outside the world's lock (and takes it itself where it needs it)."""
 
     method: str
     template: str
     handler: Handler
     x: bool = True
+    locked: bool = True
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -28,6 +28,7 @@ from mystery.errors import SandboxError
 from mystery.sandbox.app import App
 from mystery.sandbox.inspection import ground_truth
 from mystery.sandbox.routing import Stats
+from mystery.sandbox.runners import RUNNER_TIMEOUT
 from mystery.sandbox.web import Response
 from mystery.sandbox.world import World
 
@@ -159,6 +160,8 @@ class SandboxServer:
 
     ``with SandboxServer() as sandbox:`` starts it on a free port; ``sandbox.url`` is the base
     URL, ``sandbox.world`` the state (its ``clock`` may be shared with an in-process runner).
+    ``runner_timeout``: seconds the clock waits for a silent runner; ``fair_clock=False``: each
+    runner's wait moves the clock at once, as if it were alone (:mod:`runners`).
     """
 
     def __init__(
@@ -168,11 +171,14 @@ class SandboxServer:
         *,
         clock: VirtualClock | None = None,
         enforce_rate_limits: bool = False,
+        runner_timeout: float = RUNNER_TIMEOUT,
+        fair_clock: bool = True,
     ) -> None:
         self.host = host
         self.port = port
         self.world = World(clock)
-        self.app = App(self.world, enforce_rate_limits=enforce_rate_limits)
+        self.app = App(self.world, enforce_rate_limits=enforce_rate_limits,
+                       runner_timeout=runner_timeout, fair_clock=fair_clock)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -14,7 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mystery.errors import SandboxError
 from mystery.study.model import Profile, Study
@@ -31,6 +38,8 @@ BLUESKY_HANDLE = re.compile(
     r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 )
 """The atproto handle syntax: a domain name such as ``brand.bsky.social``."""
+SANDBOX_DOMAIN = "sandbox.test"
+"""The researcher's Mastodon instance when the study names no domain for the account."""
 EMULATED = ("x", "mastodon", "bluesky")
 """The channels the sandbox speaks; a world's researcher needs an account on at least one."""
 
@@ -61,6 +70,13 @@ def _handle(channel: str, value: str) -> str:
     if channel == "bluesky" and not BLUESKY_HANDLE.match(value):
         raise ValueError(f"{value!r} is not a Bluesky handle; write e.g. brand.bsky.social")
     return value
+
+
+def _domain(acct: str, default: str = SANDBOX_DOMAIN) -> str:
+    """The instance a Mastodon ``user@domain`` is on (``default`` for a bare ``user``, who is
+    on the sandbox's own instance), lower-case."""
+    _, _, domain = acct.partition("@")
+    return (domain or default).casefold()
 
 
 class BrandSpec(_Model):
@@ -111,9 +127,11 @@ class BrandSpec(_Model):
 class WorldSpec(_Model):
     """Seed, start time, time zone, the researcher's account and the brands.
 
-    ``team``: more researcher accounts on X, for a study with several (``accounts = [...]``);
-    a request acts as the one its token names (``Bearer sandbox:<account>``), any other token
-    as ``researcher``. Mastodon and Bluesky have one researcher account."""
+    ``team``: more researcher accounts per channel, for a study with several
+    (``accounts = [...]``). Each is its own account with its own identity, posts and
+    notifications, as on the real platforms: an X or Mastodon request acts as the account its
+    token names (``Bearer sandbox:<account>``), a Bluesky one as the account its session was
+    created for; any other token acts as ``researcher``."""
 
     seed: int = 0
     start: datetime
@@ -125,9 +143,11 @@ class WorldSpec(_Model):
     @field_validator("team")
     @classmethod
     def _team(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        if set(value) - {"x"}:
-            raise ValueError("team accounts are emulated on x only, e.g. {\"x\": [\"shopper_b\"]}")
-        return {k: [_handle(k, h) for h in v] for k, v in value.items()}
+        if set(value) - set(EMULATED):
+            raise ValueError(
+                'team accounts are emulated on x, mastodon and bluesky, e.g. {"x": ["shopper_b"]}'
+            )
+        return {k: [_handle(k, h) for h in v] for k, v in value.items() if v}
 
     @field_validator("start")
     @classmethod
@@ -165,6 +185,21 @@ class WorldSpec(_Model):
             if brand.name in names:
                 raise ValueError(f"brand {brand.name!r} is listed twice")
             names.add(brand.name)
+        for channel, handles in self.team.items():
+            if channel not in self.researcher:
+                raise ValueError(
+                    f"team lists {channel} accounts but researcher has none there; put the "
+                    f"first one in researcher.{channel}"
+                )
+            if channel == "mastodon":
+                domain = _domain(self.researcher[channel])
+                other = next((h for h in handles if _domain(h, domain) != domain), None)
+                if other is not None:
+                    raise ValueError(
+                        f"mastodon account @{other} is on another instance than "
+                        f"@{self.researcher[channel]}: the sandbox is one Mastodon instance, so "
+                        "every researcher account there must share its domain"
+                    )
         for channel in EMULATED:
             seen: dict[str, str] = {}
             if channel in self.researcher:
@@ -207,21 +242,13 @@ class WorldSpec(_Model):
         """The world a study runs in: its brands with their profiles, its seed and time zone.
 
         Brands without a profile get the default one (always answers after about an hour).
-        The researcher has an account on each emulated channel the study uses.
+        The researcher has an account on each emulated channel the study uses; a channel
+        with several accounts (``accounts = [...]``) has them all, the first as ``researcher``.
         """
-        several = [c for c in EMULATED if c != "x"
-                   and c in study.channels and len(study.channels[c].account_names) > 1]
-        if several:
-            raise SandboxError(
-                f"channels.{several[0]} lists several accounts, but the sandbox emulates "
-                f"several researcher accounts on X only; give {several[0]} one account in "
-                "the sandbox study"
-            )
         researcher = {c: study.channels[c].account_names[0]
                       for c in EMULATED if c in study.channels}
-        team = ({"x": list(study.channels["x"].account_names[1:])}
-                if "x" in study.channels and len(study.channels["x"].account_names) > 1
-                else {})
+        team = {c: list(study.channels[c].account_names[1:])
+                for c in researcher if len(study.channels[c].account_names) > 1}
         if not researcher:
             raise SandboxError(
                 "the sandbox emulates X, Mastodon and Bluesky only: add [channels.x], "
@@ -237,11 +264,16 @@ class WorldSpec(_Model):
             )
             for b in study.brands
         ]
-        return cls(
-            seed=study.sandbox.seed,
-            start=start,
-            timezone=study.timezone,
-            researcher=researcher,
-            team=team,
-            brands=brands,
-        )
+        try:
+            return cls(
+                seed=study.sandbox.seed,
+                start=start,
+                timezone=study.timezone,
+                researcher=researcher,
+                team=team,
+                brands=brands,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ")
+                                 for e in exc.errors())
+            raise SandboxError(f"the sandbox cannot emulate this study: {problems}") from None

@@ -78,12 +78,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def standalone_sandbox() -> Iterator[str]:
-    """``python -m mystery sandbox`` on a free port; yields its URL once it answers."""
+def standalone_sandbox(*options: str) -> Iterator[str]:
+    """``python -m mystery sandbox`` on a free port, with ``options``; yields its URL once it
+    answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [PYTHON, "-m", "mystery", "sandbox", "--port", str(port)],
+        [PYTHON, "-m", "mystery", "sandbox", "--port", str(port), *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -175,23 +175,6 @@ def test_safeguards_hold_per_account_and_per_brand(tmp_path: Path, sandbox: Sand
         assert second.sent_at.isoformat() >= settled[first.id][:19]  # first was settled
 
 
-def test_several_accounts_are_emulated_on_x_only(tmp_path: Path) -> None:
-    fediverse = study_data(
-        name="team-fedi",
-        channels={"mastodon": {"accounts": ["a@sandbox.example", "b@sandbox.example"],
-                               "endpoint": "sandbox"}},
-        brands=[{"name": "Acme", "handles": {"mastodon": "acme@shop.example"},
-                 "profile": "quick"}],
-    )
-    path = write_study(tmp_path, fediverse, "fedi.toml")
-    result = CliRunner().invoke(app, ["run", str(path), "--account", "a@sandbox.example",
-                                      "--sandbox-url", "http://127.0.0.1:9", "--quiet"])
-    assert result.exit_code == 1
-    assert ("channels.mastodon lists several accounts, but the sandbox emulates several "
-            "researcher accounts on X only") in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fedi.toml"]
-
-
 def test_an_account_does_not_start_on_a_restarted_sandbox(tmp_path: Path,
                                                           sandbox: SandboxServer) -> None:
     """shopper_a's probes went to one world; shopper_b's runner, pointed at a fresh sandbox,
