@@ -41,8 +41,10 @@ def _study(folder: Path) -> Path:
     channels = {"x": {"accounts": ACCOUNTS, "endpoint": "sandbox", "mode": "auto",
                       "poll_every": "30m"}}
     brands: list[dict[str, Any]] = []
-    # As many probes as three channels of 18 brands each gave: enough work for 30 kills.
-    for n, profile in enumerate(PROFILES * 9):
+    # 144 brands: enough work that 30 kills land before the study ends even on a quiet
+    # machine, where the runners go fastest (there 54 brands ended after 27 kills, 90 after
+    # 41).
+    for n, profile in enumerate(PROFILES * 24):
         handle = f"brand{n}"
         brands.append({"name": f"Brand {n}", "profile": profile, "handles": {"x": handle}})
         if profile == "alias":
