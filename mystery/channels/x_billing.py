@@ -71,14 +71,28 @@ class Spend:
     post_reads: int = 0
     dm_event_reads: int = 0
     prices: XPrices = field(default=X_PRICES, compare=False, repr=False)
+    #: The counts as last saved to (or read from) the store: what this ledger added since is
+    #: :meth:`unsaved`, the part another runner's saved total does not hold yet.
+    saved: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_counts(cls, counts: Mapping[str, int]) -> Spend:
         """A ledger saved as :meth:`counts`, priced with today's table."""
-        return cls(posts=counts.get("posts", 0), posts_with_url=counts.get("posts_with_url", 0),
-                   owned_reads=counts.get("owned_reads", 0),
-                   post_reads=counts.get("post_reads", 0),
-                   dm_event_reads=counts.get("dm_event_reads", 0))
+        spend = cls()
+        spend.settle(counts)
+        return spend
+
+    def unsaved(self) -> dict[str, int]:
+        """What was spent since the counts were last saved or read (:meth:`settle`)."""
+        return {k: v - self.saved.get(k, 0) for k, v in self.counts().items()}
+
+    def settle(self, total: Mapping[str, int]) -> None:
+        """Take ``total`` (the store's counts, this ledger's unsaved part added) as both the
+        ledger and what is saved."""
+        self.posts, self.posts_with_url = total.get("posts", 0), total.get("posts_with_url", 0)
+        self.owned_reads, self.post_reads = total.get("owned_reads", 0), total.get("post_reads", 0)
+        self.dm_event_reads = total.get("dm_event_reads", 0)
+        self.saved = self.counts()
 
     def counts(self) -> dict[str, int]:
         """The ledger without its price table, to store and restore."""

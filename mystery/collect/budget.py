@@ -1,8 +1,10 @@
 """Keeping a paid channel to the study's ``budget_usd`` while a run goes on.
 
 A channel that charges (X: every post created and every resource read) carries a
-:class:`~mystery.channels.x_billing.Spend`. What it has spent is saved in the store's meta and
-restored by the next run of the same study, so a budget holds across restarts: on every change when
+:class:`~mystery.channels.x_billing.Spend`. What it has spent is added to the study's total in
+the store's meta, and that total restored by the next run, so a budget holds across restarts and
+across the runners of a team study (each adds its own spending, and asks for the total before a
+post): on every change when
 the channel has a budget, else every :data:`SAVE_EVERY` passes and at the end of the run (a commit
 a pass was an eighth of a 10,000-probe sandbox run, for a figure nobody was waiting on). A channel
 that reaches the budget, or has too little left for its next post, is stopped (no more reads or
@@ -29,7 +31,6 @@ class Budget:
         self.study = study
         self.store = store
         self.pacing = pacing
-        self._saved: dict[str, str] = {}
         self._passes = 0
         for name, state in pacing.channels.items():
             saved = store.meta(f"spend:{name}")
@@ -37,9 +38,12 @@ class Budget:
                 state.channel.spend = Spend.from_counts(json.loads(saved))
 
     def affordable(self, probe: ProbeRow, state: ChannelState) -> bool:
-        """Whether posting ``probe`` stays within the budget; if not, the channel stops."""
+        """Whether posting ``probe`` stays within the budget; if not, the channel stops.
+        Asked with what every runner of the study has saved (another may have spent since)."""
         spend = state.channel.spend if isinstance(state.channel, Billed) else None
         budget = self.study.channels[probe.channel].budget_usd
+        if spend is not None and budget is not None:
+            self._save(probe.channel, spend)
         left = spend.remaining(budget) if spend is not None else None
         if spend is None or left is None or left >= spend.prices.of_post(probe.text):
             return True
@@ -57,10 +61,7 @@ class Budget:
             spend = state.channel.spend
             budget = self.study.channels[name].budget_usd
             if budget is not None or final or self._passes % SAVE_EVERY == 0:
-                counts = json.dumps(spend.counts(), sort_keys=True)
-                if self._saved.get(name) != counts:
-                    self.store.set_meta({f"spend:{name}": counts})
-                    self._saved[name] = counts
+                self._save(name, spend, only_new=True)
             if state.stopped:
                 continue
             if spend.over(budget) or (force and budget is not None):
@@ -69,3 +70,13 @@ class Budget:
                                        f"channels.{name}.budget_usd = {budget} (at X's prices"
                                        f"{short}); raise it in the study file and run again "
                                        "to go on")
+
+    def _save(self, name: str, spend: Spend, only_new: bool = False) -> None:
+        """Add what this runner spent since it last saved to the study's total in the store,
+        and take that total (what other runners saved too) as the ledger. ``only_new``: skip
+        the store when nothing was spent since (a save, not a look at the others)."""
+        unsaved = {k: v for k, v in spend.unsaved().items() if v}
+        if only_new and not unsaved:
+            return
+        spend.settle(self.store.add_counts(f"spend:{name}", unsaved))
+

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +66,10 @@ BRAND_KEY = 0x6D797376
 """With a brand's hash, the transaction-scoped advisory lock that serialises intents to send
 to one brand across runners (see :meth:`Store.begin_send`). Advisory locks are per database,
 and a database holds one study, so (this key, the brand) is (study, brand)."""
+
+COUNTS_KEY = 0x6D797377
+"""With a meta key's hash, the advisory lock under which runners add to counts kept there
+(:meth:`Store.add_counts`: a paid channel's spend)."""
 
 Held = TypeVar("Held")
 
@@ -233,6 +237,25 @@ class Store(StoreReads):
                     )
 
     # -- study and plan --------------------------------------------------------------------
+
+    def add_counts(self, key: str, added: Mapping[str, int]) -> dict[str, int]:
+        """Add ``added`` to the JSON counts held in meta ``key``, in one transaction; return
+        the new counts. Why add rather than write: several runners of one study each spend
+        from the study's budget, and a runner that wrote its own ledger would overwrite what
+        the others had saved (PostgreSQL: an advisory lock on the key keeps two runners from
+        adding at once; SQLite takes its one writer's lock)."""
+        import json
+
+        with self.transaction() as db:
+            if db.dialect.name == "postgresql":
+                db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (COUNTS_KEY, key))
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            counts: dict[str, int] = json.loads(row[0]) if row is not None else {}
+            for name, value in added.items():
+                counts[name] = counts.get(name, 0) + value
+            db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                       "value = excluded.value", (key, json.dumps(counts, sort_keys=True)))
+        return counts
 
     def set_meta(self, items: dict[str, str]) -> None:
         with self.transaction() as db:
