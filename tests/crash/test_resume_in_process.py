@@ -40,16 +40,14 @@ from mystery.channels.mastodon import MastodonChannel
 from mystery.channels.x import XChannel
 from mystery.cli import app
 from mystery.collect.connect import world_start
-from mystery.collect.run import run_study, sandbox_history
+from mystery.collect.run import run_study
 from mystery.collect.verify import mismatches
-from mystery.sandbox import World, WorldSpec
-from mystery.sandbox.inspection import ground_truth
-from mystery.sandbox.replay import replay
 from mystery.store.store import Store
 from mystery.study.load import load_study
 from mystery.timings.export import timing_rows
 from mystery.timings.schema import TimingRow
 from tests.crash.crash_helpers import PYTHON, hears_signals, sigint_heard
+from tests.rebuilt import rebuilt_truth
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND = [PYTHON, "-m", "mystery", "run", "demo.toml"]
@@ -144,14 +142,8 @@ def _check_store(db: Path) -> None:
 
 def _rebuilt_truth(folder: Path, db: Path) -> tuple[dict[str, Any], Store]:
     """The world a run resumed from the final store would hold, and the store."""
-    study = load_study(folder / "demo.toml").study
     store = Store.open(db, create=False)
-    history = sandbox_history(store, study)
-    assert history is not None
-    world = World()
-    world.configure(WorldSpec.from_study(study, world_start(study)))
-    replay(world, history)
-    return ground_truth(world), store
+    return rebuilt_truth(store, load_study(folder / "demo.toml").study), store
 
 
 @dataclass(frozen=True)

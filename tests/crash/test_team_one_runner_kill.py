@@ -27,12 +27,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from mystery.collect.connect import world_start
-from mystery.collect.run import sandbox_history
 from mystery.collect.verify import mismatches
-from mystery.sandbox import World, WorldSpec
-from mystery.sandbox.inspection import ground_truth
-from mystery.sandbox.replay import replay
 from mystery.store.store import Store
 from mystery.study.load import load_study
 from mystery.timings.export import timing_rows
@@ -40,6 +35,7 @@ from tests import studybuilder
 from tests.crash.crash_helpers import PYTHON, STUDY, hears_signals, sigint_heard
 from tests.crash.test_resume_in_process import INTERRUPTED
 from tests.postgres import PostgresServer
+from tests.rebuilt import rebuilt_truth
 
 ACCOUNTS = ["shopper_a", "shopper_b", "shopper_c"]
 PROFILES = ["fast", "holding", "never", "patchy", "alias", "slow"]
@@ -170,11 +166,6 @@ def test_one_runner_for_three_accounts_stopped_at_any_moment_resumes_exactly(
         by_id = {p.id: p for p in probes}
         for reply in store.replies():
             assert reply.text.startswith(f"@{by_id[reply.probe_id].account} ")
-        history = sandbox_history(store, loaded)
-        assert history is not None
-        world = World()
-        world.configure(WorldSpec.from_study(loaded, world_start(loaded)))
-        replay(world, history)
-        truth = ground_truth(world)
+        truth = rebuilt_truth(store, loaded)
         assert mismatches(truth, store) == []
     assert len({p["text"] for p in truth["posts"]}) == len(truth["posts"]) == PROBES

@@ -26,6 +26,7 @@ from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.store.store import Store
 from mystery.study.load import load_study
 from mystery.timings.export import timing_rows
+from tests.rebuilt import assert_settled_and_posted_once_by_its_account
 from tests.studybuilder import study_data, write_study
 
 ACCOUNTS = ["shopper_a", "shopper_b"]
@@ -71,10 +72,7 @@ def test_two_accounts_two_runners_one_sandbox(tmp_path: Path, sandbox: SandboxSe
     truth = control.posts()
     with Store.open(path.with_suffix(".db"), create=False) as store:
         probes = store.probes()
-        assert {p.state for p in probes} == {"settled"}
-        author = {p["id"]: p["author"] for p in truth["posts"]}
-        assert len(author) == len(probes)  # nothing sent twice
-        assert all(author[p.message_id or ""] == p.account for p in probes)
+        assert_settled_and_posted_once_by_its_account(truth, probes)
         assert Counter(p.account for p in probes) == {"shopper_a": 3, "shopper_b": 3}
         # Each brand heard from both accounts.
         assert all({p.account for p in probes if p.brand == b} == set(ACCOUNTS)

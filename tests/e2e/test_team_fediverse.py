@@ -24,15 +24,13 @@ from mystery.channels.bluesky import BlueskyChannel
 from mystery.channels.mastodon import MastodonChannel
 from mystery.cli import app
 from mystery.clock import parse_iso
-from mystery.collect.connect import world_start
-from mystery.collect.run import run_study, sandbox_history
+from mystery.collect.run import run_study
 from mystery.collect.verify import mismatches
-from mystery.sandbox import SandboxControl, SandboxServer, World, WorldSpec
-from mystery.sandbox.inspection import ground_truth
-from mystery.sandbox.replay import replay
+from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.store.store import Store
 from mystery.study.load import load_study
 from mystery.timings.export import timing_rows
+from tests.rebuilt import rebuilt_truth
 from tests.studybuilder import study_data, write_study
 
 CUTOFF = timedelta(days=2)
@@ -230,13 +228,7 @@ def test_one_runner_serves_both_accounts_in_the_in_process_sandbox(
         assert "team-fedi: finished: 6/6 probes sent" in result.output
     with Store.open(path.with_suffix(".db"), create=False) as store:
         probes = store.probes()
-        study = load_study(path).study
-        history = sandbox_history(store, study)
-        assert history is not None
-        world = World()
-        world.configure(WorldSpec.from_study(study, world_start(study)))
-        replay(world, history)
-        truth = ground_truth(world)
+        truth = rebuilt_truth(store, load_study(path).study)
         assert mismatches(truth, store, channel=channel) == []
         by_id = {p.id: p for p in probes}
         authors = {p["id"]: p["author"] for p in truth["posts"]}

@@ -21,17 +21,15 @@ import pytest
 from typer.testing import CliRunner
 
 from mystery.cli import app
-from mystery.collect.connect import world_start
-from mystery.collect.run import run_study, sandbox_history
+from mystery.collect.run import run_study
 from mystery.collect.verify import mismatches
-from mystery.sandbox import SandboxControl, SandboxServer, World, WorldSpec
-from mystery.sandbox.inspection import ground_truth
-from mystery.sandbox.replay import replay
+from mystery.sandbox import SandboxControl, SandboxServer
 from mystery.store.address import PostgresAddress
 from mystery.store.leases import Leases
 from mystery.store.store import Store
 from mystery.study.load import load_study
 from tests.postgres import PostgresServer
+from tests.rebuilt import assert_settled_and_posted_once_by_its_account, rebuilt_truth
 from tests.studybuilder import study_data, write_study
 
 ACCOUNTS = ["shopper_a", "shopper_b", "shopper_c"]
@@ -67,13 +65,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def _truth(path: Path, store: Store) -> dict[str, Any]:
     """The in-process sandbox died with its run: rebuild its world from the store (every id
     and every reply time checked) and read its ground truth."""
-    study = load_study(path).study
-    history = sandbox_history(store, study)
-    assert history is not None
-    world = World()
-    world.configure(WorldSpec.from_study(study, world_start(study)))
-    replay(world, history)
-    return ground_truth(world)
+    return rebuilt_truth(store, load_study(path).study)
 
 
 def _run(*args: str) -> str:
@@ -190,10 +182,7 @@ def test_a_runner_for_two_accounts_and_one_for_the_third_take_turns(
     truth = control.posts()
     with Store.open(path.with_suffix(".db"), create=False) as store:
         probes = store.probes()
-        assert {p.state for p in probes} == {"settled"}
-        author = {p["id"]: p["author"] for p in truth["posts"]}
-        assert len(author) == len(probes)  # nothing sent twice
-        assert all(author[p.message_id or ""] == p.account for p in probes)
+        assert_settled_and_posted_once_by_its_account(truth, probes)
         assert sorted(store.db.execute("SELECT account FROM cursors")) == [
             (a,) for a in ACCOUNTS]
         assert mismatches(truth, store) == []
