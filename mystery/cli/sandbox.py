@@ -51,7 +51,8 @@ def sandbox(
                           "for benchmarks, but a slower runner then sends late)."),
     ] = True,
 ) -> None:
-    """Serve the sandbox (X API v2 subset and /_sandbox/ control plane) until Ctrl-C."""
+    """Serve the sandbox (the X, Mastodon and Bluesky APIs mystery uses, and the /_sandbox/
+    control plane) until Ctrl-C."""
     from mystery.sandbox import SandboxServer
 
     if not _loopback(host):
