@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from mystery.channels.base import Billed
-from mystery.channels.x_billing import Spend
+from mystery.channels.x_billing import Spend, has_url, usd
 from mystery.collect.pacing import ChannelState, Pacing
 from mystery.store.store import ProbeRow, Store
 from mystery.study.model import Study
@@ -39,14 +39,28 @@ class Budget:
 
     def affordable(self, probe: ProbeRow, state: ChannelState) -> bool:
         """Whether posting ``probe`` stays within the budget; if not, the channel stops.
-        Asked with what every runner of the study has saved (another may have spent since)."""
+
+        With a budget, the post is *reserved* in the study's total in the store, in the
+        transaction that checks it fits, so that two runners can never both take the last of
+        it: the ledger's saved counts then hold the post before the channel counts it (its
+        unsaved part is one post short until the post is made, and a post never made gives
+        the reservation back at the next save)."""
         spend = state.channel.spend if isinstance(state.channel, Billed) else None
         budget = self.study.channels[probe.channel].budget_usd
-        if spend is not None and budget is not None:
-            self._save(probe.channel, spend)
-        left = spend.remaining(budget) if spend is not None else None
-        if spend is None or left is None or left >= spend.prices.of_post(probe.text):
+        if spend is None or budget is None:
             return True
+        post = "posts_with_url" if has_url(probe.text) else "posts"
+        wanted = {k: v for k, v in spend.unsaved().items() if v}
+        wanted[post] = wanted.get(post, 0) + 1
+        total, reserved = self.store.add_counts(
+            f"spend:{probe.channel}", wanted,
+            within=lambda counts: Spend.from_counts(counts).total_usd <= usd(budget))
+        if reserved:
+            spend.settle(total)
+            setattr(spend, post, getattr(spend, post) - 1)  # counted when the post is made
+            return True
+        wanted[post] -= 1  # the rest of what this runner spent is saved all the same
+        self._save_counts(probe.channel, spend, wanted)
         self.keep(force=True)
         return False
 
@@ -78,5 +92,8 @@ class Budget:
         unsaved = {k: v for k, v in spend.unsaved().items() if v}
         if only_new and not unsaved:
             return
-        spend.settle(self.store.add_counts(f"spend:{name}", unsaved))
+        self._save_counts(name, spend, unsaved)
+
+    def _save_counts(self, name: str, spend: Spend, unsaved: dict[str, int]) -> None:
+        spend.settle(self.store.add_counts(f"spend:{name}", unsaved)[0])
 

@@ -238,24 +238,33 @@ class Store(StoreReads):
 
     # -- study and plan --------------------------------------------------------------------
 
-    def add_counts(self, key: str, added: Mapping[str, int]) -> dict[str, int]:
-        """Add ``added`` to the JSON counts held in meta ``key``, in one transaction; return
-        the new counts. Why add rather than write: several runners of one study each spend
-        from the study's budget, and a runner that wrote its own ledger would overwrite what
-        the others had saved (PostgreSQL: an advisory lock on the key keeps two runners from
-        adding at once; SQLite takes its one writer's lock)."""
+    def add_counts(
+        self, key: str, added: Mapping[str, int],
+        within: Callable[[dict[str, int]], bool] | None = None,
+    ) -> tuple[dict[str, int], bool]:
+        """Add ``added`` to the JSON counts held in meta ``key``, in one transaction, unless
+        ``within`` says the new counts are not allowed (then nothing is written); return the
+        counts now held and whether ``added`` was added. Why add rather than write: several
+        runners of one study each spend from the study's budget, and a runner that wrote its
+        own ledger would overwrite what the others had saved; why check in the same
+        transaction: two runners must not both take the last of a budget (PostgreSQL: an
+        advisory lock on the key keeps two runners from adding at once; SQLite takes its one
+        writer's lock)."""
         import json
 
         with self.transaction() as db:
             if db.dialect.name == "postgresql":
                 db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (COUNTS_KEY, key))
             row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            counts: dict[str, int] = json.loads(row[0]) if row is not None else {}
+            held: dict[str, int] = json.loads(row[0]) if row is not None else {}
+            counts = dict(held)
             for name, value in added.items():
                 counts[name] = counts.get(name, 0) + value
+            if within is not None and not within(counts):
+                return held, False
             db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
                        "value = excluded.value", (key, json.dumps(counts, sort_keys=True)))
-        return counts
+        return counts, True
 
     def set_meta(self, items: dict[str, str]) -> None:
         with self.transaction() as db:

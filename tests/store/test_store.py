@@ -300,3 +300,33 @@ def test_next_planned_at_can_look_at_some_channels_only(store: Store) -> None:
     first = store.next_planned_at()
     assert first is not None and store.next_planned_at(["x"]) == first
     assert store.next_planned_at(["mastodon"]) is None
+
+
+def test_two_runners_reserving_the_last_of_a_budget_get_it_once(
+    store_at: Callable[[], str],
+) -> None:
+    """Counts are added and checked in one transaction: two runners, each with its own
+    connection, reaching for the last post a budget allows at the same moment, get it once."""
+    import threading
+
+    where = store_at()
+    with Store.open(where) as first:
+        first.initialise(_study(), make_plan(_study()))
+        first.add_counts("spend:x", {"posts": 2})
+    barrier = threading.Barrier(2, timeout=30)
+    outcomes: list[bool] = []
+
+    def reserve() -> None:
+        with Store.open(where, create=False) as store:
+            barrier.wait()
+            outcomes.append(store.add_counts("spend:x", {"posts": 1},
+                                             within=lambda c: c["posts"] <= 3)[1])
+
+    threads = [threading.Thread(target=reserve) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == [False, True]
+    with Store.open(where, create=False) as store:
+        assert store.add_counts("spend:x", {}) == ({"posts": 3}, True)
