@@ -43,7 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
-from mystery.errors import StoreLockedError
+from mystery.errors import StoreError, StoreLockedError
 from mystery.store.address import PostgresAddress
 from mystery.store.postgres import PgConnection, connect
 
@@ -208,8 +208,15 @@ class Leases:
         if db is None:
             return
         try:
+            # Never wait long for the rows: a runner stopped in the middle of a send may still
+            # hold them in its store's unfinished transaction (in this very process), and a
+            # release that waited for that would wait forever. Not released here, a lease is
+            # free all the same once this session closes (a claim sees its backend gone).
+            db.execute("SET lock_timeout = '2s'")
             db.execute("UPDATE leases SET holder = '', expires_at = '' WHERE holder = ?",
                        (self.holder,))
+        except StoreError:
+            pass
         finally:
             db.close()
 

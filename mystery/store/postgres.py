@@ -85,8 +85,11 @@ class PgConnection:
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
+        # ACTIVE too: a statement cut short by an interrupt may leave the transaction with a
+        # command still under way, and it must be rolled back all the same.
         return self.conn.info.transaction_status in (TransactionStatus.INTRANS,
-                                                     TransactionStatus.INERROR)
+                                                     TransactionStatus.INERROR,
+                                                     TransactionStatus.ACTIVE)
 
     def close(self) -> None:
         self.conn.close()

@@ -208,8 +208,10 @@ class Store(StoreReads):
     def transaction(self) -> Iterator[Db]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``: all or nothing, and no other writer in between
         (PostgreSQL: ``BEGIN``, its row locks keeping writers apart)."""
-        self.db.execute(self.db.dialect.begin)
         try:
+            # BEGIN inside the try: an interrupt that lands just after it must roll back too,
+            # or the transaction would stay open, holding whatever it locks next.
+            self.db.execute(self.db.dialect.begin)
             yield self.db
             self.db.execute("COMMIT")
         except BaseException:

@@ -73,3 +73,22 @@ def test_a_runner_whose_lease_was_taken_stops_promptly_on_postgres(
                               "took the account over")
     assert "run it again to resume safely" in message
     assert channel.posts == [] and channel.polls == []
+
+
+def test_a_lease_is_let_go_even_while_the_runners_own_store_still_locks_it(
+        postgres_server: PostgresServer) -> None:
+    """A runner stopped in the middle of a send may reach its leases' release with its store's
+    transaction still open and the lease rows locked by the send's fence. The release must not
+    wait for that (in one process it would wait forever); the lease is free once the runner's
+    sessions close, and the next runner takes it."""
+    url = postgres_server.database()
+    with Store.open(url) as store:
+        store.initialise(STUDY, make_plan(STUDY))
+    leases = Leases(PostgresAddress(url), {"x": "shopper_a"}, heartbeat=0.05).acquire()
+    with psycopg.connect(url) as sending:  # the store's send, cut short with the fence held
+        sending.execute("SELECT 1 FROM leases WHERE account = 'shopper_a' FOR SHARE")
+        began = time.monotonic()
+        leases.release()
+        assert time.monotonic() - began < 10
+    with Leases(PostgresAddress(url), {"x": "shopper_a"}) as again:  # free for the next one
+        assert again.check() is None
