@@ -193,7 +193,7 @@ def _write_all(
     of brands that are all peers of nobody)."""
     import polars as pl
 
-    from mystery.analysis.report import ReportJob, build_reports
+    from mystery.analysis.report import write_report
     from mystery.analysis.seriesreport import write_series
     from mystery.timings import brandrows, studyrows
     from mystery.timings import schema as timings
@@ -208,11 +208,10 @@ def _write_all(
         brands = {b for df in frames for b in df["brand"].unique().to_list()}
         return [h for h in highlight if h in brands]
 
-    jobs = []
     for name, info in sorted(sources.infos.items()):
         study = sources.studies[name]  # its rows are its study's alone (_check_study_timings)
-        jobs.append(ReportJob(study, results / name, info, tuple(present(study))))
-    written += [p for report in build_reports(jobs, batch, colour=colour) for p in report.paths]
+        written += write_report(study, results / name, info, highlight=present(study),
+                                batch=batch, colour=colour)
     synthetic = {name: info.synthetic for name, info in sources.infos.items()}
     names = sorted(set(all_timings["series"].unique().to_list())
                    | set(all_brands["series"].unique().to_list()))

@@ -195,32 +195,8 @@ def build_report(
                                  colour=colour)
             own.run()
             return StudyReport(built.paths + own.settle(merge=True), built.summary)
-    return build_reports([ReportJob(timings, Path(out_dir), info, tuple(highlight))], batch,
-                         colour=colour)[0]
-
-
-@dataclass(frozen=True)
-class ReportJob:
-    """One study report to build: its timings, its folder, its facts, its client brands."""
-
-    timings: pl.DataFrame
-    out_dir: Path
-    info: StudyInfo | None = None
-    highlight: tuple[str, ...] = ()
-
-
-def build_reports(
-    jobs: Sequence[ReportJob], batch: Batch, *, colour: str = charts.HIGHLIGHT
-) -> list[StudyReport]:
-    """Several studies' reports (``publish`` builds every committed study's), their charts
-    queued in ``batch``.
-
-    One study at a time, on purpose: the ten studies of a million probes grouped as one frame
-    (each study's rows marked) cost a quarter more CPU than ten frames of a hundred thousand,
-    whose hash tables and gathered times stay small; the fewer polars calls did not pay for
-    it."""
-    return [_written(job, info, _figures(job.timings, info), batch, colour)
-            for job in jobs for info in [job.info or _info_for(job.timings)]]
+    info = info or _info_for(timings)
+    return _written(Path(out_dir), info, _figures(timings, info), tuple(highlight), batch, colour)
 
 
 @dataclass(frozen=True)
@@ -266,10 +242,9 @@ def _figures(timings: pl.DataFrame, info: StudyInfo) -> _Figures:
     return _Figures(table, windows, per_channel, per_account, note, channels, team)
 
 
-def _written(job: ReportJob, info: StudyInfo, found: _Figures, batch: Batch,
-             colour: str) -> StudyReport:
+def _written(out: Path, info: StudyInfo, found: _Figures, highlight: tuple[str, ...],
+             batch: Batch, colour: str) -> StudyReport:
     """Write one study's tables and queue its chart."""
-    out = job.out_dir
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "summary.csv", out / "summary.md"]
     paths[0].write_bytes(csv_bytes(found.table, SUMMARY_COLS))
@@ -281,12 +256,12 @@ def _written(job: ReportJob, info: StudyInfo, found: _Figures, batch: Batch,
     paths[1].write_text(_markdown(info, found.note, found.table, found.windows,
                                   found.per_channel, found.per_account),
                         encoding="utf-8", newline="\n")
-    options = {"colour": colour} if job.highlight else {}  # no client, no colour to draw
+    options = {"colour": colour} if highlight else {}  # no client, no colour to draw
     paths += batch.add(
         "ranking", _bars(found.table, len(found.channels) > 1), out / "ack_by_brand",
         title=chart_title(info), subtitle=_headline(found.table),
         xlabel="median time to acknowledgement (log scale)",
-        note=found.note, highlight=job.highlight, **options,
+        note=found.note, highlight=highlight, **options,
     )
     return StudyReport(paths, found.table)
 
