@@ -26,6 +26,9 @@ Charts are the exception to byte comparison: their bytes differ from one CPU to 
 each results folder's ``charts.json`` records what every chart draws (its fingerprint) and
 its files' hashes as drawn (:mod:`.analysis.manifest`). ``publish`` draws only the charts
 whose fingerprint changed or whose file is missing or edited; ``check`` draws none.
+
+A ``publish`` whose inputs, options and code are those of the last publish here, and whose
+outputs are untouched since, recomputes nothing (:mod:`.memo`); ``check`` always recomputes.
 """
 
 from __future__ import annotations
@@ -266,9 +269,16 @@ def publish(
     With ``out`` the results are written to ``out/<folder>/`` instead, complete, and
     ``root/results`` is not touched: a consultant's highlighted copy needs no restore with git
     afterwards. Paths returned are then relative to ``out``."""
+    from mystery import memo
+
     base = Path(root)
     if out is not None:
         return _publish_to(base, Path(out), brand_stat, highlight, workers, colour)
+    options = {"brand_stat": brand_stat, "highlight": list(highlight), "colour": colour}
+    inputs = memo.key(base, options)
+    recalled = memo.recall(base, inputs)
+    if recalled is not None:  # nothing read has changed, nothing written was touched
+        return [Outcome(rel, "unchanged") for rel in recalled]
     with tempfile.TemporaryDirectory(prefix="mystery-publish-") as tmp:
         fresh = Path(tmp)
         made = generate(base, fresh, brand_stat=brand_stat, highlight=highlight,
@@ -278,6 +288,8 @@ def publish(
                      if chart.state == "current"]
         changed = {o.path for o in compared if o.state != "unchanged"}
         replace_all({base / rel: (fresh / rel).read_bytes() for rel in sorted(changed)})
+    if memo.key(base, options) == inputs:  # no input changed while this publish ran
+        memo.remember(base, inputs, [o.path for o in compared])
     return [Outcome(o.path, "written" if o.path in changed else o.state)
             for o in sorted(compared, key=lambda o: o.path)]
 

@@ -29,12 +29,13 @@ os.environ["COLUMNS"] = WIDTH
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory,
                          monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No ``MYSTERY_*`` variables, a fresh config dir, no keyring, a fixed terminal width."""
+    """No ``MYSTERY_*`` variables, fresh config and cache dirs, no keyring, a fixed width."""
     for name in list(os.environ):
         if name.startswith("MYSTERY_"):
             monkeypatch.delenv(name)
     config = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("MYSTERY_CONFIG_DIR", str(config))
+    monkeypatch.setenv("MYSTERY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("COLUMNS", WIDTH)
     # keyring caches its backend on first use, so the variable alone may come too late.

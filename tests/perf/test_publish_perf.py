@@ -12,8 +12,9 @@ resident memory of a fresh process (``resource.getrusage`` of the child, so earl
 cannot inflate it), prints them with the machine's load, and holds them under 10 s and 2 GB.
 The machine's load matters: on a shared machine the wall time grows with other work.
 
-Then, nothing changed, a *warm* ``publish`` (every chart current by its manifest: no chart
-drawn, matplotlib not imported) and ``publish --check`` each take at most 2 × the time of
+Then, nothing changed, a *warm* ``publish`` (its memo, ``results/.publish-cache/``, vouches
+for every file: nothing recomputed, no chart drawn) and ``publish --check`` (every table
+recomputed, no chart drawn) each take at most 2 × the time of
 reading the series' timings CSVs with polars and grouping them by study, brand and channel,
 measured side by side: subprocesses, the median of three runs each, interleaved so that the
 machine's load falls on both alike.

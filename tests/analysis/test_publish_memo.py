@@ -1,0 +1,191 @@
+"""A warm publish recomputes nothing, and never trusts its memo further than it should."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mystery import memo
+from mystery import publish as publishing
+from mystery.publish import check, publish
+from tests.analysis.synthetic import make_study
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for year in (2025, 2026):
+        make_study(tmp_path, series="uk-retail", year=year, brands=4, probes_per_brand=3, seed=3)
+    publish(tmp_path)  # cold: computes everything and leaves the memo
+    return tmp_path
+
+
+def _no_generation(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every call of generate (the tables' recomputation) instead of failing it: a test
+    that expects none asserts the list stays empty."""
+    calls: list[str] = []
+    real = publishing.generate
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append("generate")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(publishing, "generate", counted)
+    return calls
+
+
+def _edit_first_timing(root: Path) -> None:
+    path = root / "results/uk-retail-2026/timings.csv"
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    answered = next(r for r in rows if r["ack_seconds"])
+    answered["ack_seconds"] = str(float(answered["ack_seconds"]) + 3600)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_a_warm_publish_recomputes_nothing_and_reports_every_file_unchanged(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cold = publish(project)  # the fixture's publish was the cold one; this one is warm
+    calls = _no_generation(monkeypatch)
+    warm = publish(project)
+    assert calls == []
+    assert [o.path for o in warm] == [o.path for o in cold]
+    assert {o.state for o in warm} == {"unchanged"}
+    assert Path("results/uk-retail/yoy.csv") in {o.path for o in warm}
+
+
+def test_a_changed_timing_is_recomputed_and_the_tables_it_moves_are_written(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _no_generation(monkeypatch)
+    _edit_first_timing(project)
+    outcomes = publish(project)
+    assert calls == ["generate"]
+    written = {o.path for o in outcomes if o.state == "written"}
+    assert Path("results/uk-retail-2026/summary.csv") in written
+    assert Path("results/uk-retail/yoy.csv") in written
+    publish(project)  # and the memo now vouches for the new results
+    assert calls == ["generate"]
+    assert all(o.state == "unchanged" for o in check(project))
+
+
+@pytest.mark.parametrize("damage", ["edit", "delete"])
+def test_a_touched_output_is_written_again(
+    project: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    table = project / "results/uk-retail/yoy.md"
+    good = table.read_bytes()
+    if damage == "edit":
+        table.write_bytes(good.replace(b"|", b"!", 1))
+    else:
+        table.unlink()
+    calls = _no_generation(monkeypatch)
+    outcomes = publish(project)
+    assert calls == ["generate"]
+    assert [o.state for o in outcomes if o.path == Path("results/uk-retail/yoy.md")] == \
+        ["written"]
+    assert table.read_bytes() == good
+
+
+def test_other_options_are_other_inputs(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _no_generation(monkeypatch)
+    publish(project, brand_stat="median")
+    assert calls == ["generate"]
+    assert "median" in (project / "results/uk-retail/yoy.csv").read_text().splitlines()[0]
+
+
+def test_a_new_library_release_or_code_makes_the_memo_stale(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = memo.key(project, {"x": 1})
+    monkeypatch.setattr(memo, "_releases", lambda: {"polars": "99.0"})
+    assert memo.key(project, {"x": 1}) != before
+    monkeypatch.undo()
+    monkeypatch.setattr(memo, "_code", lambda: "edited")
+    assert memo.key(project, {"x": 1}) != before
+
+
+def test_check_recomputes_even_when_the_memo_vouches_for_an_edited_table(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memo is a publish's shortcut, never the check's proof: a memo rewritten to match
+    a hand-edited table fools publish (it is local state, like any cache) but not --check."""
+    table = project / "results/uk-retail-2025/summary.md"
+    table.write_text(table.read_text().replace("|", "!", 1))
+    path = memo.path(project)
+    doc = json.loads(path.read_text())
+    doc["files"]["results/uk-retail-2025/summary.md"] = memo._digest(table)
+    path.write_text(json.dumps(doc))
+    calls = _no_generation(monkeypatch)
+    states = {o.path: o.state for o in check(project)}
+    assert states[Path("results/uk-retail-2025/summary.md")] == "stale"
+    assert calls == ["generate"]
+
+
+def test_an_input_edited_while_publishing_is_not_recorded_as_its_source(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memo's key is taken before and after: timings edited after the first key but
+    before they were read must not become a memo saying the old timings gave these tables."""
+    timings = project / "results/uk-retail-2026/timings.csv"
+    original = timings.read_bytes()
+    real = publishing.generate
+
+    def edited_meanwhile(*args: object, **kwargs: object) -> object:
+        _edit_first_timing(project)  # after publish took its key, before gather reads it
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    (memo.path(project)).unlink()  # so that this publish computes
+    monkeypatch.setattr(publishing, "generate", edited_meanwhile)
+    publish(project)
+    monkeypatch.undo()
+    timings.write_bytes(original)  # back to the timings the key was taken from
+    calls = _no_generation(monkeypatch)
+    publish(project)
+    assert calls == ["generate"]
+    assert all(o.state == "unchanged" for o in check(project))
+
+
+def test_an_unreadable_memo_is_no_memo(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (memo.path(project)).write_text("{not json")
+    calls = _no_generation(monkeypatch)
+    outcomes = publish(project)
+    assert calls == ["generate"]
+    assert {o.state for o in outcomes} == {"unchanged"}
+
+
+def test_the_memo_is_outside_the_checkout_and_holds_only_hashes(project: Path) -> None:
+    """results/ holds results only: the memo is in the cache folder (the tests' own, by
+    $MYSTERY_CACHE_DIR), one per checkout, so git and every script that walks results/ see
+    nothing of it."""
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    untracked = subprocess.run(["git", "-C", str(project), "status", "--porcelain",
+                                "--untracked-files=all"], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+    assert all(line.startswith("?? results/uk-retail") for line in untracked), untracked
+    where = memo.path(project)
+    assert where.is_relative_to(memo.cache_dir()) and not where.is_relative_to(project)
+    assert memo.path(project / "." / "results" / "..") == where  # one checkout, one memo
+    doc = json.loads(where.read_text())
+    assert set(doc) == {"about", "root", "inputs", "files"}
+    assert doc["root"] == str(project.resolve())
+    assert all(len(digest) == 64 for digest in doc["files"].values())
+
+
+def test_without_an_override_the_memo_is_in_the_users_cache_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each OS's own cache folder (on Linux $XDG_CACHE_HOME/mystery), as platformdirs says."""
+    from platformdirs import user_cache_path
+
+    monkeypatch.delenv(memo.CACHE_DIR_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert memo.cache_dir() == user_cache_path("mystery", appauthor=False)
+    assert memo.path(tmp_path).parent == memo.cache_dir() / "publish"
