@@ -283,12 +283,10 @@ def _run_open(
                 on_notice(f"{_lane_name(name, lane, accounts)}: stopped: {why}")
             runners.append(Runner(
                 study, store.serving_only(lane), opened.channels, connection.clock,
-                on_progress=on_progress, on_notice=on_notice, seed=study.schedule.seed,
+                on_notice=on_notice, seed=study.schedule.seed,
                 stopped=opened.stopped, on_due=on_due, confirm=confirm, accounts=lane,
             ))
         _share_spend(connection.lanes)
-        if len(runners) == 1:
-            return loaded, runners[0].run(once=once, until=until)
         from mystery.collect.together import run_together
 
         names = [{n: _lane_name(n, lane, accounts) for n in lane} for lane in served]

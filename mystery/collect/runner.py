@@ -1,4 +1,4 @@
-"""The collection loop: send due probes, poll channels, record replies, settle probes.
+"""One lane's pass of the collection loop: send due probes, poll, record replies, settle probes.
 
 The runner owns time (DESIGN.md): it asks the clock to sleep until its next event — a planned
 send, a poll, a retry — and a virtual clock simply jumps there, so a seven-day sandbox study
@@ -17,7 +17,8 @@ Each pass is safe to interrupt anywhere (SIGKILL included):
   which also keeps the rules for catching up after downtime and for counting a probe
   unanswered).
 
-This module keeps the loop, sending and the reconciling of uncertain sends. Its collaborators
+This module keeps a pass (:meth:`Runner.step`), sending and the reconciling of uncertain
+sends; the loop of passes is :func:`mystery.collect.together.run_together`. Its collaborators
 each own one part of a run: :mod:`mystery.collect.pacing` (each channel's waits, and platform
 trouble: 429s, 5xx, timeouts, 401/403), :mod:`mystery.collect.polling` (replies and settling),
 :mod:`mystery.collect.manual` (a person in the loop: ``manual`` and ``confirm`` modes) and
@@ -85,7 +86,6 @@ class Runner:
         channels: Mapping[str, Channel],
         clock: Clock,
         *,
-        on_progress: Callable[[Progress], None] = _noop,
         on_notice: Callable[[str], None] = _noop,
         seed: int = 0,
         stopped: Mapping[str, str] | None = None,
@@ -110,7 +110,6 @@ class Runner:
         if accounts is None:  # every channel, those that could not open too
             accounts = {n: c.account_names[0] for n, c in study.channels.items()}
         store.serve(accounts)
-        self.on_progress = on_progress
         self.on_notice = on_notice
         self.cutoff = study.cutoff
         self._pacing = Pacing(study, channels, on_notice, seed)
@@ -124,14 +123,7 @@ class Runner:
         self._told: dict[str, str] = {}  # the hold last announced per probe (no repeats)
         self.budget = Budget(study, store, self._pacing)
 
-    # -- the loop --------------------------------------------------------------------------
-
-    def run(self, *, once: bool = False, until: datetime | None = None) -> RunResult:
-        """Run until every probe is settled (one pass with ``once``; with ``until``, stop
-        before the clock would pass that instant)."""
-        from mystery.collect.together import run_together
-
-        return run_together([self], once=once, until=until, on_progress=self.on_progress)
+    # -- one pass ----------------------------------------------------------------------------
 
     def result(self, counts: Counts, passes: int,
                names: Mapping[str, str] | None = None) -> RunResult:

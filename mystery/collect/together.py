@@ -24,7 +24,10 @@ Why the lanes keep every rule of a run:
   channel) read the whole study, and a later lane sees what an earlier lane sent this very
   instant; the daily cap is per account, as it always was.
 
-One runner with one lane is the plain run: :meth:`Runner.run` is this loop over itself.
+One runner with one lane is the plain run: :func:`run_together` over it alone. Why the loop
+lives here and not on the runner: the runner is one lane's pass (:meth:`Runner.step`); the
+passes, the clock and the end of a run are the lanes' together, and a runner that called
+back into this module would tie the two into a circle.
 """
 
 from __future__ import annotations

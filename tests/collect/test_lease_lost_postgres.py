@@ -13,6 +13,7 @@ import psycopg
 from mystery.channels.memory import MemoryChannel
 from mystery.clock import RealClock, iso
 from mystery.collect.runner import Runner
+from mystery.collect.together import run_together
 from mystery.errors import StoreLockedError
 from mystery.store.address import PostgresAddress
 from mystery.store.leases import Leases
@@ -54,7 +55,7 @@ def test_a_runner_whose_lease_was_taken_stops_promptly_on_postgres(
 
         def run() -> None:
             try:
-                runner.run()
+                run_together([runner])
             except BaseException as exc:  # what the CLI would tell
                 ended.append(exc)
 

@@ -18,6 +18,7 @@ from mystery.channels.memory import MemoryChannel
 from mystery.clock import VirtualClock, iso
 from mystery.collect.progress import Progress, Wait
 from mystery.collect.runner import MAX_SEND_FAILURES, Runner
+from mystery.collect.together import run_together
 from mystery.errors import AuthError, RateLimited, Rejected, TransientError
 from mystery.store.store import Store
 from mystery.study.model import Study
@@ -82,7 +83,7 @@ def _texts(channel: MemoryChannel) -> list[str]:
 
 
 def test_every_probe_goes_out_at_its_planned_instant_and_is_answered(rig: Rig) -> None:
-    result = rig.runner().run()
+    result = run_together([rig.runner()])
     assert result.finished
     assert all(p.sent_at == p.planned_at for p in rig.store.probes())
     assert all(r["ack_seconds"] == ANSWER_AFTER.total_seconds() for r in timing_rows(rig.store))
@@ -91,7 +92,7 @@ def test_every_probe_goes_out_at_its_planned_instant_and_is_answered(rig: Rig) -
 def test_a_post_made_but_unanswered_is_found_not_posted_again(rig: Rig) -> None:
     x = rig.channels["x"]
     x.send_faults = [("after", TransientError("timeout"))]
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
     assert len(_texts(x)) == len(set(_texts(x))) == 6
     first = rig.store.probes()[0]
     assert rig.outcomes(first.id) == ["reconciled"]
@@ -101,7 +102,7 @@ def test_a_post_made_but_unanswered_is_found_not_posted_again(rig: Rig) -> None:
 def test_a_post_that_never_arrived_is_checked_then_sent_again(rig: Rig) -> None:
     x = rig.channels["x"]
     x.send_faults = [TransientError("503"), TransientError("503")]
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
     first = rig.store.probes()[0]
     assert rig.outcomes(first.id) == ["failed", "failed", "sent"]
     assert len(_texts(x)) == 6
@@ -114,7 +115,7 @@ def test_a_crash_after_the_post_is_reconciled_on_restart(rig: Rig) -> None:
     rig.clock.sleep_until(probe.planned_at)
     rig.store.begin_send(probe.id, rig.clock.now())  # ... then the post, then SIGKILL
     x.post(f"@{probe.brand.lower()} {probe.text}")
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
     assert rig.outcomes(probe.id) == ["reconciled"]
     assert len(_texts(x)) == 6
 
@@ -123,7 +124,7 @@ def test_a_crash_before_the_post_is_sent_on_restart_at_the_same_instant(rig: Rig
     probe = rig.store.probes()[0]
     rig.clock.sleep_until(probe.planned_at)
     rig.store.begin_send(probe.id, rig.clock.now())  # SIGKILL before the post left
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
     assert rig.outcomes(probe.id) == ["interrupted", "sent"]
     assert rig.store.probes_by_id([probe.id])[0].sent_at == probe.planned_at
     assert rig.outcomes(probe.id).count("failed") == 0  # a crash is not the platform's failure
@@ -133,7 +134,7 @@ def test_no_poll_while_a_send_is_uncertain(rig: Rig) -> None:
     x = rig.channels["x"]
     x.send_faults = [("after", TransientError("timeout"))]
     x.find_faults = [TransientError("503")] * 3
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
     first = rig.store.probes()[0]
     reconciled = rig.store.probes_by_id([first.id])[0]
     [checked_at] = [a[0] for a in rig.store.attempts(first.id)]
@@ -149,7 +150,7 @@ def test_a_duplicate_refusal_after_an_uncertain_send_is_checked_not_excluded(rig
     x = rig.channels["x"]
     x.send_faults = [TransientError("timeout"), Rejected("duplicate content")]
     x.find_faults = []
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
     first = rig.store.probes()[0]
     assert rig.outcomes(first.id)[:2] == ["failed", "failed"]  # checked twice, then sent
     assert rig.store.probes_by_id([first.id])[0].outcome == "answered"
@@ -157,7 +158,7 @@ def test_a_duplicate_refusal_after_an_uncertain_send_is_checked_not_excluded(rig
 
 def test_a_rejected_probe_is_excluded_with_its_reason(rig: Rig) -> None:
     rig.channels["x"].send_faults = [Rejected("X rejected POST /2/tweets: text too long")]
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
     [flag] = rig.store.flags()
     assert (flag.kind, flag.reason) == ("rejected", "X rejected POST /2/tweets: text too long")
 
@@ -165,7 +166,7 @@ def test_a_rejected_probe_is_excluded_with_its_reason(rig: Rig) -> None:
 def test_a_probe_failing_again_and_again_is_excluded_after_bounded_tries(rig: Rig) -> None:
     x = rig.channels["x"]
     x.send_faults = [TransientError("503")] * MAX_SEND_FAILURES
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
     first = rig.store.probes()[0]
     assert rig.outcomes(first.id).count("failed") == MAX_SEND_FAILURES
     assert rig.store.probes_by_id([first.id])[0].outcome == "excluded"
@@ -175,7 +176,7 @@ def test_a_probe_failing_again_and_again_is_excluded_after_bounded_tries(rig: Ri
 @pytest.mark.parametrize("rig", [("x", "mastodon")], indirect=True)
 def test_one_channel_refusing_our_credentials_does_not_stop_the_others(rig: Rig) -> None:
     rig.channels["mastodon"].poll_faults = [AuthError("401: fix MYSTERY_MASTODON_TOKEN")]
-    result = rig.runner().run()
+    result = run_together([rig.runner()])
     assert result.stopped == {"mastodon": "401: fix MYSTERY_MASTODON_TOKEN"}
     assert not result.finished
     assert rig.store.count(("settled",), ["x"]) == 6  # x went on to the end
@@ -184,11 +185,11 @@ def test_one_channel_refusing_our_credentials_does_not_stop_the_others(rig: Rig)
 
 def test_until_pauses_before_that_instant(rig: Rig) -> None:
     second = rig.store.probes()[1]
-    result = rig.runner().run(until=second.planned_at - timedelta(seconds=1))
+    result = run_together([rig.runner()], until=second.planned_at - timedelta(seconds=1))
     assert not result.finished
     assert rig.clock.now() < second.planned_at
     assert rig.store.probes_by_id([second.id])[0].state == "planned"
-    assert rig.runner().run().finished
+    assert run_together([rig.runner()]).finished
 
 
 
@@ -198,7 +199,7 @@ def test_a_channel_that_could_not_even_open_is_reported_and_the_study_not_finish
 ) -> None:
     runner = Runner(rig.study, rig.store, {"x": rig.channels["x"]}, rig.clock,
                     stopped={"mastodon": "no Mastodon token: run 'mystery auth set mastodon'"})
-    result = runner.run()
+    result = run_together([runner])
     assert result.stopped == {"mastodon": "no Mastodon token: run 'mystery auth set mastodon'"}
     assert not result.finished
     assert rig.store.count(("settled",), ["x"]) == 6
@@ -208,15 +209,13 @@ def test_a_channel_that_could_not_even_open_is_reported_and_the_study_not_finish
 
 
 def _reporting(rig: Rig) -> tuple[Runner, list[Progress]]:
-    reports: list[Progress] = []
-    runner = Runner(rig.study, rig.store, rig.channels, rig.clock,
-                    on_notice=rig.notices.append, on_progress=reports.append)
-    return runner, reports
+    runner = Runner(rig.study, rig.store, rig.channels, rig.clock, on_notice=rig.notices.append)
+    return runner, []
 
 
 def test_each_report_names_the_event_the_run_then_wakes_for(rig: Rig) -> None:
     runner, reports = _reporting(rig)
-    result = runner.run()
+    result = run_together([runner], on_progress=reports.append)
     *going, last = reports
     first = min(rig.store.probes(), key=lambda p: (p.planned_at, p.id))
     assert going[0].next_event is not None and going[0].next_event.kind == "send"
@@ -240,7 +239,7 @@ def test_a_rate_limit_is_reported_as_a_wait_with_its_reset(rig: Rig) -> None:
     reset = first.planned_at + timedelta(minutes=15)
     rig.channels["x"].send_faults = [RateLimited("429 too many requests", reset)]
     runner, reports = _reporting(rig)
-    assert runner.run().finished
+    assert run_together([runner], on_progress=reports.append).finished
     refused = next(r for r in reports if r.waits)
     assert refused.waits == (Wait("x", "posting", reset),)
     assert refused.next_event is not None and refused.next_event.at == reset
@@ -254,9 +253,8 @@ def test_probes_held_by_a_safeguard_are_counted_per_channel(tmp_path: Path) -> N
     with Store.open(tmp_path / "s.db") as store:
         store.initialise(study, make_plan(study))
         reports: list[Progress] = []
-        runner = Runner(study, store, {"x": _memory("x", clock)}, clock,
-                        on_progress=reports.append)
-        runner.run(until=START + timedelta(hours=23))
+        runner = Runner(study, store, {"x": _memory("x", clock)}, clock)
+        run_together([runner], until=START + timedelta(hours=23), on_progress=reports.append)
     held = [r.held.get("x", 0) for r in reports]
     assert max(held) == len(make_plan(study)) - 2  # all but the two the cap lets out today
     assert all(set(r.held) <= {"x"} for r in reports)

@@ -22,6 +22,7 @@ from mystery.channels.x import XChannel
 from mystery.clock import VirtualClock
 from mystery.collect.connect import world_start
 from mystery.collect.runner import Runner
+from mystery.collect.together import run_together
 from mystery.sandbox.server import SandboxServer
 from mystery.sandbox.spec import WorldSpec
 from mystery.store.store import Store
@@ -85,7 +86,7 @@ def test_one_read_request_per_poll_with_a_thousand_open_probes(tmp_path: Path) -
         runner = Runner(study, store, {"x": channel}, clock)
         open_most = 0
         sandbox.stats.reset()
-        while not runner.run(once=True).finished:
+        while not run_together([runner], once=True).finished:
             open_most = max(open_most, store.count(("sent",)))
             wake = runner.next_event()
             assert wake is not None
