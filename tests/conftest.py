@@ -7,8 +7,11 @@ real config dir damages the developer's setup.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +27,10 @@ WIDTH = "100"
 # rich reads COLUMNS when a Console is made (mystery.cli.console makes its consoles on first use),
 # so the width must be set before any test module imports mystery.
 os.environ["COLUMNS"] = WIDTH
+# Publish keeps a memo in the user cache folder: a test's, even one made by a module-scoped
+# fixture (before the function-scoped clean room below), goes to a folder of the tests' own.
+os.environ["MYSTERY_CACHE_DIR"] = tempfile.mkdtemp(prefix="mystery-tests-cache-")
+atexit.register(shutil.rmtree, os.environ["MYSTERY_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -105,11 +105,13 @@ def test_a_new_library_release_or_code_makes_the_memo_stale(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = memo.key(project, {"x": 1})
-    monkeypatch.setattr(memo, "_releases", lambda: {"polars": "99.0"})
-    assert memo.key(project, {"x": 1}) != before
-    monkeypatch.undo()
-    monkeypatch.setattr(memo, "_code", lambda: "edited")
-    assert memo.key(project, {"x": 1}) != before
+    with monkeypatch.context() as patched:
+        patched.setattr(memo, "_releases", lambda: {"polars": "99.0"})
+        assert memo.key(project, {"x": 1}) != before
+    with monkeypatch.context() as patched:
+        patched.setattr(memo, "_code", lambda: "edited")
+        assert memo.key(project, {"x": 1}) != before
+    assert memo.key(project, {"x": 1}) == before
 
 
 def test_check_recomputes_even_when_the_memo_vouches_for_an_edited_table(
@@ -143,9 +145,9 @@ def test_an_input_edited_while_publishing_is_not_recorded_as_its_source(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     (memo.path(project)).unlink()  # so that this publish computes
-    monkeypatch.setattr(publishing, "generate", edited_meanwhile)
-    publish(project)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # not undo(): it would undo the clean room too
+        patched.setattr(publishing, "generate", edited_meanwhile)
+        publish(project)
     timings.write_bytes(original)  # back to the timings the key was taken from
     calls = _no_generation(monkeypatch)
     publish(project)
