@@ -70,12 +70,12 @@ def _initialise_as_before_accounts(store: Store) -> None:
 def test_a_store_from_before_accounts_learns_them_from_the_plan(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
-    monkeypatch.setattr("mystery.store.store.MIGRATIONS", MIGRATIONS[:6])
-    with Store.open(path) as old:
-        _initialise_as_before_accounts(old)
-        old.db.execute("INSERT INTO cursors VALUES ('x', '41', ?, ?)",
-                       (iso(T0), iso(T0)))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # not undo(): that would end the clean room too
+        patched.setattr("mystery.store.store.MIGRATIONS", MIGRATIONS[:6])
+        with Store.open(path) as old:
+            _initialise_as_before_accounts(old)
+            old.db.execute("INSERT INTO cursors VALUES ('x', '41', ?, ?)",
+                           (iso(T0), iso(T0)))
 
     with Store.open(path) as new:
         assert {p.account for p in new.probes()} == {""}  # the migration cannot know them
@@ -116,13 +116,13 @@ def test_an_old_store_is_migrated_on_open_and_keeps_its_data(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
     path = tmp_path / "old.db"
-    monkeypatch.setattr("mystery.store.store.MIGRATIONS", MIGRATIONS[:1])  # a store from v0.1
-    with Store.open(path) as old:
-        _initialise_as_before_accounts(old)
-        _sent(old, "p0001")
-        assert "flags" not in {r[0] for r in old.db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr("mystery.store.store.MIGRATIONS", MIGRATIONS[:1])  # a v0.1 store
+        with Store.open(path) as old:
+            _initialise_as_before_accounts(old)
+            _sent(old, "p0001")
+            assert "flags" not in {r[0] for r in old.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     with Store.open(path) as new:
         applied = [r[0] for r in new.db.execute("SELECT name FROM migrations ORDER BY name")]
@@ -141,10 +141,11 @@ def test_a_migration_applies_wholly_or_not_at_all(tmp_path: Path,
         db.execute("CREATE TABLE half (x)")
         raise sqlite3.OperationalError("disk full")
 
-    monkeypatch.setattr("mystery.store.store.MIGRATIONS", [*MIGRATIONS, ("m999_broken", broken)])
-    with pytest.raises(sqlite3.OperationalError):
-        Store.open(tmp_path / "s.db")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr("mystery.store.store.MIGRATIONS",
+                        [*MIGRATIONS, ("m999_broken", broken)])
+        with pytest.raises(sqlite3.OperationalError):
+            Store.open(tmp_path / "s.db")
     with Store.open(tmp_path / "s.db") as store:
         tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master")}
     assert "half" not in tables and "probes" in tables
