@@ -38,6 +38,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from mystery.analysis.manifest import file_hash
+
 CACHE_DIR_ENV = "MYSTERY_CACHE_DIR"
 #: The libraries whose release can change a table's or a chart's bytes.
 _LIBRARIES = ("polars", "numpy", "matplotlib", "scipy", "tzdata", "holidays")
@@ -46,10 +48,11 @@ _ABOUT = ("What the last 'mystery publish' of this checkout (root) wrote, and fr
 
 
 def _digest(path: Path) -> str | None:
+    """A file's sha256 as the charts' manifest takes it; None when there is no file to read
+    (a folder where a file was counts as a change, never as a crash)."""
     try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return file_hash(path)
+    except OSError:
         return None
 
 

@@ -74,3 +74,15 @@ def make_study(
         cutoff_seconds=cutoff_seconds,
     ).write(folder)
     return df
+
+
+def edit_slowest_answer(timings_csv: Path) -> None:
+    """Make the study's slowest acknowledgement one second: its brand's median moves."""
+    lines = timings_csv.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    ack = header.index("ack_seconds")
+    rows = [line.split(",") for line in lines[1:]]
+    slowest = max((r for r in rows if r[ack]), key=lambda r: float(r[ack]))
+    slowest[ack] = "1.000"
+    timings_csv.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n",
+                           encoding="utf-8")

@@ -27,6 +27,7 @@ from mystery.cli import app
 from mystery.publish import check, publish
 from mystery.timings import schema as timings
 from mystery.timings.studyinfo import StudyInfo
+from tests.analysis.synthetic import edit_slowest_answer
 
 REPO = Path(__file__).resolve().parents[2]
 MYSTERY = Path(sys.executable).with_name("mystery")
@@ -106,20 +107,8 @@ def test_committed_results_are_current_and_the_demo_leaves_them_clean(
     assert _charts(tree) == before  # not rewritten: same bytes, same modification times
 
 
-def _edit_slowest_answer(timings_csv: Path) -> None:
-    """Make the study's slowest acknowledgement one second: its brand's median moves."""
-    lines = timings_csv.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split(",")
-    ack = header.index("ack_seconds")
-    rows = [line.split(",") for line in lines[1:]]
-    slowest = max((r for r in rows if r[ack]), key=lambda r: float(r[ack]))
-    slowest[ack] = "1.000"
-    timings_csv.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n",
-                           encoding="utf-8")
-
-
 def test_a_changed_timing_makes_check_name_stale_tables_and_charts(tree: Path) -> None:
-    _edit_slowest_answer(tree / "results/uk-retail-2025/timings.csv")
+    edit_slowest_answer(tree / "results/uk-retail-2025/timings.csv")
     untouched = tree / "results/uk-retail-2026/ack_by_brand.svg"
     mtime = untouched.stat().st_mtime_ns
     stale = {str(o.path): o.state for o in check(tree) if o.state != "unchanged"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from mystery import memo
 from mystery import publish as publishing
 from mystery.publish import check, publish
-from tests.analysis.synthetic import make_study
+from tests.analysis.synthetic import edit_slowest_answer, make_study
 
 
 @pytest.fixture
@@ -37,18 +36,6 @@ def _no_generation(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def _edit_first_timing(root: Path) -> None:
-    path = root / "results/uk-retail-2026/timings.csv"
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    answered = next(r for r in rows if r["ack_seconds"])
-    answered["ack_seconds"] = str(float(answered["ack_seconds"]) + 3600)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def test_a_warm_publish_recomputes_nothing_and_reports_every_file_unchanged(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -65,7 +52,7 @@ def test_a_changed_timing_is_recomputed_and_the_tables_it_moves_are_written(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _no_generation(monkeypatch)
-    _edit_first_timing(project)
+    edit_slowest_answer(project / "results/uk-retail-2026/timings.csv")
     outcomes = publish(project)
     assert calls == ["generate"]
     written = {o.path for o in outcomes if o.state == "written"}
@@ -141,10 +128,11 @@ def test_an_input_edited_while_publishing_is_not_recorded_as_its_source(
     real = publishing.generate
 
     def edited_meanwhile(*args: object, **kwargs: object) -> object:
-        _edit_first_timing(project)  # after publish took its key, before gather reads it
+        # after publish took its key, before gather reads the timings
+        edit_slowest_answer(timings)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    (memo.path(project)).unlink()  # so that this publish computes
+    memo.path(project).unlink()  # so that this publish computes
     with monkeypatch.context() as patched:  # not undo(): it would undo the clean room too
         patched.setattr(publishing, "generate", edited_meanwhile)
         publish(project)
