@@ -2,12 +2,13 @@
 
 A publish recomputes every table from a million timings in a few seconds. When nothing it
 reads has changed since the last publish of the same checkout, and nothing it wrote has been
-touched, that work would write the very bytes already there. So each publish leaves a memo:
-one key for everything that decides its output (the bytes of every input file, the options,
-the bytes of mystery's own code, and the releases of Python and the libraries that compute or
-draw), and the hash of every file it wrote or found current. The next publish with the same
-key, whose files all still have their hashes, does nothing and says so: a warm publish costs
-hashing the inputs, less than reading them.
+touched, that work would write the very bytes already there. So each publish (and each check
+that finds everything current) leaves a memo: one key for everything that decides its output
+(the bytes of every input file, the options, the bytes of mystery's own code, the releases of
+Python and the libraries that compute or draw, and the machine's code paths), and the hash of
+every file it wrote or found current. The next publish or check with the same key, whose files
+all still have their hashes, does nothing and says so: it costs hashing the inputs, less than
+reading them.
 
 Why the memo is safe: any difference falls back to the full publish. A changed input, option,
 code or library changes the key; an edited, deleted or replaced output changes a hash; an
@@ -15,9 +16,16 @@ unreadable memo is no memo. The key is taken before the publish and again after 
 memo is kept only when both agree, so an input edited while a publish ran is never recorded
 as the source of outputs computed from its other version.
 
-Why ``publish --check`` never uses it: the check is the proof that the committed tables are
-what the code computes from the committed timings, byte for byte, on the machine that runs it
-(CI, on a fresh clone). It recomputes every table, every time.
+Why ``publish --check`` uses it too, and what it still proves: the check asks whether the
+committed tables are what the code computes from the committed timings, byte for byte, on the
+machine that runs it. A memo with today's key says exactly that: this code, with these
+releases, on this machine, computed these bytes from these inputs, and the files still have
+them. So the key also holds what the machine decides of the computation's path: its
+architecture, the SIMD code paths numpy dispatches to (``NPY_DISABLE_CPU_FEATURES`` switches
+them) and polars' thread setting; a check under other code paths recomputes. A fresh clone,
+a CI runner, has no memo and recomputes every table; ``--recompute`` does the same anywhere.
+What the memo cannot prove is that a recomputation today would give the same bytes again (a
+non-deterministic table): the tests prove that, and CI's fresh clone recomputes.
 
 Why the memo lives in the user's cache folder (``platformdirs``; ``$MYSTERY_CACHE_DIR``
 overrides it), one file per checkout named by the hash of its path, and not in ``results/``:
@@ -29,8 +37,10 @@ publishes. A fresh clone, or a CI runner, has no memo.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
+import platform
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -90,11 +100,34 @@ def _releases() -> dict[str, str]:
     return found
 
 
+def _machine() -> dict[str, Any]:
+    """What this machine decides of a computation's path: its architecture, the SIMD features
+    numpy dispatches to here, and polars' thread setting.
+
+    Why numpy's private ``__cpu_features__``: no public call lists the features enabled in this
+    process cheaply (``numpy.lib.introspect.opt_func_info`` walks every function's targets);
+    where the module has moved, the environment variables that switch the features stand in."""
+    machine: dict[str, Any] = {"arch": platform.machine(),
+                               "polars_threads": os.environ.get("POLARS_MAX_THREADS", "")}
+    try:
+        umath = importlib.import_module("numpy._core._multiarray_umath")  # untyped, private
+    except ImportError:
+        umath = None
+    enabled = getattr(umath, "__cpu_features__", None)
+    dispatch = getattr(umath, "__cpu_dispatch__", None)
+    if isinstance(enabled, dict) and dispatch is not None:
+        machine["numpy_dispatch"] = sorted(f for f in dispatch if enabled.get(f))
+    else:
+        machine["numpy_env"] = [os.environ.get(name, "") for name in
+                                ("NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES")]
+    return machine
+
+
 def key(root: str | Path, options: Mapping[str, Any]) -> str:
     """The sha256 of everything that decides what a publish of ``root`` writes."""
     base = Path(root)
     digest = hashlib.sha256(json.dumps(
-        {"options": options, "code": _code(), "releases": _releases()},
+        {"options": options, "code": _code(), "releases": _releases(), "machine": _machine()},
         sort_keys=True, default=str).encode())
     for path in _inputs(base):
         digest.update(path.relative_to(base).as_posix().encode() + b"\0")

@@ -27,8 +27,9 @@ each results folder's ``charts.json`` records what every chart draws (its finger
 its files' hashes as drawn (:mod:`.analysis.manifest`). ``publish`` draws only the charts
 whose fingerprint changed or whose file is missing or edited; ``check`` draws none.
 
-A ``publish`` whose inputs, options and code are those of the last publish here, and whose
-outputs are untouched since, recomputes nothing (:mod:`.memo`); ``check`` always recomputes.
+A ``publish`` or ``check`` whose inputs, options, code and machine are those of the last
+publish (or all-current check) here, and whose outputs are untouched since, recomputes nothing
+(:mod:`.memo`); ``recompute`` (``--recompute``) recomputes all the same.
 """
 
 from __future__ import annotations
@@ -257,28 +258,54 @@ def _chart_files(root: Path, charts: list[Chart]) -> list[tuple[Path, Chart]]:
             for chart in charts for name in chart.files]
 
 
+def _options(brand_stat: BrandStat, highlight: Sequence[str], colour: str) \
+        -> dict[str, object]:
+    """The options that decide what a publish writes, as its memo's key holds them."""
+    return {"brand_stat": brand_stat, "highlight": list(highlight), "colour": colour}
+
+
+def _recalled(base: Path, options: dict[str, object], recompute: bool) \
+        -> tuple[str, list[Outcome] | None]:
+    """The memo's key for this publish or check, and every file ``unchanged`` when the memo
+    vouches for them all (nothing read has changed, nothing written was touched)."""
+    from mystery import memo
+
+    inputs = memo.key(base, options)
+    recalled = None if recompute else memo.recall(base, inputs)
+    if recalled is None:
+        return inputs, None
+    return inputs, [Outcome(rel, "unchanged") for rel in sorted(recalled)]
+
+
+def _remember(base: Path, options: dict[str, object], inputs: str, files: list[Path]) -> None:
+    """Keep the memo only when no input changed while the publish or check ran."""
+    from mystery import memo
+
+    if memo.key(base, options) == inputs:
+        memo.remember(base, inputs, files)
+
+
 def publish(
     root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
     workers: int | None = 1, colour: str = HIGHLIGHT, out: str | Path | None = None,
+    recompute: bool = False,
 ) -> list[Outcome]:
     """Regenerate ``results/``; write only files whose bytes changed (state ``written``).
 
     Tables and manifests are compared byte for byte; a chart is drawn only when its
-    fingerprint changed or its file is missing or edited, and written only then.
+    fingerprint changed or its file is missing or edited, and written only then. Nothing is
+    recomputed when the memo vouches for every file, unless ``recompute``.
 
     With ``out`` the results are written to ``out/<folder>/`` instead, complete, and
     ``root/results`` is not touched: a consultant's highlighted copy needs no restore with git
     afterwards. Paths returned are then relative to ``out``."""
-    from mystery import memo
-
     base = Path(root)
     if out is not None:
         return _publish_to(base, Path(out), brand_stat, highlight, workers, colour)
-    options = {"brand_stat": brand_stat, "highlight": list(highlight), "colour": colour}
-    inputs = memo.key(base, options)
-    recalled = memo.recall(base, inputs)
-    if recalled is not None:  # nothing read has changed, nothing written was touched
-        return [Outcome(rel, "unchanged") for rel in recalled]
+    options = _options(brand_stat, highlight, colour)
+    inputs, recalled = _recalled(base, options, recompute)
+    if recalled is not None:
+        return recalled
     with tempfile.TemporaryDirectory(prefix="mystery-publish-") as tmp:
         fresh = Path(tmp)
         made = generate(base, fresh, brand_stat=brand_stat, highlight=highlight,
@@ -288,8 +315,7 @@ def publish(
                      if chart.state == "current"]
         changed = {o.path for o in compared if o.state != "unchanged"}
         replace_all({base / rel: (fresh / rel).read_bytes() for rel in sorted(changed)})
-    if memo.key(base, options) == inputs:  # no input changed while this publish ran
-        memo.remember(base, inputs, [o.path for o in compared])
+    _remember(base, options, inputs, [o.path for o in compared])
     return [Outcome(o.path, "written" if o.path in changed else o.state)
             for o in sorted(compared, key=lambda o: o.path)]
 
@@ -386,21 +412,30 @@ def _chart_state(path: Path, chart: Chart) -> str:
 
 def check(
     root: str | Path = ".", *, brand_stat: BrandStat = "mean", highlight: Sequence[str] = (),
-    workers: int | None = 1, colour: str = HIGHLIGHT,
+    workers: int | None = 1, colour: str = HIGHLIGHT, recompute: bool = False,
 ) -> list[Outcome]:
     """Every output with its state; ``stale`` or ``missing`` ones mean results/ is not current.
 
     Draws nothing: tables and manifests are compared byte for byte, and each chart is
     ``unchanged`` when today's fingerprint is its manifest's and its file has the recorded
-    hash (``missing`` when the file is absent, ``stale`` otherwise). ``workers`` is accepted
-    for symmetry with :func:`publish`; no chart process is started."""
+    hash (``missing`` when the file is absent, ``stale`` otherwise). When the memo vouches
+    for every file (the same inputs, options, code and machine as a publish or check here
+    that left these very bytes), that is the answer without recomputing, unless
+    ``recompute``; a check that finds every file current leaves the memo. ``workers`` is
+    accepted for symmetry with :func:`publish`; no chart process is started."""
     base = Path(root)
+    options = _options(brand_stat, highlight, colour)
+    inputs, recalled = _recalled(base, options, recompute)
+    if recalled is not None:
+        return recalled
     with tempfile.TemporaryDirectory(prefix="mystery-check-") as tmp:
         made = generate(base, tmp, brand_stat=brand_stat, highlight=highlight,
                         workers=workers, drawing=False, colour=colour)
         outcomes = _compare(base, Path(tmp), made.files)
     outcomes += [Outcome(rel, _chart_state(base / rel, chart))
                  for rel, chart in _chart_files(base, made.charts)]
+    if all(o.state == "unchanged" for o in outcomes):
+        _remember(base, options, inputs, [o.path for o in outcomes])
     return sorted(outcomes, key=lambda o: o.path)
 
 

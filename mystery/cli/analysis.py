@@ -163,8 +163,13 @@ def import_(
 
 @friendly_errors
 def publish(
-    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 naming every file "
-                                        "under results/ that is stale or missing.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing under results/; exit 1 "
+                                        "naming every file there that is stale or "
+                                        "missing.")] = False,
+    recompute: Annotated[bool, typer.Option("--recompute", help="Recompute every table even when "
+                                            "the memo of the last publish or check of this "
+                                            "folder vouches for them (a fresh clone has "
+                                            "none).")] = False,
     root: Annotated[Path, typer.Option("--root", help="The project folder holding studies/ and "
                                        "results/.")] = Path("."),
     brand_stat: Annotated[BrandStat, typer.Option("--brand-stat", help="A brand's time in "
@@ -189,7 +194,7 @@ def publish(
 
             raise MysteryError("--check compares results/ itself; leave --out out")
         outcomes = publishing.check(root, brand_stat=brand_stat, highlight=highlight or (),
-                                    colour=chosen)
+                                    colour=chosen, recompute=recompute)
         bad = [o for o in outcomes if o.state != "unchanged"]
         for outcome in bad:
             err_console().print(f"{outcome.path}: {outcome.state}")
@@ -200,7 +205,7 @@ def publish(
         err_console().print(f"results/ is current: {len(outcomes)} files checked.")
         return
     outcomes = publishing.publish(root, brand_stat=brand_stat, highlight=highlight or (),
-                                  workers=jobs, out=out, colour=chosen)
+                                  workers=jobs, out=out, colour=chosen, recompute=recompute)
     written = [o for o in outcomes if o.state == "written"]
     for outcome in written:
         err_console().print(f"wrote {outcome.path}")

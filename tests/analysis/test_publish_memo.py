@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from mystery import memo
 from mystery import publish as publishing
+from mystery.analysis.charts import HIGHLIGHT
 from mystery.publish import check, publish
 from tests.analysis.synthetic import edit_slowest_answer, make_study
 
@@ -39,7 +43,7 @@ def _no_generation(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_warm_publish_recomputes_nothing_and_reports_every_file_unchanged(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cold = publish(project)  # the fixture's publish was the cold one; this one is warm
+    cold = publish(project, recompute=True)
     calls = _no_generation(monkeypatch)
     warm = publish(project)
     assert calls == []
@@ -101,11 +105,36 @@ def test_a_new_library_release_or_code_makes_the_memo_stale(
     assert memo.key(project, {"x": 1}) == before
 
 
-def test_check_recomputes_even_when_the_memo_vouches_for_an_edited_table(
+def test_a_warm_check_recomputes_nothing_and_names_the_files_a_full_check_names(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The memo is a publish's shortcut, never the check's proof: a memo rewritten to match
-    a hand-edited table fools publish (it is local state, like any cache) but not --check."""
+    full = check(project, recompute=True)
+    calls = _no_generation(monkeypatch)
+    warm = check(project)
+    assert calls == []
+    assert [o.path for o in warm] == [o.path for o in full]
+    assert {o.state for o in warm} == {o.state for o in full} == {"unchanged"}
+    check(project, recompute=True)
+    assert calls == ["generate"]
+
+
+def test_a_warm_check_still_names_a_hand_edited_table(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = project / "results/uk-retail-2025/summary.md"
+    table.write_text(table.read_text().replace("|", "!", 1))
+    calls = _no_generation(monkeypatch)
+    states = {o.path: o.state for o in check(project)}
+    assert calls == ["generate"]  # the file no longer has the memo's hash: recomputed
+    assert states[Path("results/uk-retail-2025/summary.md")] == "stale"
+    assert not memo.recall(project, memo.key(project, publishing._options("mean", (), HIGHLIGHT)))
+
+
+def test_recompute_ignores_a_memo_that_vouches_for_an_edited_table(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memo is local state, like any cache: rewritten by hand to match a hand-edited table
+    it vouches for it. --recompute (and CI's fresh clone, which has no memo) trusts none."""
     table = project / "results/uk-retail-2025/summary.md"
     table.write_text(table.read_text().replace("|", "!", 1))
     path = memo.path(project)
@@ -113,9 +142,53 @@ def test_check_recomputes_even_when_the_memo_vouches_for_an_edited_table(
     doc["files"]["results/uk-retail-2025/summary.md"] = memo._digest(table)
     path.write_text(json.dumps(doc))
     calls = _no_generation(monkeypatch)
-    states = {o.path: o.state for o in check(project)}
+    states = {o.path: o.state for o in check(project, recompute=True)}
     assert states[Path("results/uk-retail-2025/summary.md")] == "stale"
     assert calls == ["generate"]
+    publish(project, recompute=True)
+    assert calls == ["generate", "generate"]
+    assert "!" not in table.read_text().splitlines()[0]
+
+
+def test_a_check_that_finds_everything_current_leaves_the_memo(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memo.path(project).unlink()  # as on a fresh clone
+    calls = _no_generation(monkeypatch)
+    assert {o.state for o in check(project)} == {"unchanged"}
+    assert {o.state for o in check(project)} == {"unchanged"}
+    assert {o.state for o in publish(project)} == {"unchanged"}
+    assert calls == ["generate"]  # the first check only
+
+
+def test_a_check_that_finds_a_stale_file_leaves_no_memo(project: Path) -> None:
+    memo.path(project).unlink()
+    edit_slowest_answer(project / "results/uk-retail-2026/timings.csv")
+    assert "stale" in {o.state for o in check(project)}
+    assert not memo.path(project).exists()
+
+
+def test_a_machine_with_other_code_paths_has_another_key(project: Path) -> None:
+    """numpy's SIMD paths (a CPU generation) and polars' threads are part of the key, so a
+    check under NPY_DISABLE_CPU_FEATURES recomputes rather than trusting a memo of others."""
+    script = ("import sys; from mystery import memo; "
+              "print(memo.key(sys.argv[1], {}), memo._machine().get('numpy_dispatch'))")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NPY_DISABLE_CPU_FEATURES", "POLARS_MAX_THREADS")}
+
+    def key(**extra: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", script, str(project)], check=True,
+                              capture_output=True, text=True, env={**env, **extra})
+        return done.stdout.split(maxsplit=1)
+
+    native, dispatched = key()
+    assert key() == [native, dispatched]  # the same machine, the same key
+    assert key(POLARS_MAX_THREADS="1")[0] != native
+    enabled = re.findall(r"'(\w+)'", dispatched)
+    if enabled:  # numpy takes SIMD paths here: switching the newest one off is another key
+        assert key(NPY_DISABLE_CPU_FEATURES=enabled[-1])[0] != native
+    else:  # this CPU has no path to switch: nothing to tell apart
+        assert dispatched.strip() == "[]"
 
 
 def test_an_input_edited_while_publishing_is_not_recorded_as_its_source(
@@ -179,3 +252,20 @@ def test_without_an_override_the_memo_is_in_the_users_cache_folder(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert memo.cache_dir() == user_cache_path("mystery", appauthor=False)
     assert memo.path(tmp_path).parent == memo.cache_dir() / "publish"
+
+
+def test_the_command_line_recomputes_only_when_asked(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from mystery.cli import app
+
+    calls = _no_generation(monkeypatch)
+    for args, expected in ((["--check"], []), (["--check", "--recompute"], ["generate"]),
+                           ([], ["generate"]), (["--recompute"], ["generate", "generate"])):
+        result = CliRunner().invoke(app, ["publish", *args, "--root", str(project)])
+        assert result.exit_code == 0, result.output
+        assert calls == expected, args
+    assert "results/ is current" in CliRunner().invoke(
+        app, ["publish", "--check", "--root", str(project)]).output
