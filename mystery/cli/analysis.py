@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 HighlightOption = Annotated[
     list[str] | None,
     typer.Option("--highlight", help="A brand to draw in colour with its peers in grey "
-                 "(repeat for more); brand names as in the study.", show_default=False),
+                 "(repeat for more); brand names as in the study.", metavar="BRAND",
+                 show_default=False),
 ]
 
 

@@ -56,7 +56,7 @@ def write_json(value: Any) -> None:
 ColourOption = Annotated[
     str | None,
     typer.Option("--colour", help="The highlighted (client) brand's colour as #RRGGBB, e.g. the "
-                 "client's own; a strong blue by default.", show_default=False),
+                 "client's own; a strong blue by default.", metavar="#RRGGBB", show_default=False),
 ]
 
 

@@ -28,7 +28,7 @@ def pack(
         help="The folder to write; by default pack/<client>/ beside the results folder.")]
     = None,
     peers: Annotated[list[str] | None, typer.Option(
-        "--peers", show_default=False,
+        "--peers", metavar="BRAND", show_default=False,
         help="A peer brand to compare with (repeat for more); by default every other brand.")]
     = None,
     colour: ColourOption = None,
