@@ -106,6 +106,9 @@ def gather(root: str | Path = ".") -> Sources:
     from mystery.timings.importer import is_published_csv, read_published
 
     base = Path(root)
+    if not base.is_dir():
+        raise MysteryError(f"{base}: no such folder; pass --root the project folder that holds "
+                           "studies/ and results/")
     sources = Sources()
     problems: list[Problem] = []
     for csv_path in sorted((base / "studies").glob("*.csv")):
@@ -169,6 +172,11 @@ def generate(
     base, fresh = Path(root), Path(out)
     eager = drawing and _expects_drawing(base / "results")
     sources = gather(base)
+    if not sources.owners:  # a check of nothing would pass, and say results/ is current
+        raise MysteryError(f"{base.resolve()}: nothing to publish: no results/<study>/timings.csv "
+                           "(written by 'mystery export' or 'mystery report') and no "
+                           "studies/*.csv of published figures; run it in the project folder, "
+                           "or pass --root")
     if highlight:
         known_brands(highlight, {b for df in (*sources.timings, *sources.brand_rows)
                                  for b in df["brand"].unique().to_list()})

@@ -119,6 +119,22 @@ def test_a_study_from_two_sources_is_refused(project: Path) -> None:
         check(project)
 
 
+@pytest.mark.parametrize("args", [["--check"], []], ids=["check", "publish"])
+def test_a_root_with_nothing_to_publish_is_an_error_not_a_pass(tmp_path: Path,
+                                                               args: list[str]) -> None:
+    """A mistyped --root, or a run outside the project, must not pass a CI check vacuously."""
+    (tmp_path / "studies").mkdir()
+    shutil.copy(REPO / "studies" / "demo-brands.csv", tmp_path / "studies")  # not an import
+    empty = CliRunner().invoke(app, ["publish", *args, "--root", str(tmp_path)])
+    assert empty.exit_code == 1
+    assert "nothing to publish: no results/<study>/timings.csv" in empty.output
+    assert not (tmp_path / "results").exists()
+    missing = CliRunner().invoke(app, ["publish", *args, "--root", str(tmp_path / "nope")])
+    assert missing.exit_code == 1
+    assert f"{tmp_path / 'nope'}: no such folder; pass --root" in missing.output
+    assert "Traceback" not in empty.output + missing.output
+
+
 def test_method_notes_say_which_channels_were_timed_by_hand(tmp_path: Path) -> None:
 
     from mystery.publish import publish
