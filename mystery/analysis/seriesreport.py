@@ -97,7 +97,7 @@ def note(
     cutoffs = _cutoffs(sources)
     parts = [
         f"series {name}",
-        "n = " + "; ".join(counts),
+        "by year: " + "; ".join(counts),
         f"channels: {channel or ', '.join(sorted(set(yoy['channel'].to_list())))}",
         _sent(sources),
         "; ".join(cutoffs),

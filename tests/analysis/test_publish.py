@@ -76,7 +76,7 @@ def test_yoy_joins_published_2014_figures_with_later_studies(project: Path) -> N
     assert "| 2025 (synthetic) |" in md and "John Lewis" in md
     # The method note counts the study, not the file: 10 brands of which 5 are listed, and
     # says which year's cutoff is which.
-    assert "2014: 30 probes, 10 brands (5 listed)" in md
+    assert "by year: 2014: 30 probes, 10 brands (5 listed)" in md  # not "n = 2014": a year
     assert "cutoff not stated (2014); cutoff 7 d (2025, 2026)" in md
 
 
