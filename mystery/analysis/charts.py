@@ -490,8 +490,11 @@ def distribution(
                 members = sorted((p for p in points if p.group == group),
                                  key=lambda p: (p.seconds, p.brand))
                 named: list[Point] = []
+                # Fixed offsets (no randomness in output), centred on the row however many
+                # brands the group has: a sector of one brand has its dot on its median's bar.
+                centre = (min(len(members), 5) - 1) / 2
                 for i, p in enumerate(members):
-                    jitter = ((i % 5) - 2) * 0.07  # fixed offsets: no randomness in output
+                    jitter = ((i % 5) - centre) * 0.07
                     dots.append((p.seconds, y + jitter, _colour(p.brand, highlight, colour)))
                     if p.brand in highlight:
                         named.append(p)
