@@ -68,6 +68,12 @@ def format_duration(seconds: float | None) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def short_duration(seconds: float) -> str:
+    """``format_duration`` without a trailing zero unit: a cutoff reads ``7 d``, ``9 h``,
+    not ``9 h 00 min``."""
+    return format_duration(seconds).removesuffix(" 0 h").removesuffix(" 00 min")
+
+
 #: Decimals of every ``*_minutes`` CSV cell: 1e-6 min is 0.06 ms, so a time known to the
 #: millisecond (a platform's timestamp, a published ``2:38``) comes back exactly.
 MINUTES_DECIMALS = 6

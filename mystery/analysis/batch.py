@@ -186,7 +186,7 @@ class Batch:
                          if chart.state == "draw" else
                          dict(chart.previous.files) if chart.previous else {})
                 entries[chart.name] = manifest.Entry(chart.fingerprint, files,
-                                                     manifest.CHART_CODE, self._matplotlib)
+                                                     manifest.chart_code(), self._matplotlib)
             data = manifest.dumps(entries)
             target = out / manifest.FILE
             if not target.exists() or target.read_bytes() != data:

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mystery.analysis.tables import short_duration
-from mystery.durations import format_duration
+from mystery.durations import format_duration, short_duration
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -7,8 +7,8 @@ on one machine, ``343.038437`` on the next), so a byte comparison called committ
 stale on machines that drew nothing different (DESIGN.md, rule 5).
 
 So every results folder keeps one manifest, ``charts.json``: for each chart, the
-**fingerprint of what it draws** (the chart's data and options, this module's
-:data:`CHART_CODE`, the house style and the matplotlib release) and the hash of each of its
+**fingerprint of what it draws** (the chart's data and options, the drawing code's source
+(:func:`chart_code`), the house style and the matplotlib release) and the hash of each of its
 files as they were drawn. A chart is current when today's fingerprint equals the manifest's
 and its files still have the recorded hashes; it is redrawn only otherwise, so no machine
 rewrites a committed chart whose inputs did not change, and a missing or hand-edited chart is
@@ -29,12 +29,13 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-#: Bump when drawing code changes what a chart looks like (charts.py, batch.py, the house
-#: style's meaning): every chart's fingerprint changes, so publish redraws them all once.
-CHART_CODE = 2
+#: The modules whose source decides what a chart looks like, beside the house style: the
+#: drawing code and the duration labels it writes (paths inside the mystery package).
+DRAWING_CODE = ("analysis/charts.py", "durations.py")
 FILE = "charts.json"
 _ABOUT = ("Fingerprints of what each chart draws (data, options, chart code, matplotlib) and "
           "the hash of each file as drawn; see README, 'Publishing'. Charts are not compared "
@@ -47,7 +48,7 @@ class Entry:
 
     fingerprint: str
     files: Mapping[str, str]
-    chart_code: int = CHART_CODE
+    chart_code: str = ""
     matplotlib: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -61,6 +62,24 @@ def matplotlib_version() -> str:
     from importlib.metadata import version
 
     return version("matplotlib")
+
+
+@cache
+def chart_code() -> str:
+    """The drawing code's version: the sha256 of the source of :data:`DRAWING_CODE`, line ends
+    normalised so that a Windows checkout agrees. Any edit redraws every chart once.
+
+    Why a hash and not a number bumped by hand (as it was): a bump was forgotten. Labels
+    under an hour came to show seconds (``17 min 54 s``) while a committed chart still read
+    ``18 min`` under a fingerprint that called it current; a redraw for an edited comment is
+    the cheaper mistake. The tests draw every committed chart afresh and compare its pixels,
+    which catches a module that decides the drawing and is missing from the list."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in DRAWING_CODE:
+        digest.update(name.encode() + b"\0")
+        digest.update((package / name).read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()
 
 
 def _style_bytes() -> bytes:
@@ -95,7 +114,7 @@ def fingerprint(kind: str, name: str, data: Any, options: Mapping[str, Any],
     payload = {
         "kind": kind, "name": name, "data": _plain(data),
         "options": {key: _plain(value) for key, value in sorted(options.items())},
-        "chart_code": CHART_CODE, "matplotlib": matplotlib,
+        "chart_code": chart_code(), "matplotlib": matplotlib,
         "style": hashlib.sha256(_style_bytes()).hexdigest(),
     }
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -116,7 +135,7 @@ def read(folder: Path) -> dict[str, Entry]:
     try:
         raw = json.loads((folder / FILE).read_bytes())
         return {name: Entry(str(e["fingerprint"]), {str(k): str(v) for k, v in e["files"].items()},
-                            int(e.get("chart_code", 0)), str(e.get("matplotlib", "")))
+                            str(e.get("chart_code", "")), str(e.get("matplotlib", "")))
                 for name, e in raw["charts"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}

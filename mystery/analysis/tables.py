@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
-from mystery.durations import format_duration, minutes_cell, rate_cell
+from mystery.durations import format_duration, minutes_cell, rate_cell, short_duration
 from mystery.text import markdown_cell, spreadsheet_safe
 
 if TYPE_CHECKING:
@@ -146,11 +146,6 @@ MEDIAN_NOTE = ("medians: Kaplan–Meier, unanswered probes censored at the cutof
 def plural(count: object, word: str) -> str:
     """``1 brand``, ``10 brands``: a count in a note reads as English."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def short_duration(seconds: float) -> str:
-    """``format_duration`` without a trailing zero unit: a cutoff reads ``7 d``, not ``7 d 0 h``."""
-    return format_duration(seconds).removesuffix(" 0 h").removesuffix(" 00 min")
 
 
 def span(first: object, last: object) -> str:

@@ -214,9 +214,31 @@ def test_a_fingerprint_ignores_the_last_bit_of_a_float_but_not_a_drawn_change() 
         manifest.fingerprint("ranking", "x", [object()], {}, "3.10.9")
 
 
+def test_an_edit_of_the_drawing_code_is_another_fingerprint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The chart code's version is the hash of its source: no number to forget to bump."""
+    def bar() -> str:
+        return manifest.fingerprint("ranking", "ack_by_brand", [Bar("B", 60.0, 3, 3)], {},
+                                    "3.10.9")
+
+    before, code = bar(), manifest.chart_code()
+    package = Path(manifest.__file__).resolve().parents[1]
+    # A copy of the package's drawing code and house style, one file edited.
+    for name in (*manifest.DRAWING_CODE, "analysis/house.mplstyle"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(package / name, tmp_path / name)
+    edited = tmp_path / "durations.py"
+    edited.write_text(edited.read_text().replace('f"{whole} s"', 'f"{whole}s"'))
+    monkeypatch.setattr(manifest, "__file__", str(tmp_path / "analysis" / "manifest.py"))
+    assert manifest.chart_code.__wrapped__() != code
+    monkeypatch.setattr(manifest, "chart_code", manifest.chart_code.__wrapped__)
+    assert bar() != before
+
+
 def test_the_manifest_is_stable_sorted_json() -> None:
-    entries = {"b": manifest.Entry("f2", {"b.svg": "2", "b.png": "1"}, 1, "3.10.9"),
-               "a": manifest.Entry("f1", {"a.png": "3"}, 1, "3.10.9")}
+    entries = {"b": manifest.Entry("f2", {"b.svg": "2", "b.png": "1"}, "c1", "3.10.9"),
+               "a": manifest.Entry("f1", {"a.png": "3"}, "c1", "3.10.9")}
     data = manifest.dumps(entries)
     assert data == manifest.dumps(dict(reversed(entries.items())))
     assert data.endswith(b"}\n") and b"\r" not in data
