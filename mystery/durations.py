@@ -45,7 +45,8 @@ def format_duration(seconds: float | None) -> str:
     Rounded for display, never truncated: under an hour to the second (so 90 s and 150 s
     stay apart), beyond to the minute, and a day keeps its hours and minutes (28 h 53 min is
     ``1 d 4 h 53 min``). Units that are zero at the end are left out (``9 min``, ``7 d``,
-    ``2 d 4 h``), so a shown unit always means what it says. ``None`` (no value) prints as an
+    ``2 d 4 h``), so a shown unit always means what it says; under a day, hours keep their
+    minutes (``1 h 00 min``, as surveys print ``9 h 03 min``). ``None`` (no value) prints as an
     em dash.
     """
     if seconds is None:
