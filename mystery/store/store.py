@@ -97,6 +97,7 @@ class Store(StoreReads):
         self.lease_holder: str | None = None
         # Why that lease is lost, once it is (None while held): the runner stops at once.
         self.lease_lost: Callable[[], str | None] = _held
+        self.closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -196,6 +197,7 @@ class Store(StoreReads):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def close(self) -> None:
+        self.closed = True
         self.db.close()
 
     def __enter__(self) -> Store:
@@ -216,8 +218,12 @@ class Store(StoreReads):
             self.db.execute("COMMIT")
         except BaseException:
             # SQLite may have rolled back already (a full disk, an I/O error): then there is
-            # nothing to undo, and the first error is the one to tell.
-            if self.db.in_transaction:
+            # nothing to undo, and the first error is the one to tell. A closed store has
+            # nothing to undo either: an interrupt that lands between this generator's yield
+            # and the caller's ``with`` leaves it suspended, to be closed by the garbage
+            # collector after the store was (closing a connection discards its transaction),
+            # and asking a closed connection printed a traceback after "Interrupted".
+            if not self.closed and self.db.in_transaction:
                 with suppress(StoreError):
                     self.db.execute("ROLLBACK")
             raise
