@@ -21,7 +21,7 @@ def pack(
         metavar="STUDY_OR_SERIES", show_default=False,
         help="A study file (its store's probes, with the committed other years of its series) "
              "or a series name (what is committed under results/).")],
-    client: Annotated[str, typer.Option("--client", show_default=False,
+    client: Annotated[str, typer.Option("--client", metavar="BRAND", show_default=False,
                                         help="The client brand, named as in the study.")],
     out: Annotated[Path | None, typer.Option(
         "--out", show_default=False,
